@@ -1,0 +1,336 @@
+//! The cart and its rules: adding, setting quantities, removing, clearing, totals and expiry.
+//! Pure functions of the cart, the command, the catalog product and the limits; no I/O.
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::error::CartError;
+use crate::events::{LineChange, Totals};
+use crate::ids::{CartKey, ProductId, VariantId};
+use crate::money::Currency;
+use crate::product::Product;
+use crate::quantity::{Limits, Quantity, RequestedQuantity};
+
+/// One line of a cart: a product (and variant) with a quantity at a catalog price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineItem {
+    item_id: Uuid,
+    product_id: ProductId,
+    variant_id: Option<VariantId>,
+    name: String,
+    quantity: Quantity,
+    unit_price: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    added_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl LineItem {
+    /// The line's id, stable for the line's life.
+    pub fn item_id(&self) -> Uuid {
+        self.item_id
+    }
+    /// The product.
+    pub fn product_id(&self) -> &ProductId {
+        &self.product_id
+    }
+    /// The variant, if any.
+    pub fn variant_id(&self) -> Option<&VariantId> {
+        self.variant_id.as_ref()
+    }
+    /// The product's name when last priced.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Units on the line.
+    pub fn quantity(&self) -> Quantity {
+        self.quantity
+    }
+    /// Catalog unit price in minor units when last added.
+    pub fn unit_price(&self) -> i64 {
+        self.unit_price
+    }
+    /// `quantity × unit_price`.
+    pub fn subtotal(&self) -> i64 {
+        i64::from(self.quantity.get()) * self.unit_price
+    }
+    /// When the line was first added.
+    pub fn added_at(&self) -> OffsetDateTime {
+        self.added_at
+    }
+    /// When the line last changed.
+    pub fn updated_at(&self) -> OffsetDateTime {
+        self.updated_at
+    }
+
+    fn change(&self, quantity_before: u32, quantity_after: u32) -> LineChange {
+        LineChange {
+            item_id: self.item_id,
+            product_id: self.product_id.clone(),
+            variant_id: self.variant_id.clone(),
+            quantity_before,
+            quantity_after,
+            unit_price: self.unit_price,
+        }
+    }
+}
+
+/// A shopping cart. Every change goes through a method here and then [`Cart::touch`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cart {
+    id: Uuid,
+    key: CartKey,
+    currency: Currency,
+    items: Vec<LineItem>,
+    version: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+/// What a client asks to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddItem {
+    /// The product.
+    pub product_id: ProductId,
+    /// The variant, if any; a line is identified by product and variant together.
+    pub variant_id: Option<VariantId>,
+    /// Units to add.
+    pub quantity: RequestedQuantity,
+    /// The unit price the shopper saw; refused with `PRICE_CHANGED` if it is not the catalog's.
+    pub asserted_unit_price: Option<i64>,
+}
+
+impl Cart {
+    /// An empty cart that follows `previous_version` (0 for a key that never had a cart), so a
+    /// key's versions keep rising even across expiry. Not yet touched: call a change, then
+    /// [`Cart::touch`].
+    pub fn new(
+        id: Uuid,
+        key: CartKey,
+        currency: Currency,
+        now: OffsetDateTime,
+        previous_version: u64,
+    ) -> Self {
+        Self {
+            id,
+            key,
+            currency,
+            items: Vec::new(),
+            version: previous_version,
+            created_at: now,
+            updated_at: now,
+            expires_at: now,
+        }
+    }
+
+    /// The cart's id; it stays through clears.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+    /// The owner's key.
+    pub fn key(&self) -> &CartKey {
+        &self.key
+    }
+    /// The cart's currency.
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+    /// Lines in the order they were first added.
+    pub fn items(&self) -> &[LineItem] {
+        &self.items
+    }
+    /// Goes up by one with every change.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+    /// When the cart was created.
+    pub fn created_at(&self) -> OffsetDateTime {
+        self.created_at
+    }
+    /// When the cart last changed.
+    pub fn updated_at(&self) -> OffsetDateTime {
+        self.updated_at
+    }
+    /// When the cart expires unless changed again.
+    pub fn expires_at(&self) -> OffsetDateTime {
+        self.expires_at
+    }
+    /// Whether the cart has expired at `now`.
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        self.expires_at <= now
+    }
+
+    /// Line count, unit count and total price.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            item_count: self.items.len(),
+            total_quantity: self
+                .items
+                .iter()
+                .map(|line| u64::from(line.quantity.get()))
+                .sum(),
+            total_price: self.items.iter().map(LineItem::subtotal).sum(),
+        }
+    }
+
+    /// Records a change: version up by one, `updated_at` now, expiry pushed to `now + ttl`.
+    pub fn touch(&mut self, now: OffsetDateTime, ttl: Duration) {
+        self.version += 1;
+        self.updated_at = now;
+        self.expires_at = now + ttl;
+    }
+
+    /// Adds units of a catalog product: to its line if the cart has one (same product and
+    /// variant), else as a new line with id `new_item_id`. The line takes the catalog's current
+    /// name and price.
+    pub fn add(
+        &mut self,
+        command: &AddItem,
+        product: &Product,
+        limits: &Limits,
+        new_item_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<LineChange, CartError> {
+        if !product.active {
+            return Err(CartError::ProductUnavailable(product.id.clone()));
+        }
+        let catalog_price = product.price.amount();
+        if let Some(expected) = command.asserted_unit_price
+            && expected != catalog_price
+        {
+            return Err(CartError::PriceChanged {
+                expected,
+                current: catalog_price,
+            });
+        }
+        let product_currency = product.price.currency();
+        if product_currency != self.currency {
+            if !self.items.is_empty() {
+                return Err(CartError::CurrencyMismatch {
+                    cart: self.currency.to_string(),
+                    product: product_currency.to_string(),
+                });
+            }
+            // An empty cart has no prices to be inconsistent with: it takes the new currency.
+            self.currency = product_currency;
+        }
+        let existing = self.items.iter().position(|line| {
+            line.product_id == command.product_id && line.variant_id == command.variant_id
+        });
+        let before = existing.map_or(0, |i| self.items[i].quantity.get());
+        let wanted = u64::from(before).saturating_add(command.quantity.get());
+        let quantity = limits
+            .line_quantity(wanted)
+            .ok_or(CartError::QuantityLimitExceeded {
+                requested_quantity: wanted,
+                max_allowed: limits.max_quantity(),
+            })?;
+        if existing.is_none() && self.items.len() >= limits.max_items() as usize {
+            return Err(CartError::CartLimitExceeded {
+                current_count: self.items.len(),
+                max_allowed: limits.max_items(),
+            });
+        }
+        check_stock(product, wanted)?;
+        let line = match existing {
+            Some(i) => {
+                let line = &mut self.items[i];
+                line.quantity = quantity;
+                line.unit_price = catalog_price;
+                line.name.clone_from(&product.name);
+                line.updated_at = now;
+                line
+            }
+            None => {
+                self.items.push(LineItem {
+                    item_id: new_item_id,
+                    product_id: command.product_id.clone(),
+                    variant_id: command.variant_id.clone(),
+                    name: product.name.clone(),
+                    quantity,
+                    unit_price: catalog_price,
+                    added_at: now,
+                    updated_at: now,
+                });
+                self.items.last_mut().ok_or(CartError::ItemNotFound)?
+            }
+        };
+        Ok(line.change(before, quantity.get()))
+    }
+
+    /// The line with this id.
+    pub fn line(&self, item_id: Uuid) -> Result<&LineItem, CartError> {
+        self.items
+            .iter()
+            .find(|line| line.item_id == item_id)
+            .ok_or(CartError::ItemNotFound)
+    }
+
+    /// Sets a line's quantity. `product` is the catalog entry, needed only when the quantity
+    /// goes up (to check availability and stock); lowering a quantity always works.
+    pub fn set_quantity(
+        &mut self,
+        item_id: Uuid,
+        requested: RequestedQuantity,
+        product: Option<&Product>,
+        limits: &Limits,
+        now: OffsetDateTime,
+    ) -> Result<LineChange, CartError> {
+        let line = self
+            .items
+            .iter_mut()
+            .find(|line| line.item_id == item_id)
+            .ok_or(CartError::ItemNotFound)?;
+        let quantity =
+            limits
+                .line_quantity(requested.get())
+                .ok_or(CartError::QuantityLimitExceeded {
+                    requested_quantity: requested.get(),
+                    max_allowed: limits.max_quantity(),
+                })?;
+        let before = line.quantity.get();
+        if quantity.get() > before {
+            match product {
+                Some(product) if product.active => check_stock(product, requested.get())?,
+                _ => return Err(CartError::ProductUnavailable(line.product_id.clone())),
+            }
+        }
+        line.quantity = quantity;
+        line.updated_at = now;
+        Ok(line.change(before, quantity.get()))
+    }
+
+    /// Removes a line.
+    pub fn remove(&mut self, item_id: Uuid) -> Result<LineChange, CartError> {
+        let index = self
+            .items
+            .iter()
+            .position(|line| line.item_id == item_id)
+            .ok_or(CartError::ItemNotFound)?;
+        let line = self.items.remove(index);
+        Ok(line.change(line.quantity.get(), 0))
+    }
+
+    /// Removes every line; the cart keeps its id and currency. Returns how many lines went.
+    pub fn clear(&mut self) -> usize {
+        std::mem::take(&mut self.items).len()
+    }
+}
+
+fn check_stock(product: &Product, wanted: u64) -> Result<(), CartError> {
+    match product.stock {
+        Some(available) if wanted > u64::from(available) => {
+            Err(CartError::InventoryInsufficient {
+                requested: wanted,
+                available,
+            })
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,93 @@
+//! The one error type of the use cases. Each variant is a case a caller treats differently; the
+//! API maps each to exactly one problem+json code.
+
+use thiserror::Error;
+
+use crate::ids::ProductId;
+use crate::ports::StoreError;
+
+/// Why a cart use case did not happen. Nothing was written when one of these is returned.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CartError {
+    /// No cart under this key.
+    #[error("cart not found")]
+    CartNotFound,
+    /// The cart expired; it answers this until the sweeper deletes it.
+    #[error("cart expired")]
+    CartExpired,
+    /// No line with this item id in the cart.
+    #[error("item not found in cart")]
+    ItemNotFound,
+    /// The catalog has no such product.
+    #[error("product {0:?} not found")]
+    ProductNotFound(ProductId),
+    /// The product exists but is not for sale.
+    #[error("product {0:?} is not available")]
+    ProductUnavailable(ProductId),
+    /// The client asserted a price that is not the catalog's.
+    #[error("price changed: expected {expected}, now {current}")]
+    PriceChanged {
+        /// The price the client saw.
+        expected: i64,
+        /// The catalog price.
+        current: i64,
+    },
+    /// The catalog tracks stock and has fewer units than the line would hold.
+    #[error("only {available} in stock, {requested} requested")]
+    InventoryInsufficient {
+        /// The line quantity the change would give.
+        requested: u64,
+        /// Units in stock.
+        available: u32,
+    },
+    /// The product is priced in another currency than the cart.
+    #[error("the cart is in {cart}, the product in {product}")]
+    CurrencyMismatch {
+        /// The cart's currency.
+        cart: String,
+        /// The product's currency.
+        product: String,
+    },
+    /// The line would hold more than the line maximum.
+    #[error("at most {max_allowed} of one item")]
+    QuantityLimitExceeded {
+        /// The line quantity the change would give.
+        requested_quantity: u64,
+        /// The line maximum.
+        max_allowed: u32,
+    },
+    /// The cart would hold more lines than allowed.
+    #[error("at most {max_allowed} different items in a cart")]
+    CartLimitExceeded {
+        /// Lines in the cart now.
+        current_count: usize,
+        /// The line-count maximum.
+        max_allowed: u32,
+    },
+    /// `If-Match` named another version.
+    #[error("the cart is at version {current:?}, not {expected}")]
+    PreconditionFailed {
+        /// The version the caller named.
+        expected: u64,
+        /// The version stored, if any.
+        current: Option<u64>,
+    },
+    /// A body `version` named another version.
+    #[error("the cart is at version {current:?}, not {expected}")]
+    VersionConflict {
+        /// The version the caller named.
+        expected: u64,
+        /// The version stored, if any.
+        current: Option<u64>,
+    },
+    /// Unconditional retries of the compare-and-set ran out under extreme contention.
+    #[error("the cart is being changed by other requests; retry")]
+    Contended,
+    /// The idempotency key was committed by a concurrent request (possibly on another replica);
+    /// the caller should replay the stored response.
+    #[error("idempotency key already used")]
+    IdempotencyKeyCommitted,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

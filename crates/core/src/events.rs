@@ -1,0 +1,119 @@
+//! Domain events: facts about a cart, written to the outbox in the same commit as the cart.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::cart::Cart;
+use crate::ids::{CartKey, Owner, ProductId, VariantId};
+
+/// What happened to a cart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    /// A new cart came into being (first add, or first add after expiry).
+    #[serde(rename = "cart.created")]
+    CartCreated,
+    /// A line was added, or units were added to a line.
+    #[serde(rename = "cart.item_added")]
+    ItemAdded,
+    /// A line's quantity was set.
+    #[serde(rename = "cart.item_updated")]
+    ItemUpdated,
+    /// A line was removed.
+    #[serde(rename = "cart.item_removed")]
+    ItemRemoved,
+    /// Every line was removed; the cart keeps its id.
+    #[serde(rename = "cart.cleared")]
+    CartCleared,
+}
+
+impl EventType {
+    /// The type as published, e.g. `cart.item_added`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CartCreated => "cart.created",
+            Self::ItemAdded => "cart.item_added",
+            Self::ItemUpdated => "cart.item_updated",
+            Self::ItemRemoved => "cart.item_removed",
+            Self::CartCleared => "cart.cleared",
+        }
+    }
+}
+
+/// The line an event concerns, before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineChange {
+    /// The line's id.
+    pub item_id: Uuid,
+    /// The product on the line.
+    pub product_id: ProductId,
+    /// The variant, if any.
+    pub variant_id: Option<VariantId>,
+    /// Units before the change (0 for a new line).
+    pub quantity_before: u32,
+    /// Units after the change (0 for a removed line).
+    pub quantity_after: u32,
+    /// Unit price in minor units after the change.
+    pub unit_price: i64,
+}
+
+/// A cart's totals after a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Lines.
+    pub item_count: usize,
+    /// Units over all lines.
+    pub total_quantity: u64,
+    /// Sum of line subtotals, minor units.
+    pub total_price: i64,
+}
+
+/// One event, with a stable id consumers deduplicate by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartEvent {
+    /// Stable id (UUIDv7, so ids sort by time).
+    pub id: Uuid,
+    /// What happened.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// The cart's id.
+    pub cart_id: Uuid,
+    /// The cart's key (user id or guest id).
+    pub cart_key: CartKey,
+    /// User or guest cart.
+    pub owner: Owner,
+    /// The cart version this change produced; per-cart order.
+    pub version: u64,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    /// The line concerned, for line events.
+    pub line: Option<LineChange>,
+    /// Totals after the change.
+    pub totals: Totals,
+    /// The cart's currency.
+    pub currency: String,
+}
+
+impl CartEvent {
+    /// An event about `cart` as it is after the change.
+    pub fn about(
+        id: Uuid,
+        event_type: EventType,
+        cart: &Cart,
+        line: Option<LineChange>,
+    ) -> Self {
+        Self {
+            id,
+            event_type,
+            cart_id: cart.id(),
+            cart_key: cart.key().clone(),
+            owner: cart.key().owner(),
+            version: cart.version(),
+            occurred_at: cart.updated_at(),
+            line,
+            totals: cart.totals(),
+            currency: cart.currency().to_string(),
+        }
+    }
+}

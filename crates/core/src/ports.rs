@@ -1,0 +1,230 @@
+//! The ports the use cases need from the outside world: a store, a catalog, a clock and ids.
+//! Each backend implements [`Store`] and [`Catalog`]; the atomic commit is the heart of it.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::cart::Cart;
+use crate::events::CartEvent;
+use crate::ids::{CartKey, GuestId, ProductId};
+use crate::product::Product;
+
+/// Why the store could not do what was asked. Cloneable so one failed group commit can answer
+/// every request in the group.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StoreError {
+    /// A compare-and-set failed: the cart under `key` is not at the expected version.
+    #[error("cart {key} is at version {current:?}")]
+    VersionMismatch {
+        /// The cart whose version differed.
+        key: CartKey,
+        /// The version stored (`None`: no cart).
+        current: Option<u64>,
+    },
+    /// An unexpired idempotency record with this key exists already.
+    #[error("idempotency key already recorded")]
+    DuplicateIdempotencyKey,
+    /// The store cannot be reached or is overloaded; worth retrying later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; the message is for logs, never for clients.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+/// One cart's part of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CartWrite {
+    /// Which cart.
+    pub key: CartKey,
+    /// The version the cart must have now; `None`: there must be no cart under the key.
+    pub expected_version: Option<u64>,
+    /// The new state; `None` deletes the cart.
+    pub new_state: Option<Cart>,
+}
+
+/// A response stored under an idempotency key and replayed for retries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers to replay (content type, ETag …).
+    pub headers: Vec<(String, String)>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+/// An idempotency record: the first completed response for a key, and what it answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The key scoped to caller and cart (opaque to the store).
+    pub scoped_key: String,
+    /// A digest of method, path and body; a retry with another fingerprint is a misuse.
+    pub fingerprint: String,
+    /// The response to replay.
+    pub response: StoredResponse,
+    /// When the record may be forgotten.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Everything one change writes, all or nothing: the cart(s) with compare-and-set, the events
+/// for the outbox, and the idempotency record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// Cart writes, each conditional on its expected version.
+    pub writes: Vec<CartWrite>,
+    /// Events, in the order they happened.
+    pub events: Vec<CartEvent>,
+    /// The idempotency record answering this change, if the request carried a key.
+    pub idempotency: Option<IdempotencyRecord>,
+    /// The commit time, used for the outbox and to let expired idempotency records be reused.
+    pub at: OffsetDateTime,
+}
+
+/// An event waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Position in the outbox; increases with every event committed.
+    pub seq: u64,
+    /// The event.
+    pub event: CartEvent,
+}
+
+/// What one sweep removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Expired carts deleted.
+    pub carts: usize,
+    /// Expired idempotency records deleted.
+    pub idempotency_records: usize,
+}
+
+/// Where carts, outbox and idempotency records live. Every backend keeps the same guarantees;
+/// the conformance suite checks them.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The cart under `key`, expired or not.
+    async fn load_cart(&self, key: &CartKey) -> Result<Option<Cart>, StoreError>;
+
+    /// Writes a [`Commit`] atomically: every cart write's version condition holds and all of it
+    /// is written, or nothing is. A failed condition is [`StoreError::VersionMismatch`]; an
+    /// unexpired record under the idempotency key is [`StoreError::DuplicateIdempotencyKey`].
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError>;
+
+    /// The unexpired idempotency record under `scoped_key`.
+    async fn idempotency_record(
+        &self,
+        scoped_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// Deletes up to `batch` expired carts and expired idempotency records.
+    async fn sweep_expired(
+        &self,
+        now: OffsetDateTime,
+        batch: usize,
+    ) -> Result<SweepReport, StoreError>;
+
+    /// Up to `limit` unpublished events, oldest first.
+    async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Checks that the store answers (for `/ready`).
+    async fn check(&self) -> Result<(), StoreError>;
+}
+
+/// The product catalog: where names and prices come from.
+#[async_trait]
+pub trait Catalog: Send + Sync + 'static {
+    /// One product.
+    async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError>;
+
+    /// Up to `limit` products ordered by id, after `after`.
+    async fn products(
+        &self,
+        after: Option<&ProductId>,
+        limit: usize,
+    ) -> Result<Vec<Product>, StoreError>;
+
+    /// Inserts or replaces all of `products` in one transaction. Returns, per product, whether
+    /// it was new.
+    async fn upsert_products(&self, products: Vec<Product>) -> Result<Vec<bool>, StoreError>;
+
+    /// How many products there are.
+    async fn product_count(&self) -> Result<u64, StoreError>;
+}
+
+/// The time, injected so expiry is testable without sleeping.
+pub trait Clock: Send + Sync + 'static {
+    /// Now.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// A clock that moves only when told to, for tests.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<OffsetDateTime>);
+
+impl ManualClock {
+    /// Starts at `start`.
+    pub fn new(start: OffsetDateTime) -> Self {
+        Self(Mutex::new(start))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: time::Duration) {
+        let mut now = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// Where new ids come from, injected so the domain stays deterministic under test.
+pub trait IdGenerator: Send + Sync + 'static {
+    /// A new cart id.
+    fn cart_id(&self) -> Uuid;
+    /// A new line id.
+    fn item_id(&self) -> Uuid;
+    /// A new event id; should sort by time.
+    fn event_id(&self) -> Uuid;
+    /// A new guest id.
+    fn guest_id(&self) -> GuestId;
+}
+
+/// Random ids: UUIDv4 for carts and lines, UUIDv7 for events and guest ids (time-ordered).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RandomIds;
+
+impl IdGenerator for RandomIds {
+    fn cart_id(&self) -> Uuid {
+        Uuid::new_v4()
+    }
+    fn item_id(&self) -> Uuid {
+        Uuid::new_v4()
+    }
+    fn event_id(&self) -> Uuid {
+        Uuid::now_v7()
+    }
+    fn guest_id(&self) -> GuestId {
+        // A UUIDv7 has a ULID's layout: 48 bits of milliseconds, then random bits.
+        GuestId::from_ulid_bits(Uuid::now_v7().as_u128())
+    }
+}

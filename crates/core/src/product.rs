@@ -1,0 +1,129 @@
+//! Catalog products, and the parsing of product rows that arrive from imports and the admin API.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::ids::ProductId;
+use crate::money::{Currency, Price};
+
+/// A product as the catalog knows it. Carts take names and prices from here, never from clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    /// Catalog id.
+    pub id: ProductId,
+    /// Display name copied into cart lines.
+    pub name: String,
+    /// Current unit price.
+    pub price: Price,
+    /// Inactive products cannot be added (`PRODUCT_UNAVAILABLE`).
+    pub active: bool,
+    /// Units in stock where the catalog tracks stock; `None` means not tracked.
+    pub stock: Option<u32>,
+}
+
+/// A product row as it arrives (JSON import file or `PUT /v1/products/{id}`), not yet checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductInput {
+    /// Catalog id (1–64 of `[A-Za-z0-9._:-]`).
+    pub id: String,
+    /// Display name, 1–200 characters, no control characters.
+    pub name: String,
+    /// Minor units, 0..=`MAX_UNIT_PRICE`.
+    pub unit_price: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Defaults to true.
+    #[serde(default = "default_active")]
+    pub active: bool,
+    /// Units in stock; absent or null when not tracked.
+    #[serde(default)]
+    pub stock: Option<i64>,
+}
+
+fn default_active() -> bool {
+    true
+}
+
+/// Which field of a product row is wrong, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field}: {reason}")]
+pub struct ProductError {
+    /// The offending field.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ProductInput {
+    /// Turns the row into a [`Product`] or names the first bad field.
+    pub fn parse(self) -> Result<Product, ProductError> {
+        let bad = |field: &'static str, reason: &dyn ToString| ProductError {
+            field,
+            reason: reason.to_string(),
+        };
+        let id = ProductId::parse(&self.id).map_err(|e| bad("id", &e))?;
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(bad(
+                "name",
+                &"must be 1-200 characters without control characters",
+            ));
+        }
+        let currency = Currency::parse(&self.currency).map_err(|e| bad("currency", &e))?;
+        let price = Price::new(self.unit_price, currency).map_err(|e| bad("unit_price", &e))?;
+        let stock = match self.stock {
+            None => None,
+            Some(n) => Some(
+                u32::try_from(n)
+                    .map_err(|_| bad("stock", &"must be an integer from 0 to 4294967295"))?,
+            ),
+        };
+        Ok(Product {
+            id,
+            name: name.to_owned(),
+            price,
+            active: self.active,
+            stock,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> ProductInput {
+        ProductInput {
+            id: "book-1".into(),
+            name: "Middlemarch".into(),
+            unit_price: 1299,
+            currency: "USD".into(),
+            active: true,
+            stock: Some(3),
+        }
+    }
+
+    #[test]
+    fn a_good_row_parses() {
+        let product = row().parse().expect("valid");
+        assert_eq!(product.price.amount(), 1299);
+        assert_eq!(product.stock, Some(3));
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases: [(fn(&mut ProductInput), &str); 5] = [
+            (|r| r.id = "a b".into(), "id"),
+            (|r| r.name = " ".into(), "name"),
+            (|r| r.unit_price = -5, "unit_price"),
+            (|r| r.currency = "usd".into(), "currency"),
+            (|r| r.stock = Some(-1), "stock"),
+        ];
+        for (spoil, field) in cases {
+            let mut input = row();
+            spoil(&mut input);
+            assert_eq!(input.parse().map_err(|e| e.field), Err(field));
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! `CartService`: the use cases. Each change is load → decide (pure rules in [`crate::cart`]) →
+//! one atomic commit of cart, events and idempotency record, retried on a lost compare-and-set
+//! unless the caller made the write conditional.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::cart::{AddItem, Cart};
+use crate::error::CartError;
+use crate::events::{CartEvent, EventType, LineChange};
+use crate::ids::{CartKey, GuestId, Owner, ProductId};
+use crate::ports::{
+    CartWrite, Catalog, Clock, Commit, IdGenerator, IdempotencyRecord, Store, StoreError,
+    StoredResponse, SweepReport,
+};
+use crate::product::Product;
+use crate::quantity::{Limits, RequestedQuantity};
+
+/// How many times an unconditional write retries a lost compare-and-set. Writers of one cart in
+/// one process are already serialised (see [`CartService`]), so retries only happen when another
+/// replica wrote the same cart at the same moment.
+const MAX_ATTEMPTS: usize = 16;
+
+/// Lock stripes serialising writers of the same cart within one process.
+const STRIPES: usize = 1024;
+
+/// The rules an operator configures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CartPolicy {
+    /// Line quantity and line count limits.
+    pub limits: Limits,
+    /// How long a guest cart lives after its last change.
+    pub guest_ttl: Duration,
+    /// How long a user cart lives after its last change.
+    pub user_ttl: Duration,
+    /// How long an idempotency record is kept.
+    pub idempotency_ttl: Duration,
+}
+
+impl Default for CartPolicy {
+    /// API.md defaults: 99 a line, 100 lines, guests 7 days, users 90 days, records 24 h.
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            guest_ttl: Duration::days(7),
+            user_ttl: Duration::days(90),
+            idempotency_ttl: Duration::hours(24),
+        }
+    }
+}
+
+impl CartPolicy {
+    fn ttl(&self, owner: Owner) -> Duration {
+        match owner {
+            Owner::User => self.user_ttl,
+            Owner::Guest => self.guest_ttl,
+        }
+    }
+}
+
+/// A condition a write must meet, named by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// `If-Match: "<v>"`: mismatch is `PRECONDITION_FAILED`.
+    IfMatch(u64),
+    /// `If-Match: *`: the cart must exist.
+    IfMatchAny,
+    /// `version` in a request body: mismatch is `CONFLICT`.
+    BodyVersion(u64),
+}
+
+/// Renders the response to store under an idempotency key from the cart a change produced
+/// (`None` when the change left no cart to show).
+pub type ResponseRenderer = Box<dyn Fn(Option<&Cart>) -> StoredResponse + Send + Sync>;
+
+/// An idempotency key to record in the same commit as the change.
+pub struct IdempotencyIntent {
+    /// The key scoped to caller and cart.
+    pub scoped_key: String,
+    /// Digest of method, path and body.
+    pub fingerprint: String,
+    /// Builds the response to store.
+    pub render: ResponseRenderer,
+}
+
+impl std::fmt::Debug for IdempotencyIntent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdempotencyIntent")
+            .field("scoped_key", &self.scoped_key)
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options every write takes.
+#[derive(Debug, Default)]
+pub struct WriteOptions {
+    /// Makes the write conditional.
+    pub precondition: Option<Precondition>,
+    /// Records the response under an idempotency key in the same commit.
+    pub idempotency: Option<IdempotencyIntent>,
+}
+
+/// What a decision step concluded.
+enum Decision {
+    /// Nothing to write; answer with this cart (or none).
+    Unchanged(Option<Cart>),
+    /// Write `cart` (changed, not yet touched) where the stored version is `expected_version`.
+    Changed {
+        cart: Cart,
+        expected_version: Option<u64>,
+        events: Vec<(EventType, Option<LineChange>)>,
+    },
+}
+
+/// The cart use cases, over injected ports.
+pub struct CartService {
+    store: Arc<dyn Store>,
+    catalog: Arc<dyn Catalog>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    policy: CartPolicy,
+    /// Writers of one cart wait for each other here instead of failing each other's
+    /// compare-and-set; the compare-and-set still guards against other processes.
+    stripes: Box<[Mutex<()>]>,
+}
+
+impl CartService {
+    /// Wires the use cases to their ports.
+    pub fn new(
+        store: Arc<dyn Store>,
+        catalog: Arc<dyn Catalog>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        policy: CartPolicy,
+    ) -> Self {
+        Self {
+            store,
+            catalog,
+            clock,
+            ids,
+            policy,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    /// The configured rules.
+    pub fn policy(&self) -> &CartPolicy {
+        &self.policy
+    }
+
+    /// The current time by the injected clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// A fresh guest id.
+    pub fn new_guest_id(&self) -> GuestId {
+        self.ids.guest_id()
+    }
+
+    /// The cart under `key`: `CART_NOT_FOUND` if none, `CART_EXPIRED` if expired.
+    pub async fn get(&self, key: &CartKey) -> Result<Cart, CartError> {
+        let cart = self
+            .store
+            .load_cart(key)
+            .await?
+            .ok_or(CartError::CartNotFound)?;
+        if cart.is_expired(self.clock.now()) {
+            return Err(CartError::CartExpired);
+        }
+        Ok(cart)
+    }
+
+    /// Adds units of a catalog product, creating the cart (or a new one after expiry) if needed.
+    pub async fn add_item(
+        &self,
+        key: &CartKey,
+        command: AddItem,
+        options: WriteOptions,
+    ) -> Result<Cart, CartError> {
+        let product = self
+            .catalog
+            .product(&command.product_id)
+            .await?
+            .ok_or_else(|| CartError::ProductNotFound(command.product_id.clone()))?;
+        let _serialised = self.lock(key).await;
+        let changed = self
+            .write(key, &options, |current, now| {
+                let mut events = Vec::new();
+                let (mut cart, expected_version) = match current {
+                    Some(cart) if !cart.is_expired(now) => {
+                        let version = cart.version();
+                        (cart, Some(version))
+                    }
+                    stale => {
+                        // No cart, or an expired one: start a new cart whose versions go on
+                        // from the old one's, replacing it in the same compare-and-set.
+                        let previous = stale.as_ref().map(Cart::version);
+                        events.push((EventType::CartCreated, None));
+                        let currency = product.price.currency();
+                        let fresh = Cart::new(
+                            self.ids.cart_id(),
+                            key.clone(),
+                            currency,
+                            now,
+                            previous.unwrap_or(0),
+                        );
+                        (fresh, previous)
+                    }
+                };
+                let line = cart.add(
+                    &command,
+                    &product,
+                    &self.policy.limits,
+                    self.ids.item_id(),
+                    now,
+                )?;
+                events.push((EventType::ItemAdded, Some(line)));
+                Ok(Decision::Changed {
+                    cart,
+                    expected_version,
+                    events,
+                })
+            })
+            .await?;
+        changed.ok_or(CartError::CartNotFound)
+    }
+
+    /// Sets a line's quantity (1..=max; use [`Self::remove_item`] to remove).
+    pub async fn set_quantity(
+        &self,
+        key: &CartKey,
+        item_id: Uuid,
+        quantity: RequestedQuantity,
+        options: WriteOptions,
+    ) -> Result<Cart, CartError> {
+        let _serialised = self.lock(key).await;
+        // Raising a quantity needs the catalog entry (availability, stock); fetch it for the
+        // line's product. Writers of this cart are serialised, so the line cannot change
+        // product before the write below.
+        let product = match self.store.load_cart(key).await? {
+            Some(cart) => match cart.line(item_id) {
+                Ok(line) => self.catalog.product(line.product_id()).await?,
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let changed = self
+            .write(key, &options, |current, now| {
+                let mut cart = live_cart(current, now)?;
+                let before = cart.line(item_id)?.quantity().get();
+                if u64::from(before) == quantity.get() {
+                    return Ok(Decision::Unchanged(Some(cart)));
+                }
+                let version = cart.version();
+                let line = cart.set_quantity(
+                    item_id,
+                    quantity,
+                    product.as_ref(),
+                    &self.policy.limits,
+                    now,
+                )?;
+                Ok(Decision::Changed {
+                    cart,
+                    expected_version: Some(version),
+                    events: vec![(EventType::ItemUpdated, Some(line))],
+                })
+            })
+            .await?;
+        changed.ok_or(CartError::CartNotFound)
+    }
+
+    /// Removes a line.
+    pub async fn remove_item(
+        &self,
+        key: &CartKey,
+        item_id: Uuid,
+        options: WriteOptions,
+    ) -> Result<Cart, CartError> {
+        let _serialised = self.lock(key).await;
+        let changed = self
+            .write(key, &options, |current, now| {
+                let mut cart = live_cart(current, now)?;
+                let version = cart.version();
+                let line = cart.remove(item_id)?;
+                Ok(Decision::Changed {
+                    cart,
+                    expected_version: Some(version),
+                    events: vec![(EventType::ItemRemoved, Some(line))],
+                })
+            })
+            .await?;
+        changed.ok_or(CartError::CartNotFound)
+    }
+
+    /// Empties the cart (it keeps its id; its version goes up). No cart, or an expired one,
+    /// is not an error: there is nothing to empty, and `None` is returned.
+    pub async fn clear(
+        &self,
+        key: &CartKey,
+        options: WriteOptions,
+    ) -> Result<Option<Cart>, CartError> {
+        let _serialised = self.lock(key).await;
+        self.write(key, &options, |current, now| match current {
+            Some(mut cart) if !cart.is_expired(now) => {
+                let version = cart.version();
+                cart.clear();
+                Ok(Decision::Changed {
+                    cart,
+                    expected_version: Some(version),
+                    events: vec![(EventType::CartCleared, None)],
+                })
+            }
+            _ => Ok(Decision::Unchanged(None)),
+        })
+        .await
+    }
+
+    /// The stored response for an idempotency key, if one is recorded and unexpired.
+    pub async fn idempotency_record(
+        &self,
+        scoped_key: &str,
+    ) -> Result<Option<IdempotencyRecord>, CartError> {
+        Ok(self
+            .store
+            .idempotency_record(scoped_key, self.clock.now())
+            .await?)
+    }
+
+    /// Deletes expired carts and idempotency records, `batch` at a time, until none are left.
+    pub async fn sweep_expired(&self, batch: usize) -> Result<SweepReport, CartError> {
+        let mut total = SweepReport::default();
+        loop {
+            let round = self.store.sweep_expired(self.clock.now(), batch).await?;
+            total.carts += round.carts;
+            total.idempotency_records += round.idempotency_records;
+            if round.carts < batch && round.idempotency_records < batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Whether the store answers.
+    pub async fn check_store(&self) -> Result<(), StoreError> {
+        self.store.check().await
+    }
+
+    /// One catalog product.
+    pub async fn product(&self, id: &ProductId) -> Result<Option<Product>, CartError> {
+        Ok(self.catalog.product(id).await?)
+    }
+
+    /// A page of products ordered by id.
+    pub async fn products(
+        &self,
+        after: Option<&ProductId>,
+        limit: usize,
+    ) -> Result<Vec<Product>, CartError> {
+        Ok(self.catalog.products(after, limit).await?)
+    }
+
+    /// Inserts or replaces a product; `true` if it was new.
+    pub async fn put_product(&self, product: Product) -> Result<bool, CartError> {
+        let created = self.catalog.upsert_products(vec![product]).await?;
+        Ok(created.first().copied().unwrap_or(false))
+    }
+
+    async fn lock(&self, key: &CartKey) -> tokio::sync::MutexGuard<'_, ()> {
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        // The modulo keeps the index below STRIPES, so the cast cannot truncate meaningfully.
+        let stripe = (hasher.finish() % STRIPES as u64) as usize;
+        self.stripes[stripe].lock().await
+    }
+
+    /// The load → decide → commit loop shared by every change. Returns the cart to show.
+    async fn write(
+        &self,
+        key: &CartKey,
+        options: &WriteOptions,
+        decide: impl Fn(Option<Cart>, OffsetDateTime) -> Result<Decision, CartError>,
+    ) -> Result<Option<Cart>, CartError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let current = self.store.load_cart(key).await?;
+            check_precondition(options.precondition, current.as_ref().map(Cart::version))?;
+            let (mut cart, expected_version, drafts) = match decide(current, now)? {
+                Decision::Unchanged(cart) => return Ok(cart),
+                Decision::Changed {
+                    cart,
+                    expected_version,
+                    events,
+                } => (cart, expected_version, events),
+            };
+            cart.touch(now, self.policy.ttl(key.owner()));
+            let events = drafts
+                .into_iter()
+                .map(|(kind, line)| CartEvent::about(self.ids.event_id(), kind, &cart, line))
+                .collect();
+            let idempotency = options.idempotency.as_ref().map(|intent| IdempotencyRecord {
+                scoped_key: intent.scoped_key.clone(),
+                fingerprint: intent.fingerprint.clone(),
+                response: (intent.render)(Some(&cart)),
+                expires_at: now + self.policy.idempotency_ttl,
+            });
+            let commit = Commit {
+                writes: vec![CartWrite {
+                    key: key.clone(),
+                    expected_version,
+                    new_state: Some(cart.clone()),
+                }],
+                events,
+                idempotency,
+                at: now,
+            };
+            match self.store.commit(commit).await {
+                Ok(()) => return Ok(Some(cart)),
+                Err(StoreError::VersionMismatch { current, .. }) => {
+                    if let Some(precondition) = options.precondition {
+                        return Err(precondition_error(precondition, current));
+                    }
+                }
+                Err(StoreError::DuplicateIdempotencyKey) => {
+                    return Err(CartError::IdempotencyKeyCommitted);
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(CartError::Contended)
+    }
+}
+
+/// The cart if it exists and has not expired.
+fn live_cart(current: Option<Cart>, now: OffsetDateTime) -> Result<Cart, CartError> {
+    match current {
+        None => Err(CartError::CartNotFound),
+        Some(cart) if cart.is_expired(now) => Err(CartError::CartExpired),
+        Some(cart) => Ok(cart),
+    }
+}
+
+fn check_precondition(
+    precondition: Option<Precondition>,
+    current: Option<u64>,
+) -> Result<(), CartError> {
+    let holds = match precondition {
+        None => true,
+        Some(Precondition::IfMatchAny) => current.is_some(),
+        Some(Precondition::IfMatch(v) | Precondition::BodyVersion(v)) => current == Some(v),
+    };
+    match precondition {
+        Some(precondition) if !holds => Err(precondition_error(precondition, current)),
+        _ => Ok(()),
+    }
+}
+
+fn precondition_error(precondition: Precondition, current: Option<u64>) -> CartError {
+    match precondition {
+        Precondition::IfMatch(expected) => CartError::PreconditionFailed { expected, current },
+        Precondition::IfMatchAny => CartError::PreconditionFailed {
+            expected: 0,
+            current,
+        },
+        Precondition::BodyVersion(expected) => CartError::VersionConflict { expected, current },
+    }
+}

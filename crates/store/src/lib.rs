@@ -1,0 +1,69 @@
+//! cart-store: the backends behind `cart_core::Store` and `cart_core::Catalog`.
+//!
+//! # Layout
+//!
+//! - [`url`]: the `CARTD_STORE` URL, parsed into a [`StoreUrl`].
+//! - [`sqlite`]: the embedded default (feature `sqlite`): one writer thread with group commit,
+//!   a pool of readers, WAL.
+//!
+//! [`open`] turns a URL into a [`Backend`], whose store and catalog the service is wired to.
+//! PostgreSQL, Redis and DynamoDB modules fit next to `sqlite` behind their own features.
+
+use std::sync::Arc;
+
+use cart_core::{Catalog, Store, StoreError};
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+pub mod url;
+
+pub use url::{StoreUrl, UrlError};
+
+/// An opened backend: one object that is both the cart store and the catalog, so one URL is all
+/// an operator sets.
+#[derive(Clone)]
+pub enum Backend {
+    /// The embedded SQLite store.
+    #[cfg(feature = "sqlite")]
+    Sqlite(Arc<sqlite::SqliteStore>),
+}
+
+impl Backend {
+    /// The cart store.
+    pub fn store(&self) -> Arc<dyn Store> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(store) => store.clone(),
+        }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> Arc<dyn Catalog> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(store) => store.clone(),
+        }
+    }
+
+    /// A short name for logs and `/ready` (`sqlite`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// Opens the backend a URL names, creating its schema (migrations are idempotent).
+pub async fn open(url: &StoreUrl) -> Result<Backend, StoreError> {
+    match url {
+        #[cfg(feature = "sqlite")]
+        StoreUrl::Sqlite(options) => {
+            let options = options.clone();
+            let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&options))
+                .await
+                .map_err(|e| StoreError::Internal(format!("open task failed: {e}")))??;
+            Ok(Backend::Sqlite(Arc::new(store)))
+        }
+    }
+}
