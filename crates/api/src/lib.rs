@@ -1,1 +1,144 @@
-//! placeholder
+//! cart-api: the HTTP face of cartd.
+//!
+//! # Layout
+//!
+//! - [`routes`]: REST v1 (`carts`, `products`, `guests`) and `ops` (health, ready, metrics);
+//!   each module ends in `router()`, built with utoipa-axum so the router and the OpenAPI
+//!   document cannot drift.
+//! - [`auth`]: bearer tokens, callers, which carts a caller may touch.
+//! - [`extract`]: JSON bodies, `If-Match`, `Idempotency-Key`, quantities.
+//! - [`idempotency`]: stored responses and replays.
+//! - [`problem`]: problem+json errors, the one mapping from domain errors.
+//! - [`dto`]: JSON shapes.
+//! - [`metrics`]: Prometheus recorder and request metrics.
+
+pub mod auth;
+pub mod dto;
+pub mod extract;
+pub mod idempotency;
+pub mod metrics;
+pub mod problem;
+pub mod routes;
+pub mod state;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{Request, header};
+use axum::middleware::from_fn;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use auth::{AuthConfig, Authenticator, Caller};
+pub use state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "cartd",
+        description = "Shopping carts for guests and signed-in users: REST v1. Prices come from the catalog; every change is versioned, idempotent on request, and published as events.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "cart", description = "A guest's or user's cart"),
+        (name = "products", description = "The catalog"),
+        (name = "guests", description = "Guest ids"),
+        (name = "ops", description = "Health, readiness, metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::carts::router())
+        .merge(routes::products::router())
+        .merge(routes::guests::router())
+        .merge(routes::ops::router())
+}
+
+/// The OpenAPI 3.1 document of the API, generated from the code.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut document) = api().split_for_parts();
+    document.paths.paths.insert(
+        "/openapi.json".into(),
+        utoipa::openapi::PathItem::new(
+            utoipa::openapi::HttpMethod::Get,
+            utoipa::openapi::path::OperationBuilder::new()
+                .summary(Some("This document"))
+                .tag("ops")
+                .response(
+                    "200",
+                    utoipa::openapi::ResponseBuilder::new().description("OpenAPI 3.1 JSON"),
+                ),
+        ),
+    );
+    document
+}
+
+/// The OpenAPI document as pretty JSON, as kept in `docs/openapi.json`.
+pub fn openapi_json() -> String {
+    openapi().to_pretty_json().unwrap_or_default() + "\n"
+}
+
+/// The whole HTTP application: routes, fallbacks, request ids, tracing, metrics and
+/// problem+json enrichment.
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = api().split_for_parts();
+    let document: Arc<str> = openapi_json().into();
+    let make_span = |request: &Request<_>| {
+        let request_id = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            path = %request.uri().path(),
+            request_id = %request_id,
+        )
+    };
+    routes
+        .route(
+            "/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], document.to_string()).into_response() }
+            }),
+        )
+        .fallback(problem::route_not_found)
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(TraceLayer::new_for_http().make_span_with(make_span))
+                .layer(from_fn(metrics::track))
+                .layer(from_fn(problem::enrich)),
+        )
+        .with_state(state)
+}

@@ -1,1 +1,102 @@
-fn main() {}
+//! cartd, the binary: parses the command line, sets up logging, and runs one subcommand.
+//!
+//! # Layout
+//!
+//! - [`config`]: flags, `CARTD_` variables, defaults and their checks.
+//! - [`serve`]: wiring and running the HTTP server, the sweeper and graceful shutdown.
+//! - [`admin`]: `migrate`, `catalog import`, `outbox list`, `token`, `openapi`.
+//! - [`demo`]: the demo bookstore catalog.
+
+mod admin;
+mod config;
+mod demo;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use config::{Cli, Command, LogFormat};
+
+/// The exit code for a bad setting or bad input, as clap uses for bad flags.
+const EXIT_USAGE: u8 = 2;
+
+/// Why a subcommand failed.
+#[derive(Debug)]
+enum Failure {
+    /// A setting or an input file is wrong: exit 2.
+    Usage(String),
+    /// Anything else: exit 1.
+    Runtime(anyhow::Error),
+}
+
+impl From<config::SettingError> for Failure {
+    fn from(e: config::SettingError) -> Self {
+        Self::Usage(format!("{}: {}", e.setting, e.reason))
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Runtime(e)
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CARTD_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => {
+                init_logging(args.log_format);
+                serve::run(*args).await
+            }
+            Command::Migrate(store) => admin::migrate(&store).await,
+            Command::Catalog(config::CatalogCommand::Import { file, store }) => {
+                admin::import_catalog(&file, &store).await
+            }
+            Command::Outbox(config::OutboxCommand::List { limit, store }) => {
+                admin::list_outbox(limit, &store).await
+            }
+            Command::Token(args) => admin::token(&args),
+            Command::Openapi => {
+                print!("{}", cart_api::openapi_json());
+                Ok(())
+            }
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -52,12 +52,20 @@ const MIGRATIONS: &[&str] = &[
 /// were applied.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<usize> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let applied: usize = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    let pending = MIGRATIONS.get(applied..).unwrap_or_default();
+    let applied: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "the database schema is at version {applied}, newer than this cartd knows ({}); \
+             upgrade cartd",
+            MIGRATIONS.len()
+        )));
+    }
+    let pending = &MIGRATIONS[applied..];
     for sql in pending {
         tx.execute_batch(sql)?;
     }
-    tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
+    tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
     tx.commit()?;
     Ok(pending.len())
 }

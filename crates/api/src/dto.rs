@@ -1,0 +1,228 @@
+//! The JSON shapes of REST v1: responses built from domain values, and request bodies as they
+//! arrive (checked further by the handlers).
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+
+use cart_core::{Cart, LineItem, Owner, Product};
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
+}
+
+/// A cart.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CartView {
+    /// The cart's id (stays through clears).
+    pub id: String,
+    /// The cart key as stored: a user id or a guest id.
+    pub user_id: String,
+    /// `user` or `guest`.
+    #[schema(value_type = String, example = "guest")]
+    pub owner: Owner,
+    /// ISO 4217 code of every price in the cart.
+    pub currency: String,
+    /// Lines in the order they were first added.
+    pub items: Vec<ItemView>,
+    /// Number of lines.
+    pub item_count: usize,
+    /// Units over all lines.
+    pub total_quantity: u64,
+    /// Sum of line subtotals, minor units.
+    pub total_price: i64,
+    /// Goes up by one with every change; also the `ETag`.
+    pub version: u64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// RFC 3339; every change extends it.
+    pub expires_at: String,
+}
+
+/// A cart line.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemView {
+    /// The line's id, for PATCH and DELETE.
+    pub item_id: String,
+    /// Catalog product id.
+    pub product_id: String,
+    /// Variant, if any.
+    pub variant_id: Option<String>,
+    /// Product name from the catalog.
+    pub name: String,
+    /// Units, 1..=max.
+    pub quantity: u32,
+    /// Catalog unit price, minor units.
+    pub unit_price: i64,
+    /// `quantity × unit_price`.
+    pub subtotal: i64,
+    /// RFC 3339.
+    pub added_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl From<&LineItem> for ItemView {
+    fn from(line: &LineItem) -> Self {
+        Self {
+            item_id: line.item_id().to_string(),
+            product_id: line.product_id().as_str().to_owned(),
+            variant_id: line.variant_id().map(|v| v.as_str().to_owned()),
+            name: line.name().to_owned(),
+            quantity: line.quantity().get(),
+            unit_price: line.unit_price(),
+            subtotal: line.subtotal(),
+            added_at: rfc3339(line.added_at()),
+            updated_at: rfc3339(line.updated_at()),
+        }
+    }
+}
+
+impl From<&Cart> for CartView {
+    fn from(cart: &Cart) -> Self {
+        let totals = cart.totals();
+        Self {
+            id: cart.id().to_string(),
+            user_id: cart.key().as_str().to_owned(),
+            owner: cart.key().owner(),
+            currency: cart.currency().to_string(),
+            items: cart.items().iter().map(ItemView::from).collect(),
+            item_count: totals.item_count,
+            total_quantity: totals.total_quantity,
+            total_price: totals.total_price,
+            version: cart.version(),
+            created_at: rfc3339(cart.created_at()),
+            updated_at: rfc3339(cart.updated_at()),
+            expires_at: rfc3339(cart.expires_at()),
+        }
+    }
+}
+
+/// `POST /v1/cart/{cartKey}/items`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddItemRequest {
+    /// 1–64 characters of `[A-Za-z0-9._:-]`.
+    pub product_id: String,
+    /// A positive integer; the line's total may not exceed the line maximum.
+    #[schema(value_type = i64, minimum = 1, maximum = 99)]
+    pub quantity: serde_json::Value,
+    /// Optional variant (size, colour …).
+    #[serde(default)]
+    pub variant_id: Option<String>,
+    /// The price the shopper saw, minor units; refused with `PRICE_CHANGED` if the catalog
+    /// price differs. Never used as the price.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub unit_price: Option<i64>,
+}
+
+/// `PATCH /v1/cart/{cartKey}/items/{itemID}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateItemRequest {
+    /// The new quantity, 1..=max.
+    #[schema(value_type = i64, minimum = 1, maximum = 99)]
+    pub quantity: serde_json::Value,
+    /// The cart version the client last saw; mismatch → `409 CONFLICT`.
+    #[serde(default)]
+    pub version: Option<u64>,
+}
+
+/// A catalog product.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductView {
+    /// Catalog id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Minor units.
+    pub unit_price: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Inactive products cannot be added.
+    pub active: bool,
+    /// Units in stock where tracked.
+    pub stock: Option<u32>,
+}
+
+impl From<&Product> for ProductView {
+    fn from(product: &Product) -> Self {
+        Self {
+            id: product.id.as_str().to_owned(),
+            name: product.name.clone(),
+            unit_price: product.price.amount(),
+            currency: product.price.currency().to_string(),
+            active: product.active,
+            stock: product.stock,
+        }
+    }
+}
+
+/// A page of products.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductPage {
+    /// Products ordered by id.
+    pub items: Vec<ProductView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `PUT /v1/products/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutProductRequest {
+    /// Display name, 1–200 characters.
+    pub name: String,
+    /// Minor units, 0..=1,000,000,000.
+    pub unit_price: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Defaults to true.
+    #[serde(default)]
+    pub active: Option<bool>,
+    /// Units in stock; omit or null when not tracked.
+    #[serde(default)]
+    pub stock: Option<i64>,
+}
+
+/// `POST /v1/guests`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GuestView {
+    /// A new guest id to use as the cart key.
+    #[schema(example = "guest_01JD3XK4B5C6D7E8F9G0H1J2K3")]
+    pub guest_id: String,
+}
+
+/// `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthView {
+    /// Always `ok` while the process runs.
+    pub status: String,
+}
+
+/// One readiness check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckView {
+    /// `ok` or `error`.
+    pub status: String,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// How long the check took, e.g. `1.2ms`.
+    pub latency: String,
+}
+
+/// `GET /ready`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyView {
+    /// `ready` or `not ready`.
+    pub status: String,
+    /// RFC 3339.
+    pub timestamp: String,
+    /// Per dependency.
+    pub checks: std::collections::BTreeMap<String, CheckView>,
+}

@@ -1,0 +1,194 @@
+//! Idempotency keys on writes.
+//!
+//! The first completed response for a key (scoped to caller and cart) is stored in the same
+//! atomic commit as the change it answers, and replayed for retries with
+//! `Idempotent-Replayed: true`. A retry with another method, path or body is
+//! `IDEMPOTENCY_KEY_REUSED`; a retry while the first is still running in this process is
+//! `IDEMPOTENCY_IN_FLIGHT`. Across processes the store's unique key decides: the loser of a race
+//! replays the winner's stored response. Refused requests (4xx) change nothing and are not
+//! recorded, so a corrected retry under the same key is evaluated afresh.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use cart_core::{
+    Cart, CartError, CartKey, IdempotencyIntent, IdempotencyRecord, Precondition,
+    StoredResponse, WriteOptions,
+};
+
+use crate::auth::Caller;
+use crate::dto::CartView;
+use crate::extract::idempotency_key;
+use crate::problem::{ApiError, Code};
+use crate::state::AppState;
+
+/// The header marking a replayed response.
+pub const REPLAYED: &str = "idempotent-replayed";
+
+/// Idempotency keys whose request is running in this process.
+#[derive(Debug, Default)]
+pub struct InFlight(Mutex<HashSet<String>>);
+
+/// Releases an in-flight key when dropped (also when the request is cancelled).
+struct Claim {
+    registry: Arc<InFlight>,
+    key: String,
+}
+
+impl InFlight {
+    fn claim(registry: &Arc<InFlight>, key: &str) -> Option<Claim> {
+        let mut keys = registry.0.lock().unwrap_or_else(|p| p.into_inner());
+        keys.insert(key.to_owned()).then(|| Claim {
+            registry: registry.clone(),
+            key: key.to_owned(),
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut keys = self.registry.0.lock().unwrap_or_else(|p| p.into_inner());
+        keys.remove(&self.key);
+    }
+}
+
+/// What a write request is, for fingerprinting and scoping.
+pub struct WriteRequest<'a> {
+    /// The caller.
+    pub caller: &'a Caller,
+    /// The cart.
+    pub cart: &'a CartKey,
+    /// The request's headers (`Idempotency-Key`, `If-Match` were read from them).
+    pub headers: &'a HeaderMap,
+    /// The method.
+    pub method: Method,
+    /// Path and query.
+    pub path: &'a str,
+    /// The raw body.
+    pub body: &'a [u8],
+    /// The write's precondition.
+    pub precondition: Option<Precondition>,
+    /// The status of a successful answer (201 for adds, 200, 204 for clears).
+    pub success: StatusCode,
+}
+
+/// Renders the answer to a successful write: the cart with its `ETag`, or an empty 204.
+pub fn render_write(status: StatusCode, cart: Option<&Cart>) -> StoredResponse {
+    match cart {
+        Some(cart) if status != StatusCode::NO_CONTENT => StoredResponse {
+            status: status.as_u16(),
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("etag".into(), format!("\"{}\"", cart.version())),
+            ],
+            body: serde_json::to_vec(&CartView::from(cart)).unwrap_or_default(),
+        },
+        _ => StoredResponse {
+            status: StatusCode::NO_CONTENT.as_u16(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        },
+    }
+}
+
+/// Turns a stored (or freshly rendered) response into an HTTP response.
+pub fn into_http(stored: StoredResponse, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, stored.body).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in stored.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name),
+            HeaderValue::try_from(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    if replayed {
+        headers.insert(REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn fingerprint(request: &WriteRequest<'_>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(request.method.as_str());
+    hasher.update(b"\n");
+    hasher.update(request.path);
+    hasher.update(b"\n");
+    hasher.update(request.body);
+    format!("{:x}", hasher.finalize())
+}
+
+fn replay(record: IdempotencyRecord, fingerprint: &str) -> Result<Response, ApiError> {
+    if record.fingerprint != fingerprint {
+        return Err(ApiError::new(
+            Code::IdempotencyKeyReused,
+            "this Idempotency-Key was used for a different request",
+        ));
+    }
+    Ok(into_http(record.response, true))
+}
+
+/// Runs a write, honouring `Idempotency-Key`. `write` receives the options to pass to the
+/// service and returns the cart to show (or none).
+pub async fn run_write<F, Fut>(
+    state: &AppState,
+    request: WriteRequest<'_>,
+    write: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(WriteOptions) -> Fut,
+    Fut: Future<Output = Result<Option<Cart>, CartError>>,
+{
+    let success = request.success;
+    let Some(key) = idempotency_key(request.headers)? else {
+        let options = WriteOptions {
+            precondition: request.precondition,
+            idempotency: None,
+        };
+        let cart = write(options).await?;
+        return Ok(into_http(render_write(success, cart.as_ref()), false));
+    };
+    let scoped_key = format!(
+        "{}|{}|{}",
+        request.caller.scope_label(),
+        request.cart.as_str(),
+        key
+    );
+    let fingerprint = fingerprint(&request);
+    if let Some(record) = state.service.idempotency_record(&scoped_key).await? {
+        return replay(record, &fingerprint);
+    }
+    let _claim = InFlight::claim(&state.in_flight, &scoped_key).ok_or_else(|| {
+        ApiError::new(
+            Code::IdempotencyInFlight,
+            "a request with this Idempotency-Key is still being processed",
+        )
+    })?;
+    let options = WriteOptions {
+        precondition: request.precondition,
+        idempotency: Some(IdempotencyIntent {
+            scoped_key: scoped_key.clone(),
+            fingerprint: fingerprint.clone(),
+            render: Box::new(move |cart| render_write(success, cart)),
+        }),
+    };
+    match write(options).await {
+        Ok(cart) => Ok(into_http(render_write(success, cart.as_ref()), false)),
+        // Another request (another replica, or one that finished between our lookup and our
+        // claim) committed this key first: answer as it did.
+        Err(CartError::IdempotencyKeyCommitted) => {
+            match state.service.idempotency_record(&scoped_key).await? {
+                Some(record) => replay(record, &fingerprint),
+                None => Err(CartError::IdempotencyKeyCommitted.into()),
+            }
+        }
+        Err(other) => Err(other.into()),
+    }
+}

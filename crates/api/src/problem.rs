@@ -1,0 +1,374 @@
+//! Errors as RFC 9457 problem+json, with the `code`/`message`/`details` members clients of the
+//! Go cart-service contract read. This is the one place where domain and store errors become
+//! HTTP statuses.
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use cart_core::{CartError, StoreError};
+
+/// Every machine-readable error code the API answers with (API.md's table, plus the routing
+/// codes `ROUTE_NOT_FOUND` and `METHOD_NOT_ALLOWED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Code {
+    ValidationError,
+    InvalidQuantity,
+    InvalidGuestId,
+    QuantityLimitExceeded,
+    CartLimitExceeded,
+    Unauthorized,
+    Forbidden,
+    CartNotFound,
+    ItemNotFound,
+    ProductNotFound,
+    RouteNotFound,
+    MethodNotAllowed,
+    Conflict,
+    PriceChanged,
+    InventoryInsufficient,
+    IdempotencyInFlight,
+    CartExpired,
+    PreconditionFailed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ProductUnavailable,
+    CurrencyMismatch,
+    IdempotencyKeyReused,
+    NotImplemented,
+    RateLimited,
+    InternalError,
+    ServiceUnavailable,
+}
+
+impl Code {
+    /// The code as sent, e.g. `QUANTITY_LIMIT_EXCEEDED`.
+    pub fn as_str(self) -> &'static str {
+        self.facts().0
+    }
+
+    /// The HTTP status this code always has.
+    pub fn status(self) -> StatusCode {
+        self.facts().1
+    }
+
+    /// A short human title.
+    pub fn title(self) -> &'static str {
+        self.facts().2
+    }
+
+    fn facts(self) -> (&'static str, StatusCode, &'static str) {
+        use StatusCode as S;
+        match self {
+            Self::ValidationError => ("VALIDATION_ERROR", S::BAD_REQUEST, "Validation error"),
+            Self::InvalidQuantity => ("INVALID_QUANTITY", S::BAD_REQUEST, "Invalid quantity"),
+            Self::InvalidGuestId => ("INVALID_GUEST_ID", S::BAD_REQUEST, "Invalid guest id"),
+            Self::QuantityLimitExceeded => (
+                "QUANTITY_LIMIT_EXCEEDED",
+                S::BAD_REQUEST,
+                "Quantity limit exceeded",
+            ),
+            Self::CartLimitExceeded => {
+                ("CART_LIMIT_EXCEEDED", S::BAD_REQUEST, "Cart limit exceeded")
+            }
+            Self::Unauthorized => ("UNAUTHORIZED", S::UNAUTHORIZED, "Unauthorized"),
+            Self::Forbidden => ("FORBIDDEN", S::FORBIDDEN, "Forbidden"),
+            Self::CartNotFound => ("CART_NOT_FOUND", S::NOT_FOUND, "Cart not found"),
+            Self::ItemNotFound => ("ITEM_NOT_FOUND", S::NOT_FOUND, "Item not found"),
+            Self::ProductNotFound => ("PRODUCT_NOT_FOUND", S::NOT_FOUND, "Product not found"),
+            Self::RouteNotFound => ("ROUTE_NOT_FOUND", S::NOT_FOUND, "No such route"),
+            Self::MethodNotAllowed => (
+                "METHOD_NOT_ALLOWED",
+                S::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+            ),
+            Self::Conflict => ("CONFLICT", S::CONFLICT, "Conflict"),
+            Self::PriceChanged => ("PRICE_CHANGED", S::CONFLICT, "Price changed"),
+            Self::InventoryInsufficient => (
+                "INVENTORY_INSUFFICIENT",
+                S::CONFLICT,
+                "Inventory insufficient",
+            ),
+            Self::IdempotencyInFlight => (
+                "IDEMPOTENCY_IN_FLIGHT",
+                S::CONFLICT,
+                "Request with this idempotency key in flight",
+            ),
+            Self::CartExpired => ("CART_EXPIRED", S::GONE, "Cart expired"),
+            Self::PreconditionFailed => (
+                "PRECONDITION_FAILED",
+                S::PRECONDITION_FAILED,
+                "Precondition failed",
+            ),
+            Self::PayloadTooLarge => (
+                "PAYLOAD_TOO_LARGE",
+                S::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+            ),
+            Self::UnsupportedMediaType => (
+                "UNSUPPORTED_MEDIA_TYPE",
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+            ),
+            Self::ProductUnavailable => (
+                "PRODUCT_UNAVAILABLE",
+                S::UNPROCESSABLE_ENTITY,
+                "Product unavailable",
+            ),
+            Self::CurrencyMismatch => (
+                "CURRENCY_MISMATCH",
+                S::UNPROCESSABLE_ENTITY,
+                "Currency mismatch",
+            ),
+            Self::IdempotencyKeyReused => (
+                "IDEMPOTENCY_KEY_REUSED",
+                S::UNPROCESSABLE_ENTITY,
+                "Idempotency key reused",
+            ),
+            Self::NotImplemented => ("NOT_IMPLEMENTED", S::NOT_IMPLEMENTED, "Not implemented"),
+            Self::RateLimited => ("RATE_LIMITED", S::TOO_MANY_REQUESTS, "Rate limited"),
+            Self::InternalError => (
+                "INTERNAL_ERROR",
+                S::INTERNAL_SERVER_ERROR,
+                "Internal error",
+            ),
+            Self::ServiceUnavailable => (
+                "SERVICE_UNAVAILABLE",
+                S::SERVICE_UNAVAILABLE,
+                "Service unavailable",
+            ),
+        }
+    }
+}
+
+/// An error response. Handlers return it; [`enrich`] fills in `instance` and `request_id`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    code: Code,
+    message: String,
+    details: Value,
+    /// The internal cause, logged and never sent.
+    cause: Option<String>,
+}
+
+/// The problem+json body (for the OpenAPI document).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `https://cartd.dev/errors/<code in kebab case>`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Short summary of the code.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong in this request.
+    pub detail: String,
+    /// The request path.
+    pub instance: String,
+    /// Machine-readable code (see API.md).
+    pub code: String,
+    /// Same as `detail` (Go contract).
+    pub message: String,
+    /// Code-specific members, e.g. `{requested_quantity, max_allowed}`.
+    #[schema(value_type = Object)]
+    pub details: Value,
+    /// The request id, also in `x-request-id`.
+    pub request_id: String,
+}
+
+impl ApiError {
+    /// An error with a code and a message for the client.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: json!({}),
+            cause: None,
+        }
+    }
+
+    /// Adds code-specific members.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// A 500 whose cause is logged, not shown.
+    pub fn internal(cause: impl ToString) -> Self {
+        Self {
+            cause: Some(cause.to_string()),
+            ..Self::new(Code::InternalError, "internal error")
+        }
+    }
+
+    /// The code.
+    pub fn code(&self) -> Code {
+        self.code
+    }
+
+    fn problem(&self, instance: &str, request_id: &str) -> Problem {
+        Problem {
+            type_uri: format!(
+                "https://cartd.dev/errors/{}",
+                self.code.as_str().to_ascii_lowercase().replace('_', "-")
+            ),
+            title: self.code.title().to_owned(),
+            status: self.code.status().as_u16(),
+            detail: self.message.clone(),
+            instance: instance.to_owned(),
+            code: self.code.as_str().to_owned(),
+            message: self.message.clone(),
+            details: self.details.clone(),
+            request_id: request_id.to_owned(),
+        }
+    }
+
+    fn render(&self, instance: &str, request_id: &str) -> Response {
+        let body = serde_json::to_vec(&self.problem(instance, request_id)).unwrap_or_default();
+        let mut response = (self.code.status(), body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.code == Code::Unauthorized {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"cartd\""),
+            );
+        }
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.render("", "");
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl From<CartError> for ApiError {
+    fn from(error: CartError) -> Self {
+        let message = error.to_string();
+        let (code, details) = match &error {
+            CartError::CartNotFound => (Code::CartNotFound, json!({})),
+            CartError::CartExpired => (Code::CartExpired, json!({})),
+            CartError::ItemNotFound => (Code::ItemNotFound, json!({})),
+            CartError::ProductNotFound(id) => {
+                (Code::ProductNotFound, json!({"product_id": id.as_str()}))
+            }
+            CartError::ProductUnavailable(id) => {
+                (Code::ProductUnavailable, json!({"product_id": id.as_str()}))
+            }
+            CartError::PriceChanged { expected, current } => (
+                Code::PriceChanged,
+                json!({"expected": expected, "current": current}),
+            ),
+            CartError::InventoryInsufficient {
+                requested,
+                available,
+            } => (
+                Code::InventoryInsufficient,
+                json!({"requested_quantity": requested, "available": available}),
+            ),
+            CartError::CurrencyMismatch { cart, product } => (
+                Code::CurrencyMismatch,
+                json!({"cart_currency": cart, "product_currency": product}),
+            ),
+            CartError::QuantityLimitExceeded {
+                requested_quantity,
+                max_allowed,
+            } => (
+                Code::QuantityLimitExceeded,
+                json!({"requested_quantity": requested_quantity, "max_allowed": max_allowed}),
+            ),
+            CartError::CartLimitExceeded {
+                current_count,
+                max_allowed,
+            } => (
+                Code::CartLimitExceeded,
+                json!({"current_count": current_count, "max_allowed": max_allowed}),
+            ),
+            CartError::PreconditionFailed { expected, current } => (
+                Code::PreconditionFailed,
+                json!({"expected_version": expected, "current_version": current}),
+            ),
+            CartError::VersionConflict { expected, current } => (
+                Code::Conflict,
+                json!({"expected_version": expected, "current_version": current}),
+            ),
+            CartError::Contended => (Code::Conflict, json!({})),
+            CartError::IdempotencyKeyCommitted => (Code::IdempotencyInFlight, json!({})),
+            CartError::Store(StoreError::Unavailable(cause)) => {
+                return Self {
+                    cause: Some(cause.clone()),
+                    ..Self::new(Code::ServiceUnavailable, "the store is unavailable; retry")
+                };
+            }
+            CartError::Store(other) => return Self::internal(other),
+        };
+        Self::new(code, message).with_details(details)
+    }
+}
+
+/// Middleware: fills the `instance` and `request_id` members of every problem response from the
+/// request, and logs the error (with its internal cause for 5xx) inside the request's span.
+pub async fn enrich(request: Request, next: Next) -> Response {
+    let instance = request.uri().path().to_owned();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut response = next.run(request).await;
+    let Some(error) = response.extensions_mut().remove::<ApiError>() else {
+        return response;
+    };
+    if error.code.status().is_server_error() {
+        tracing::error!(code = error.code.as_str(), cause = ?error.cause, "request failed");
+    } else {
+        tracing::debug!(code = error.code.as_str(), message = %error.message, "request refused");
+    }
+    let mut rendered = error.render(&instance, &request_id);
+    // Keep headers set on the way out (e.g. by the handler) that the re-render would drop.
+    for (name, value) in response.headers() {
+        if name == header::CONTENT_LENGTH {
+            continue;
+        }
+        rendered
+            .headers_mut()
+            .entry(name)
+            .or_insert_with(|| value.clone());
+    }
+    rendered
+}
+
+/// The fallback for paths no route matches.
+pub async fn route_not_found() -> ApiError {
+    ApiError::new(Code::RouteNotFound, "no such route")
+}
+
+/// The fallback for a known path with a method it does not serve.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(Code::MethodNotAllowed, "method not allowed on this path")
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        Self::new(Code::ValidationError, format!("bad path: {rejection}"))
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        Self::new(Code::ValidationError, format!("bad query: {rejection}"))
+    }
+}

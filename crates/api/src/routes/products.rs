@@ -1,0 +1,148 @@
+//! `/v1/products`: the catalog, readable by anyone, writable by admins.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use cart_core::{ProductId, ProductInput};
+
+use crate::auth::Caller;
+use crate::dto::{ProductPage, ProductView, PutProductRequest};
+use crate::extract::JsonBody;
+use crate::problem::{ApiError, Code, Problem};
+use crate::routes::{PathParams, QueryParams};
+use crate::state::AppState;
+
+/// The default and largest page sizes.
+const DEFAULT_PAGE: usize = 20;
+const MAX_PAGE: usize = 100;
+
+/// Paging through the catalog.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PageQuery {
+    /// Products per page, 1–100 (default 20).
+    limit: Option<usize>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+}
+
+fn product_id(raw: &str) -> Result<ProductId, ApiError> {
+    ProductId::parse(raw).map_err(|e| ApiError::new(Code::ValidationError, e.to_string()))
+}
+
+/// List products.
+///
+/// Ordered by id; follow `next_cursor` for more.
+#[utoipa::path(get, path = "/v1/products", tag = "products",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of products", body = ProductPage),
+        (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_products(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<Json<ProductPage>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::new(
+            Code::ValidationError,
+            format!("limit must be from 1 to {MAX_PAGE}"),
+        ));
+    }
+    let after = query.cursor.as_deref().map(product_id).transpose()?;
+    // One extra row tells whether there is a next page.
+    let mut products = state.service.products(after.as_ref(), limit + 1).await?;
+    let next_cursor = if products.len() > limit {
+        products.truncate(limit);
+        products.last().map(|p| p.id.as_str().to_owned())
+    } else {
+        None
+    };
+    Ok(Json(ProductPage {
+        items: products.iter().map(ProductView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Get a product.
+#[utoipa::path(get, path = "/v1/products/{id}", tag = "products",
+    params(("id" = String, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "The product", body = ProductView),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_product(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<ProductView>, ApiError> {
+    let id = product_id(&id)?;
+    let product = state
+        .service
+        .product(&id)
+        .await?
+        .ok_or(cart_core::CartError::ProductNotFound(id))?;
+    Ok(Json(ProductView::from(&product)))
+}
+
+/// Create or replace a product (admin).
+#[utoipa::path(put, path = "/v1/products/{id}", tag = "products",
+    params(("id" = String, Path, description = "Product id")),
+    request_body = PutProductRequest,
+    responses(
+        (status = 200, description = "Replaced", body = ProductView),
+        (status = 201, description = "Created", body = ProductView),
+        (status = 400, description = "Invalid product", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+async fn put_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(id): PathParams<String>,
+    body: JsonBody<PutProductRequest>,
+) -> Result<(StatusCode, Json<ProductView>), ApiError> {
+    match &caller {
+        Caller::Anonymous => {
+            return Err(ApiError::new(Code::Unauthorized, "an admin token is required"));
+        }
+        caller if !caller.is_admin() => {
+            return Err(ApiError::new(Code::Forbidden, "the admin scope is required"));
+        }
+        _ => {}
+    }
+    let request = body.value;
+    let product = ProductInput {
+        id,
+        name: request.name,
+        unit_price: request.unit_price,
+        currency: request.currency,
+        active: request.active.unwrap_or(true),
+        stock: request.stock,
+    }
+    .parse()
+    .map_err(|e| {
+        ApiError::new(Code::ValidationError, e.to_string())
+            .with_details(serde_json::json!({"field": e.field}))
+    })?;
+    let view = ProductView::from(&product);
+    let created = state.service.put_product(product).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view)))
+}
+
+/// The catalog routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_products))
+        .routes(routes!(get_product, put_product))
+}

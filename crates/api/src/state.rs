@@ -1,0 +1,25 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use cart_core::CartService;
+
+use crate::auth::Authenticator;
+use crate::idempotency::InFlight;
+
+/// Shared state of the router: cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The use cases.
+    pub service: Arc<CartService>,
+    /// Token verification.
+    pub auth: Arc<Authenticator>,
+    /// Idempotency keys being processed in this process.
+    pub in_flight: Arc<InFlight>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// Which store backend (`sqlite` …), for `/ready`.
+    pub store_kind: &'static str,
+}

@@ -1,0 +1,101 @@
+//! The data subcommands: `migrate`, `catalog import`, `outbox list`, and `token`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use cart_api::auth::{Claims, mint_hs256};
+use cart_core::{ProductInput, UserId};
+use cart_store::Backend;
+
+use crate::Failure;
+use crate::config::{StoreArgs, TokenArgs, redacted_url};
+
+async fn open(store: &StoreArgs) -> Result<Backend, Failure> {
+    cart_store::open(&store.url)
+        .await
+        .with_context(|| format!("cannot open the store {}", redacted_url(&store.url)))
+        .map_err(Failure::Runtime)
+}
+
+/// `cartd migrate`: opening the store applies pending migrations.
+pub async fn migrate(store: &StoreArgs) -> Result<(), Failure> {
+    let backend = open(store).await?;
+    println!(
+        "{} store {} is at the current schema",
+        backend.kind(),
+        redacted_url(&store.url)
+    );
+    Ok(())
+}
+
+/// `cartd catalog import FILE`: every row valid, or nothing imported.
+pub async fn import_catalog(file: &Path, store: &StoreArgs) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+        Failure::Usage(format!("{} is not a JSON array: {e}", file.display()))
+    })?;
+    let products = rows
+        .into_iter()
+        .enumerate()
+        .map(|(index, row)| {
+            serde_json::from_value::<ProductInput>(row)
+                .map_err(|e| e.to_string())
+                .and_then(|input| input.parse().map_err(|e| e.to_string()))
+                .map_err(|reason| Failure::Usage(format!("row {index}: {reason}; nothing imported")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let backend = open(store).await?;
+    let created = backend
+        .catalog()
+        .upsert_products(products)
+        .await
+        .context("import failed; nothing imported")?;
+    let new = created.iter().filter(|c| **c).count();
+    println!(
+        "imported {} products ({new} new, {} updated)",
+        created.len(),
+        created.len() - new
+    );
+    Ok(())
+}
+
+/// `cartd outbox list`: pending events as JSON lines.
+pub async fn list_outbox(limit: usize, store: &StoreArgs) -> Result<(), Failure> {
+    let backend = open(store).await?;
+    let entries = backend
+        .store()
+        .pending_events(limit)
+        .await
+        .context("cannot read the outbox")?;
+    for entry in entries {
+        let mut line = serde_json::to_value(&entry.event).context("event to JSON")?;
+        if let Some(object) = line.as_object_mut() {
+            object.insert("seq".into(), entry.seq.into());
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `cartd token`: a development token signed with the configured secret.
+pub fn token(args: &TokenArgs) -> Result<(), Failure> {
+    let secret = args.jwt.jwt_secret.as_ref().ok_or_else(|| {
+        Failure::Usage("CARTD_JWT_SECRET: required to sign a token".into())
+    })?;
+    UserId::parse(&args.sub).map_err(|e| Failure::Usage(format!("--sub: {e}")))?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    let claims = Claims {
+        sub: args.sub.clone(),
+        exp: now + args.ttl.as_secs(),
+        iat: Some(now),
+        scope: args.scope.clone(),
+        groups: None,
+        iss: args.jwt.jwt_issuer.clone(),
+        aud: args.jwt.jwt_audience.clone(),
+    };
+    let token = mint_hs256(secret, &claims)
+        .map_err(|e| Failure::Usage(format!("CARTD_JWT_SECRET: {e}")))?;
+    println!("{token}");
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! The command line and its `CARTD_` environment equivalents, with documented defaults, and the
+//! checks that turn them into typed settings. A bad value stops the process with a one-line error
+//! naming the setting and exit code 2.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+use cart_api::AuthConfig;
+use cart_core::{CartPolicy, Limits};
+use cart_store::StoreUrl;
+
+/// cartd: the shopping-cart service.
+#[derive(Debug, Parser)]
+#[command(name = "cartd", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (runs migrations first; loads a demo catalog into an empty store).
+    Serve(Box<ServeArgs>),
+    /// Create or upgrade the store's schema, then exit.
+    Migrate(StoreArgs),
+    /// Manage the product catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Inspect the transactional outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// Print a development token signed with the configured HS256 secret.
+    Token(TokenArgs),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+/// `cartd catalog …`.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Upsert every product of a JSON array file, all or nothing.
+    Import {
+        /// A JSON array of `{id, name, unit_price, currency, active?, stock?}`.
+        file: PathBuf,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `cartd outbox …`.
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Print pending (unpublished) events as JSON lines, oldest first.
+    List {
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Store URL: `sqlite://PATH[?synchronous=normal|full]`.
+    #[arg(
+        long = "store",
+        env = "CARTD_STORE",
+        value_name = "CARTD_STORE",
+        default_value = "sqlite://cartd.db",
+        value_parser = parse_store_url
+    )]
+    pub url: StoreUrl,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// JWT verification settings shared by `serve` and `token`.
+#[derive(Debug, Clone, Args)]
+pub struct JwtArgs {
+    /// HS256 secret for user tokens, at least 32 bytes. Without it only guest carts work.
+    #[arg(long, env = "CARTD_JWT_SECRET", value_name = "CARTD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+    /// Required token issuer (`iss`).
+    #[arg(long, env = "CARTD_JWT_ISSUER", value_name = "CARTD_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required token audience (`aud`).
+    #[arg(long, env = "CARTD_JWT_AUDIENCE", value_name = "CARTD_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+/// `cartd serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CARTD_LISTEN", value_name = "CARTD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Token settings.
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// Scope (or Cognito group `cart-admin`) that grants access to every cart and the catalog.
+    #[arg(long, env = "CARTD_ADMIN_SCOPE", value_name = "CARTD_ADMIN_SCOPE", default_value = "cart:admin")]
+    pub admin_scope: String,
+    /// Most units on one cart line.
+    #[arg(long, env = "CARTD_MAX_QUANTITY", value_name = "CARTD_MAX_QUANTITY", default_value_t = 99)]
+    pub max_quantity: u32,
+    /// Most lines in one cart.
+    #[arg(long, env = "CARTD_MAX_ITEMS", value_name = "CARTD_MAX_ITEMS", default_value_t = 100)]
+    pub max_items: u32,
+    /// How long a guest cart lives after its last change.
+    #[arg(long, env = "CARTD_GUEST_TTL", value_name = "CARTD_GUEST_TTL", default_value = "7d", value_parser = parse_duration)]
+    pub guest_ttl: Duration,
+    /// How long a user cart lives after its last change.
+    #[arg(long, env = "CARTD_USER_TTL", value_name = "CARTD_USER_TTL", default_value = "90d", value_parser = parse_duration)]
+    pub user_ttl: Duration,
+    /// How long idempotency records are kept.
+    #[arg(long, env = "CARTD_IDEMPOTENCY_TTL", value_name = "CARTD_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub idempotency_ttl: Duration,
+    /// How often the sweeper deletes expired carts and idempotency records.
+    #[arg(long, env = "CARTD_SWEEP_INTERVAL", value_name = "CARTD_SWEEP_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub sweep_interval: Duration,
+    /// Rows the sweeper deletes per transaction.
+    #[arg(long, env = "CARTD_SWEEP_BATCH", value_name = "CARTD_SWEEP_BATCH", default_value_t = 500)]
+    pub sweep_batch: usize,
+    /// Load the demo bookstore catalog when the catalog is empty.
+    #[arg(long, env = "CARTD_DEMO_CATALOG", value_name = "CARTD_DEMO_CATALOG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub demo_catalog: bool,
+    /// Log format.
+    #[arg(long, env = "CARTD_LOG_FORMAT", value_name = "CARTD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// How long in-flight requests may take to finish after SIGTERM/Ctrl-C.
+    #[arg(long, env = "CARTD_SHUTDOWN_GRACE", value_name = "CARTD_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// `cartd token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The user id (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    /// Space-separated scopes, e.g. `cart:admin`.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Lifetime.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub ttl: Duration,
+    /// Signing settings.
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+}
+
+/// A setting that parsed but makes no sense; printed as `error: NAME: reason`.
+#[derive(Debug)]
+pub struct SettingError {
+    /// The environment variable (and flag) concerned.
+    pub setting: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+fn parse_store_url(raw: &str) -> Result<StoreUrl, String> {
+    StoreUrl::parse(raw).map_err(|e| e.to_string())
+}
+
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    humantime::parse_duration(raw).map_err(|e| format!("{e} (use e.g. 30s, 15m, 7d)"))
+}
+
+fn to_time(setting: &'static str, d: Duration) -> Result<time::Duration, SettingError> {
+    let bad = || SettingError {
+        setting,
+        reason: "must be between 1s and 100 years".into(),
+    };
+    let d = time::Duration::try_from(d).map_err(|_| bad())?;
+    if d < time::Duration::SECOND || d > time::Duration::days(36_525) {
+        return Err(bad());
+    }
+    Ok(d)
+}
+
+impl ServeArgs {
+    /// The cart rules these settings describe.
+    pub fn policy(&self) -> Result<CartPolicy, SettingError> {
+        let limits = Limits::new(self.max_quantity, self.max_items).map_err(|e| SettingError {
+            setting: match e {
+                cart_core::quantity::LimitsError::MaxQuantity => "CARTD_MAX_QUANTITY",
+                cart_core::quantity::LimitsError::MaxItems => "CARTD_MAX_ITEMS",
+            },
+            reason: e.to_string(),
+        })?;
+        Ok(CartPolicy {
+            limits,
+            guest_ttl: to_time("CARTD_GUEST_TTL", self.guest_ttl)?,
+            user_ttl: to_time("CARTD_USER_TTL", self.user_ttl)?,
+            idempotency_ttl: to_time("CARTD_IDEMPOTENCY_TTL", self.idempotency_ttl)?,
+        })
+    }
+
+    /// Checks the sweeper settings.
+    pub fn check_sweeper(&self) -> Result<(), SettingError> {
+        if self.sweep_batch == 0 || self.sweep_batch > 100_000 {
+            return Err(SettingError {
+                setting: "CARTD_SWEEP_BATCH",
+                reason: "must be from 1 to 100000".into(),
+            });
+        }
+        to_time("CARTD_SWEEP_INTERVAL", self.sweep_interval).map(|_| ())
+    }
+}
+
+impl JwtArgs {
+    /// The token verification settings.
+    pub fn auth_config(&self, admin_scope: &str) -> AuthConfig {
+        AuthConfig {
+            hs256_secret: self.jwt_secret.clone(),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            admin_scope: admin_scope.to_owned(),
+            ..AuthConfig::default()
+        }
+    }
+}
+
+/// The store URL for logs: any password replaced.
+pub fn redacted_url(url: &StoreUrl) -> String {
+    match url {
+        StoreUrl::Sqlite(options) => format!("sqlite://{}", options.path.display()),
+    }
+}

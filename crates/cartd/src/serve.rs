@@ -1,0 +1,159 @@
+//! `cartd serve`: checks the settings, opens the store, loads the demo catalog into an empty one,
+//! and serves until SIGTERM or Ctrl-C, then lets in-flight requests finish and exits 0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use cart_api::{AppState, Authenticator};
+use cart_core::{CartService, RandomIds, SystemClock};
+
+use crate::Failure;
+use crate::config::{ServeArgs, redacted_url};
+use crate::demo;
+
+/// Runs the server until a shutdown signal.
+pub async fn run(args: ServeArgs) -> Result<(), Failure> {
+    let policy = args.policy()?;
+    args.check_sweeper()?;
+    let auth_config = args.jwt.auth_config(&args.admin_scope);
+    let auth = Authenticator::new(&auth_config).map_err(|e| {
+        Failure::Usage(format!("CARTD_JWT_SECRET: {e}"))
+    })?;
+    tracing::info!(
+        listen = %args.listen,
+        store = %redacted_url(&args.store.url),
+        jwt_secret = if args.jwt.jwt_secret.is_some() { "[redacted]" } else { "(none)" },
+        jwt_issuer = ?args.jwt.jwt_issuer,
+        jwt_audience = ?args.jwt.jwt_audience,
+        admin_scope = %args.admin_scope,
+        max_quantity = args.max_quantity,
+        max_items = args.max_items,
+        guest_ttl_secs = args.guest_ttl.as_secs(),
+        user_ttl_secs = args.user_ttl.as_secs(),
+        idempotency_ttl_secs = args.idempotency_ttl.as_secs(),
+        sweep_interval_secs = args.sweep_interval.as_secs(),
+        sweep_batch = args.sweep_batch,
+        demo_catalog = args.demo_catalog,
+        "effective configuration"
+    );
+    if !auth.accepts_user_tokens() {
+        tracing::warn!(
+            "CARTD_JWT_SECRET is not set: guest carts and products work, user carts answer 401"
+        );
+    }
+
+    let backend = cart_store::open(&args.store.url)
+        .await
+        .with_context(|| format!("cannot open the store {}", redacted_url(&args.store.url)))?;
+    if args.demo_catalog && backend.catalog().product_count().await.context("catalog")? == 0 {
+        let products = demo::products()?;
+        let count = products.len();
+        backend
+            .catalog()
+            .upsert_products(products)
+            .await
+            .context("loading the demo catalog")?;
+        tracing::info!(products = count, "the catalog was empty: loaded the demo bookstore");
+    }
+
+    let service = Arc::new(CartService::new(
+        backend.store(),
+        backend.catalog(),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        policy,
+    ));
+    let state = AppState {
+        service: service.clone(),
+        auth: Arc::new(auth),
+        in_flight: Arc::default(),
+        metrics: cart_api::metrics::recorder(),
+        store_kind: backend.kind(),
+    };
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr().context("local address")?;
+    tracing::info!(%address, "listening");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sweeper = tokio::spawn(sweep(
+        service,
+        args.sweep_interval,
+        args.sweep_batch,
+        stop_rx.clone(),
+    ));
+    let grace = args.shutdown_grace;
+    let mut grace_rx = stop_rx;
+    let server = axum::serve(listener, cart_api::router(state)).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+    // The grace period starts at the signal; past it, remaining connections are dropped.
+    let deadline = async move {
+        let _ = grace_rx.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server => served.context("server failed")?,
+        () = deadline => tracing::warn!("grace period over: dropping remaining connections"),
+    }
+    let _ = sweeper.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Deletes expired carts and idempotency records every `interval` until told to stop.
+async fn sweep(
+    service: Arc<CartService>,
+    interval: Duration,
+    batch: usize,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        match service.sweep_expired(batch).await {
+            Ok(report) if report.carts + report.idempotency_records > 0 => tracing::info!(
+                carts = report.carts,
+                idempotency_records = report.idempotency_records,
+                "swept expired records"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,455 @@
+//! The embedded default store: one SQLite file in WAL mode.
+//!
+//! Writes go to one writer thread that groups concurrent commits into one transaction
+//! ([`writer`]); reads use a small pool of read connections on the blocking thread pool, which
+//! WAL lets run beside the writer. Carts are stored as JSON documents with their version and
+//! expiry in columns, so a compare-and-set is one `UPDATE … WHERE version = ?`.
+
+mod schema;
+mod writer;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OptionalExtension, params};
+use time::OffsetDateTime;
+
+use cart_core::{
+    Cart, CartEvent, CartKey, CartWrite, Catalog, Commit, Currency, IdempotencyRecord,
+    OutboxEntry, Price, Product, ProductId, Store, StoreError, StoredResponse, SweepReport,
+};
+
+use crate::url::{SqliteOptions, Synchronous};
+use writer::Writer;
+
+/// How long a connection waits for a lock held by another process (e.g. `cartd catalog import`
+/// while the server runs) before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Read connections in the pool.
+const READERS: u32 = 8;
+
+/// The SQLite store and catalog.
+pub struct SqliteStore {
+    readers: r2d2::Pool<SqliteConnectionManager>,
+    writer: Writer,
+}
+
+fn sql_error(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(code, _)
+            if matches!(
+                code.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
+fn json_error(e: serde_json::Error) -> StoreError {
+    StoreError::Internal(format!("stored JSON is invalid: {e}"))
+}
+
+fn millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let level = match synchronous {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", level)?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file, applies pending migrations and starts the
+    /// writer thread. Blocking: call from a blocking context.
+    pub fn open(options: &SqliteOptions) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(&options.path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot open {}: {e}", options.path.display()))
+        })?;
+        configure(&conn, options.synchronous).map_err(sql_error)?;
+        schema::migrate(&mut conn).map_err(sql_error)?;
+        let synchronous = options.synchronous;
+        let manager = SqliteConnectionManager::file(&options.path)
+            .with_init(move |c| configure(c, synchronous));
+        let readers = r2d2::Pool::builder()
+            .max_size(READERS)
+            .min_idle(Some(2))
+            .build(manager)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let writer = Writer::start(conn).map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(Self { readers, writer })
+    }
+
+    /// Runs `work` on a read connection on the blocking pool.
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            work(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+}
+
+fn write_cart(conn: &Connection, write: &CartWrite) -> Result<(), StoreError> {
+    let key = write.key.as_str();
+    let changed = match (&write.new_state, write.expected_version) {
+        (Some(cart), expected) => {
+            let doc = serde_json::to_string(cart).map_err(json_error)?;
+            let version = i64::try_from(cart.version()).unwrap_or(i64::MAX);
+            let expires = millis(cart.expires_at());
+            match expected {
+                Some(expected) => conn
+                    .prepare_cached(
+                        "UPDATE carts SET version = ?2, expires_at = ?3, doc = ?4
+                         WHERE cart_key = ?1 AND version = ?5",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![key, version, expires, doc, expected as i64])
+                    }),
+                None => conn
+                    .prepare_cached(
+                        "INSERT INTO carts (cart_key, version, expires_at, doc)
+                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (cart_key) DO NOTHING",
+                    )
+                    .and_then(|mut s| s.execute(params![key, version, expires, doc])),
+            }
+        }
+        (None, Some(expected)) => conn
+            .prepare_cached("DELETE FROM carts WHERE cart_key = ?1 AND version = ?2")
+            .and_then(|mut s| s.execute(params![key, expected as i64])),
+        (None, None) => conn
+            .prepare_cached("SELECT COUNT(*) FROM carts WHERE cart_key = ?1")
+            .and_then(|mut s| s.query_row([key], |row| row.get::<_, i64>(0)))
+            .map(|n| usize::from(n == 0)),
+    }
+    .map_err(sql_error)?;
+    if changed == 1 {
+        return Ok(());
+    }
+    let current = conn
+        .prepare_cached("SELECT version FROM carts WHERE cart_key = ?1")
+        .and_then(|mut s| s.query_row([key], |row| row.get::<_, i64>(0)).optional())
+        .map_err(sql_error)?;
+    Err(StoreError::VersionMismatch {
+        key: write.key.clone(),
+        current: current.map(|v| v as u64),
+    })
+}
+
+fn append_event(conn: &Connection, event: &CartEvent, at: i64) -> Result<(), StoreError> {
+    let payload = serde_json::to_string(event).map_err(json_error)?;
+    conn.prepare_cached(
+        "INSERT INTO outbox (event_id, cart_key, version, event_type, payload, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            event.id.to_string(),
+            event.cart_key.as_str(),
+            event.version as i64,
+            event.event_type.as_str(),
+            payload,
+            at
+        ])
+    })
+    .map_err(sql_error)?;
+    Ok(())
+}
+
+fn record_idempotency(
+    conn: &Connection,
+    record: &IdempotencyRecord,
+    at: i64,
+) -> Result<(), StoreError> {
+    let response = serde_json::to_string(&record.response).map_err(json_error)?;
+    // Inserts, or takes over a record that has expired but not been swept yet.
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO idempotency (scoped_key, fingerprint, response, expires_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (scoped_key) DO UPDATE SET
+                fingerprint = excluded.fingerprint, response = excluded.response,
+                expires_at = excluded.expires_at
+             WHERE idempotency.expires_at <= ?5",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                record.scoped_key,
+                record.fingerprint,
+                response,
+                millis(record.expires_at),
+                at
+            ])
+        })
+        .map_err(sql_error)?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::DuplicateIdempotencyKey)
+    }
+}
+
+fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Product, StoreError>> {
+    let id: String = row.get(0)?;
+    let name: String = row.get(1)?;
+    let unit_price: i64 = row.get(2)?;
+    let currency: String = row.get(3)?;
+    let active: bool = row.get(4)?;
+    let stock: Option<i64> = row.get(5)?;
+    let bad = |what: &str| StoreError::Internal(format!("stored product {id:?} has a bad {what}"));
+    Ok((|| {
+        let currency = Currency::parse(&currency).map_err(|_| bad("currency"))?;
+        Ok(Product {
+            id: ProductId::parse(&id).map_err(|_| bad("id"))?,
+            name,
+            price: Price::new(unit_price, currency).map_err(|_| bad("price"))?,
+            active,
+            stock: stock
+                .map(|n| u32::try_from(n).map_err(|_| bad("stock")))
+                .transpose()?,
+        })
+    })())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn load_cart(&self, key: &CartKey) -> Result<Option<Cart>, StoreError> {
+        let key = key.as_str().to_owned();
+        self.read(move |conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM carts WHERE cart_key = ?1")
+                .and_then(|mut s| s.query_row([&key], |row| row.get(0)).optional())
+                .map_err(sql_error)?;
+            doc.map(|doc| serde_json::from_str(&doc).map_err(json_error))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        self.writer
+            .write(move |conn| {
+                let at = millis(commit.at);
+                for write in &commit.writes {
+                    write_cart(conn, write)?;
+                }
+                for event in &commit.events {
+                    append_event(conn, event, at)?;
+                }
+                if let Some(record) = &commit.idempotency {
+                    record_idempotency(conn, record, at)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn idempotency_record(
+        &self,
+        scoped_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let scoped_key = scoped_key.to_owned();
+        let now = millis(now);
+        self.read(move |conn| {
+            let row: Option<(String, String, i64)> = conn
+                .prepare_cached(
+                    "SELECT fingerprint, response, expires_at FROM idempotency
+                     WHERE scoped_key = ?1 AND expires_at > ?2",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![scoped_key, now], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })
+                    .optional()
+                })
+                .map_err(sql_error)?;
+            row.map(|(fingerprint, response, expires_at)| {
+                let response: StoredResponse =
+                    serde_json::from_str(&response).map_err(json_error)?;
+                let expires_at =
+                    OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires_at) * 1_000_000)
+                        .map_err(|e| StoreError::Internal(e.to_string()))?;
+                Ok(IdempotencyRecord {
+                    scoped_key,
+                    fingerprint,
+                    response,
+                    expires_at,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn sweep_expired(
+        &self,
+        now: OffsetDateTime,
+        batch: usize,
+    ) -> Result<SweepReport, StoreError> {
+        let now = millis(now);
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        self.writer
+            .write(move |conn| {
+                let carts = conn
+                    .prepare_cached(
+                        "DELETE FROM carts WHERE cart_key IN
+                         (SELECT cart_key FROM carts WHERE expires_at <= ?1 LIMIT ?2)",
+                    )
+                    .and_then(|mut s| s.execute(params![now, batch]))
+                    .map_err(sql_error)?;
+                let idempotency_records = conn
+                    .prepare_cached(
+                        "DELETE FROM idempotency WHERE scoped_key IN
+                         (SELECT scoped_key FROM idempotency WHERE expires_at <= ?1 LIMIT ?2)",
+                    )
+                    .and_then(|mut s| s.execute(params![now, batch]))
+                    .map_err(sql_error)?;
+                Ok(SweepReport {
+                    carts,
+                    idempotency_records,
+                })
+            })
+            .await
+    }
+
+    async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT seq, payload FROM outbox WHERE published_at IS NULL
+                     ORDER BY seq LIMIT ?1",
+                )
+                .map_err(sql_error)?;
+            let rows = statement
+                .query_map([limit], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                })
+                .map_err(sql_error)?;
+            rows.map(|row| {
+                let (seq, payload) = row.map_err(sql_error)?;
+                Ok(OutboxEntry {
+                    seq: seq as u64,
+                    event: serde_json::from_str(&payload).map_err(json_error)?,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(sql_error)
+        })
+        .await?;
+        // The writer must be alive too: a no-op write proves it.
+        self.writer.write(|_| Ok(())).await
+    }
+}
+
+#[async_trait]
+impl Catalog for SqliteStore {
+    async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
+        let id = id.as_str().to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, name, unit_price, currency, active, stock FROM products WHERE id = ?1",
+            )
+            .and_then(|mut s| s.query_row([&id], product_from_row).optional())
+            .map_err(sql_error)?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn products(
+        &self,
+        after: Option<&ProductId>,
+        limit: usize,
+    ) -> Result<Vec<Product>, StoreError> {
+        let after = after.map(|id| id.as_str().to_owned()).unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT id, name, unit_price, currency, active, stock FROM products
+                     WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .map_err(sql_error)?;
+            let rows = statement
+                .query_map(params![after, limit], product_from_row)
+                .map_err(sql_error)?;
+            rows.map(|row| row.map_err(sql_error)?).collect()
+        })
+        .await
+    }
+
+    async fn upsert_products(&self, products: Vec<Product>) -> Result<Vec<bool>, StoreError> {
+        self.writer
+            .write(move |conn| {
+                let mut exists = conn
+                    .prepare_cached("SELECT COUNT(*) FROM products WHERE id = ?1")
+                    .map_err(sql_error)?;
+                let mut upsert = conn
+                    .prepare_cached(
+                        "INSERT INTO products (id, name, unit_price, currency, active, stock)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (id) DO UPDATE SET name = excluded.name,
+                            unit_price = excluded.unit_price, currency = excluded.currency,
+                            active = excluded.active, stock = excluded.stock",
+                    )
+                    .map_err(sql_error)?;
+                products
+                    .iter()
+                    .map(|p| {
+                        let id = p.id.as_str();
+                        let found: i64 = exists
+                            .query_row([id], |row| row.get(0))
+                            .map_err(sql_error)?;
+                        upsert
+                            .execute(params![
+                                id,
+                                p.name,
+                                p.price.amount(),
+                                p.price.currency().as_str(),
+                                p.active,
+                                p.stock
+                            ])
+                            .map_err(sql_error)?;
+                        Ok(found == 0)
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    async fn product_count(&self) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM products", [], |row| row.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(sql_error)
+        })
+        .await
+    }
+}
