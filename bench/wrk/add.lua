@@ -1,0 +1,64 @@
+-- add.lua: `POST /v1/cart/{guestId}/items` spread over many guest carts.
+--
+-- Every request adds quantity 1 of a random paperback/ebook (`book-NNN-pb` /
+-- `book-NNN-eb`, NNN = 001..040: 80 products without a stock limit) to a
+-- random cart among BENCH_CARTS (default 10,000) guest ids. With 10,000 carts
+-- x 80 products = 800,000 (cart, product) lines, no line comes near the
+-- 99-unit cap and no cart can exceed 80 lines (< the 100-line cap), however
+-- long the run.
+--
+-- Guest ids must match ^guest_[0-9A-HJKMNP-TV-Z]{26}$ (a ULID in Crockford
+-- base32, first char 0-7). We derive them deterministically from the cart
+-- index: "guest_0" + 21 zeros + the index in 4 Crockford digits (32^4 > 10^6).
+-- The random generator is seeded per wrk thread with a fixed seed, so a run's
+-- sequence of (cart, product) pairs is reproducible.
+dofile((os.getenv("BENCH_WRK_DIR") or "bench/wrk") .. "/report.lua")
+
+local CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+local NCARTS = tonumber(os.getenv("BENCH_CARTS") or "10000")
+assert(NCARTS >= 1 and NCARTS <= 32 ^ 4, "add.lua: BENCH_CARTS out of range")
+
+-- Encode n (0 <= n < 32^width) in `width` Crockford base32 digits.
+local function crockford(n, width)
+  local digits = {}
+  for i = width, 1, -1 do
+    local d = n % 32
+    digits[i] = CROCKFORD:sub(d + 1, d + 1)
+    n = (n - d) / 32
+  end
+  return table.concat(digits)
+end
+
+-- Request paths, one per cart: "/v1/cart/guest_0000…XXXX/items".
+local paths = {}
+for i = 1, NCARTS do
+  paths[i] = "/v1/cart/guest_0" .. string.rep("0", 21) .. crockford(i - 1, 4) .. "/items"
+end
+
+-- Request bodies, one per product.
+local bodies = {}
+for n = 1, 40 do
+  for _, format in ipairs({ "pb", "eb" }) do
+    bodies[#bodies + 1] = string.format(
+      '{"product_id":"book-%03d-%s","quantity":1}', n, format)
+  end
+end
+
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+
+-- setup() runs in wrk's main Lua state once per thread: hand each thread an id.
+local next_thread_id = 1
+function setup(thread)
+  thread:set("thread_id", next_thread_id)
+  next_thread_id = next_thread_id + 1
+end
+
+-- init() runs inside each thread's own Lua state.
+function init(args)
+  math.randomseed(1000003 * (thread_id or 0) + 12345)
+end
+
+function request()
+  return wrk.format(nil, paths[math.random(NCARTS)], nil, bodies[math.random(#bodies)])
+end

@@ -1,0 +1,243 @@
+//! The test harness: a real server on 127.0.0.1:0 over a fresh SQLite file, a manual clock,
+//! a seeded catalog, tokens, and small request helpers.
+
+use std::sync::Arc;
+
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use cart_api::auth::{Claims, mint_hs256};
+use cart_api::{AppState, AuthConfig, Authenticator};
+use cart_core::{
+    CartKey, CartPolicy, CartService, GuestId, Limits, ManualClock, ProductInput,
+    RandomIds, Store,
+};
+
+/// The HS256 secret of test servers.
+pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
+
+/// How a test server is configured.
+pub struct Options {
+    pub secret: Option<&'static str>,
+    pub limits: Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            secret: Some(SECRET),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A running server and handles on its insides.
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub clock: Arc<ManualClock>,
+    pub store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+/// The seeded catalog.
+fn seed() -> Vec<cart_core::Product> {
+    let row = |id: &str, price: i64, currency: &str, active: bool, stock: Option<i64>| {
+        ProductInput {
+            id: id.into(),
+            name: format!("Product {id}"),
+            unit_price: price,
+            currency: currency.into(),
+            active,
+            stock,
+        }
+        .parse()
+        .expect("seed product")
+    };
+    let mut products = vec![
+        row("book", 1299, "USD", true, None),
+        row("pen", 250, "USD", true, None),
+        row("lamp", 4500, "USD", true, None),
+        row("euro-book", 1500, "EUR", true, None),
+        row("retired", 999, "USD", false, None),
+        row("scarce", 700, "USD", true, Some(3)),
+    ];
+    products.extend((0..30).map(|i| row(&format!("item-{i:02}"), 100 + i, "USD", true, None)));
+    products
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Options::default()).await
+}
+
+pub async fn spawn_with(options: Options) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = cart_store::StoreUrl::parse(&format!(
+        "sqlite://{}",
+        dir.path().join("cartd.db").display()
+    ))
+    .expect("url");
+    let backend = cart_store::open(&url).await.expect("open store");
+    backend
+        .catalog()
+        .upsert_products(seed())
+        .await
+        .expect("seed catalog");
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    let service = Arc::new(CartService::new(
+        backend.store(),
+        backend.catalog(),
+        clock.clone(),
+        Arc::new(RandomIds),
+        CartPolicy {
+            limits: options.limits,
+            ..CartPolicy::default()
+        },
+    ));
+    let auth = Authenticator::new(&AuthConfig {
+        hs256_secret: options.secret.map(|s| SecretString::from(s.to_owned())),
+        ..AuthConfig::default()
+    })
+    .expect("auth config");
+    let state = AppState {
+        service,
+        auth: Arc::new(auth),
+        in_flight: Arc::default(),
+        metrics: cart_api::metrics::recorder(),
+        store_kind: backend.kind(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        axum::serve(listener, cart_api::router(state))
+            .await
+            .expect("serve");
+    });
+    TestApp {
+        base: format!("http://{address}"),
+        client: Client::new(),
+        clock,
+        store: backend.store(),
+        _dir: dir,
+    }
+}
+
+/// A fresh guest id.
+pub fn guest() -> String {
+    GuestId::from_ulid_bits(uuid::Uuid::now_v7().as_u128())
+        .as_str()
+        .to_owned()
+}
+
+/// A valid token for `sub`.
+pub fn token(sub: &str) -> String {
+    token_with(sub, None)
+}
+
+/// A valid token for `sub` with scopes.
+pub fn token_with(sub: &str, scope: Option<&str>) -> String {
+    let now = OffsetDateTime::now_utc().unix_timestamp() as u64;
+    mint_hs256(
+        &SecretString::from(SECRET.to_owned()),
+        &Claims {
+            sub: sub.into(),
+            exp: now + 3600,
+            iat: Some(now),
+            scope: scope.map(Into::into),
+            groups: None,
+            iss: None,
+            aud: None,
+        },
+    )
+    .expect("token")
+}
+
+/// A response read into status, headers and JSON.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub async fn read(response: Response) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)))
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+impl TestApp {
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    pub async fn send(&self, request: RequestBuilder) -> Answer {
+        read(request.send().await.expect("request")).await
+    }
+
+    pub async fn get_cart(&self, key: &str, token: Option<&str>) -> Answer {
+        let mut request = self.request(Method::GET, &format!("/v1/cart/{key}"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn add(&self, key: &str, body: Value, token: Option<&str>) -> Answer {
+        let mut request = self
+            .request(Method::POST, &format!("/v1/cart/{key}/items"))
+            .json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn add_product(&self, key: &str, product: &str, quantity: u64) -> Answer {
+        self.add(key, json!({"product_id": product, "quantity": quantity}), None)
+            .await
+    }
+
+    pub async fn patch(&self, key: &str, item: &str, body: Value) -> Answer {
+        self.send(
+            self.request(Method::PATCH, &format!("/v1/cart/{key}/items/{item}"))
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Events in the outbox for one cart, oldest first.
+    pub async fn events_of(&self, key: &str) -> Vec<cart_core::CartEvent> {
+        let cart_key = CartKey::parse(key).expect("cart key");
+        self.store
+            .pending_events(100_000)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .map(|entry| entry.event)
+            .filter(|event| event.cart_key == cart_key)
+            .collect()
+    }
+}

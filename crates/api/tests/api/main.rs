@@ -1,0 +1,10 @@
+//! Integration tests of the HTTP API: a real server on port 0 over a fresh SQLite file per test.
+
+mod auth;
+mod carts;
+mod concurrency;
+mod errors;
+mod helpers;
+mod idempotency;
+mod ops;
+mod products;

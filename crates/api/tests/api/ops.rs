@@ -1,0 +1,82 @@
+//! Health, readiness, metrics, request ids, routing errors and the OpenAPI document.
+
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::{guest, spawn_app};
+
+#[tokio::test]
+async fn health_and_ready_answer() {
+    let app = spawn_app().await;
+    let health = app.send(app.request(Method::GET, "/health")).await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.body, serde_json::json!({"status": "ok"}));
+    let ready = app.send(app.request(Method::GET, "/ready")).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.body["status"], "ready");
+    assert_eq!(ready.body["checks"]["store"]["status"], "ok");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = spawn_app().await;
+    app.add_product(&guest(), "book", 1).await;
+    app.get_cart(&guest(), None).await;
+    let metrics = app
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains(r#"http_requests_total{method="POST",route="/v1/cart/{cartKey}/items",status="201"}"#), "{metrics}");
+    assert!(metrics.contains(r#"route="/v1/cart/{cartKey}",status="404""#), "{metrics}");
+    assert!(metrics.contains("http_request_duration_seconds_bucket"), "{metrics}");
+    assert!(metrics.contains("cartd_cart_writes_total"), "{metrics}");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_that_problems_repeat() {
+    let app = spawn_app().await;
+    let answer = app.get_cart(&guest(), None).await;
+    let id = answer.header("x-request-id").expect("request id").to_owned();
+    assert_eq!(answer.body["request_id"], id);
+    let given = app
+        .send(app.request(Method::GET, "/health").header("x-request-id", "trace-me-1"))
+        .await;
+    assert_eq!(given.header("x-request-id"), Some("trace-me-1"));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let app = spawn_app().await;
+    let route = app.send(app.request(Method::GET, "/v2/cart/x")).await;
+    assert_eq!((route.status, route.code()), (StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND"));
+    let method = app.send(app.request(Method::PUT, "/v1/guests")).await;
+    assert_eq!((method.status, method.code()), (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"));
+}
+
+/// `docs/openapi.json` is the generated document; regenerate with
+/// `UPDATE_OPENAPI=1 cargo test -p cart-api --test api openapi`.
+#[tokio::test]
+async fn the_openapi_document_is_generated_and_matches_docs() {
+    let generated = cart_api::openapi_json();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &generated).expect("write docs/openapi.json");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test -p cart-api --test api openapi"
+    );
+    let app = spawn_app().await;
+    let served = app.send(app.request(Method::GET, "/openapi.json")).await;
+    assert_eq!(served.status, StatusCode::OK);
+    let document: serde_json::Value = serde_json::from_str(&generated).expect("json");
+    assert_eq!(served.body, document);
+    assert!(document["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
+    for path in ["/v1/cart/{cartKey}", "/v1/cart/{cartKey}/items", "/v1/cart/{cartKey}/items/{itemID}", "/v1/cart/{cartKey}/merge", "/v1/guests", "/v1/products", "/v1/products/{id}", "/health", "/ready", "/metrics", "/openapi.json"] {
+        assert!(document["paths"][path].is_object(), "{path} documented");
+    }
+}
