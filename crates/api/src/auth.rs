@@ -134,10 +134,9 @@ impl Authenticator {
     /// Verifies a bearer token and says who it names.
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
         let unauthorized = |why: &str| ApiError::new(Code::Unauthorized, why.to_owned());
-        let key = self
-            .key
-            .as_ref()
-            .ok_or_else(|| unauthorized("user tokens are not accepted: no signing key configured"))?;
+        let key = self.key.as_ref().ok_or_else(|| {
+            unauthorized("user tokens are not accepted: no signing key configured")
+        })?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
             tracing::debug!(error = %e, "token refused");
             unauthorized("invalid or expired token")
@@ -149,11 +148,7 @@ impl Authenticator {
             .scope
             .as_deref()
             .is_some_and(|scopes| scopes.split(' ').any(|s| s == self.admin_scope))
-            || claims
-                .groups
-                .iter()
-                .flatten()
-                .any(|g| g == ADMIN_GROUP);
+            || claims.groups.iter().flatten().any(|g| g == ADMIN_GROUP);
         Ok(Caller::User { id: user, admin })
     }
 }
@@ -238,7 +233,10 @@ impl FromRequestParts<AppState> for Caller {
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {

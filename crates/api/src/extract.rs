@@ -56,9 +56,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let raw = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
             .await
             .map_err(|_| too_large())?;
-        let value = serde_json::from_slice(&raw).map_err(|e| {
-            ApiError::new(Code::ValidationError, format!("invalid JSON body: {e}"))
-        })?;
+        let value = serde_json::from_slice(&raw)
+            .map_err(|e| ApiError::new(Code::ValidationError, format!("invalid JSON body: {e}")))?;
         Ok(Self { value, raw })
     }
 }
@@ -70,11 +69,8 @@ pub fn requested_quantity(value: &serde_json::Value) -> Result<RequestedQuantity
         .as_u64()
         .and_then(RequestedQuantity::new)
         .ok_or_else(|| {
-            ApiError::new(
-                Code::InvalidQuantity,
-                "quantity must be a positive integer",
-            )
-            .with_details(serde_json::json!({"quantity": value}))
+            ApiError::new(Code::InvalidQuantity, "quantity must be a positive integer")
+                .with_details(serde_json::json!({"quantity": value}))
         })
 }
 
@@ -158,7 +154,14 @@ mod tests {
     fn quantities_must_be_positive_integers() {
         use serde_json::json;
         assert_eq!(requested_quantity(&json!(2)).ok().map(|q| q.get()), Some(2));
-        for bad in [json!(0), json!(-1), json!(2.5), json!("2"), json!(null), json!(1e30)] {
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!(2.5),
+            json!("2"),
+            json!(null),
+            json!(1e30),
+        ] {
             assert_eq!(
                 requested_quantity(&bad).err().map(|e| e.code()),
                 Some(Code::InvalidQuantity),

@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use cart_core::{
-    Cart, CartError, CartKey, IdempotencyIntent, IdempotencyRecord, Precondition,
-    StoredResponse, WriteOptions,
+    Cart, CartError, CartKey, IdempotencyIntent, IdempotencyRecord, Precondition, StoredResponse,
+    WriteOptions,
 };
 
 use crate::auth::Caller;
@@ -102,10 +102,7 @@ pub fn into_http(stored: StoredResponse, replayed: bool) -> Response {
     let mut response = (status, stored.body).into_response();
     let headers = response.headers_mut();
     for (name, value) in stored.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::try_from(name),
-            HeaderValue::try_from(value),
-        ) {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             headers.insert(name, value);
         }
     }

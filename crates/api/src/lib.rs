@@ -127,7 +127,13 @@ pub fn router(state: AppState) -> Router {
             "/openapi.json",
             get(move || {
                 let document = document.clone();
-                async move { ([(header::CONTENT_TYPE, "application/json")], document.to_string()).into_response() }
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        document.to_string(),
+                    )
+                        .into_response()
+                }
             }),
         )
         .fallback(problem::route_not_found)

@@ -132,11 +132,7 @@ impl Code {
             ),
             Self::NotImplemented => ("NOT_IMPLEMENTED", S::NOT_IMPLEMENTED, "Not implemented"),
             Self::RateLimited => ("RATE_LIMITED", S::TOO_MANY_REQUESTS, "Rate limited"),
-            Self::InternalError => (
-                "INTERNAL_ERROR",
-                S::INTERNAL_SERVER_ERROR,
-                "Internal error",
-            ),
+            Self::InternalError => ("INTERNAL_ERROR", S::INTERNAL_SERVER_ERROR, "Internal error"),
             Self::ServiceUnavailable => (
                 "SERVICE_UNAVAILABLE",
                 S::SERVICE_UNAVAILABLE,

@@ -32,9 +32,8 @@ pub async fn migrate(store: &StoreArgs) -> Result<(), Failure> {
 pub async fn import_catalog(file: &Path, store: &StoreArgs) -> Result<(), Failure> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
-        Failure::Usage(format!("{} is not a JSON array: {e}", file.display()))
-    })?;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text)
+        .map_err(|e| Failure::Usage(format!("{} is not a JSON array: {e}", file.display())))?;
     let products = rows
         .into_iter()
         .enumerate()
@@ -42,7 +41,9 @@ pub async fn import_catalog(file: &Path, store: &StoreArgs) -> Result<(), Failur
             serde_json::from_value::<ProductInput>(row)
                 .map_err(|e| e.to_string())
                 .and_then(|input| input.parse().map_err(|e| e.to_string()))
-                .map_err(|reason| Failure::Usage(format!("row {index}: {reason}; nothing imported")))
+                .map_err(|reason| {
+                    Failure::Usage(format!("row {index}: {reason}; nothing imported"))
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let backend = open(store).await?;
@@ -80,9 +81,11 @@ pub async fn list_outbox(limit: usize, store: &StoreArgs) -> Result<(), Failure>
 
 /// `cartd token`: a development token signed with the configured secret.
 pub fn token(args: &TokenArgs) -> Result<(), Failure> {
-    let secret = args.jwt.jwt_secret.as_ref().ok_or_else(|| {
-        Failure::Usage("CARTD_JWT_SECRET: required to sign a token".into())
-    })?;
+    let secret = args
+        .jwt
+        .jwt_secret
+        .as_ref()
+        .ok_or_else(|| Failure::Usage("CARTD_JWT_SECRET: required to sign a token".into()))?;
     UserId::parse(&args.sub).map_err(|e| Failure::Usage(format!("--sub: {e}")))?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     let claims = Claims {

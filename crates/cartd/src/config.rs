@@ -95,7 +95,12 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct JwtArgs {
     /// HS256 secret for user tokens, at least 32 bytes. Without it only guest carts work.
-    #[arg(long, env = "CARTD_JWT_SECRET", value_name = "CARTD_JWT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "CARTD_JWT_SECRET",
+        value_name = "CARTD_JWT_SECRET",
+        hide_env_values = true
+    )]
     pub jwt_secret: Option<SecretString>,
     /// Required token issuer (`iss`).
     #[arg(long, env = "CARTD_JWT_ISSUER", value_name = "CARTD_JWT_ISSUER")]
@@ -109,7 +114,12 @@ pub struct JwtArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "CARTD_LISTEN", value_name = "CARTD_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "CARTD_LISTEN",
+        value_name = "CARTD_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: SocketAddr,
     /// The store.
     #[command(flatten)]
@@ -118,13 +128,28 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub jwt: JwtArgs,
     /// Scope (or Cognito group `cart-admin`) that grants access to every cart and the catalog.
-    #[arg(long, env = "CARTD_ADMIN_SCOPE", value_name = "CARTD_ADMIN_SCOPE", default_value = "cart:admin")]
+    #[arg(
+        long,
+        env = "CARTD_ADMIN_SCOPE",
+        value_name = "CARTD_ADMIN_SCOPE",
+        default_value = "cart:admin"
+    )]
     pub admin_scope: String,
     /// Most units on one cart line.
-    #[arg(long, env = "CARTD_MAX_QUANTITY", value_name = "CARTD_MAX_QUANTITY", default_value_t = 99)]
+    #[arg(
+        long,
+        env = "CARTD_MAX_QUANTITY",
+        value_name = "CARTD_MAX_QUANTITY",
+        default_value_t = 99
+    )]
     pub max_quantity: u32,
     /// Most lines in one cart.
-    #[arg(long, env = "CARTD_MAX_ITEMS", value_name = "CARTD_MAX_ITEMS", default_value_t = 100)]
+    #[arg(
+        long,
+        env = "CARTD_MAX_ITEMS",
+        value_name = "CARTD_MAX_ITEMS",
+        default_value_t = 100
+    )]
     pub max_items: u32,
     /// How long a guest cart lives after its last change.
     #[arg(long, env = "CARTD_GUEST_TTL", value_name = "CARTD_GUEST_TTL", default_value = "7d", value_parser = parse_duration)]
@@ -139,7 +164,12 @@ pub struct ServeArgs {
     #[arg(long, env = "CARTD_SWEEP_INTERVAL", value_name = "CARTD_SWEEP_INTERVAL", default_value = "1m", value_parser = parse_duration)]
     pub sweep_interval: Duration,
     /// Rows the sweeper deletes per transaction.
-    #[arg(long, env = "CARTD_SWEEP_BATCH", value_name = "CARTD_SWEEP_BATCH", default_value_t = 500)]
+    #[arg(
+        long,
+        env = "CARTD_SWEEP_BATCH",
+        value_name = "CARTD_SWEEP_BATCH",
+        default_value_t = 500
+    )]
     pub sweep_batch: usize,
     /// Load the demo bookstore catalog when the catalog is empty.
     #[arg(long, env = "CARTD_DEMO_CATALOG", value_name = "CARTD_DEMO_CATALOG", default_value_t = true, action = clap::ArgAction::Set)]

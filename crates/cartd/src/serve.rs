@@ -20,9 +20,8 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let policy = args.policy()?;
     args.check_sweeper()?;
     let auth_config = args.jwt.auth_config(&args.admin_scope);
-    let auth = Authenticator::new(&auth_config).map_err(|e| {
-        Failure::Usage(format!("CARTD_JWT_SECRET: {e}"))
-    })?;
+    let auth = Authenticator::new(&auth_config)
+        .map_err(|e| Failure::Usage(format!("CARTD_JWT_SECRET: {e}")))?;
     tracing::info!(
         listen = %args.listen,
         store = %redacted_url(&args.store.url),
@@ -57,7 +56,10 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
             .upsert_products(products)
             .await
             .context("loading the demo catalog")?;
-        tracing::info!(products = count, "the catalog was empty: loaded the demo bookstore");
+        tracing::info!(
+            products = count,
+            "the catalog was empty: loaded the demo bookstore"
+        );
     }
 
     let service = Arc::new(CartService::new(
@@ -89,11 +91,12 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     ));
     let grace = args.shutdown_grace;
     let mut grace_rx = stop_rx;
-    let server = axum::serve(listener, cart_api::router(state)).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        let _ = stop_tx.send(true);
-    });
+    let server =
+        axum::serve(listener, cart_api::router(state)).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stop_tx.send(true);
+        });
     // The grace period starts at the signal; past it, remaining connections are dropped.
     let deadline = async move {
         let _ = grace_rx.wait_for(|stopped| *stopped).await;

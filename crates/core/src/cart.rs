@@ -325,12 +325,10 @@ impl Cart {
 
 fn check_stock(product: &Product, wanted: u64) -> Result<(), CartError> {
     match product.stock {
-        Some(available) if wanted > u64::from(available) => {
-            Err(CartError::InventoryInsufficient {
-                requested: wanted,
-                available,
-            })
-        }
+        Some(available) if wanted > u64::from(available) => Err(CartError::InventoryInsufficient {
+            requested: wanted,
+            available,
+        }),
         _ => Ok(()),
     }
 }

@@ -97,12 +97,7 @@ pub struct CartEvent {
 
 impl CartEvent {
     /// An event about `cart` as it is after the change.
-    pub fn about(
-        id: Uuid,
-        event_type: EventType,
-        cart: &Cart,
-        line: Option<LineChange>,
-    ) -> Self {
+    pub fn about(id: Uuid, event_type: EventType, cart: &Cart, line: Option<LineChange>) -> Self {
         Self {
             id,
             event_type,

@@ -11,7 +11,9 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum IdError {
     /// Not `guest_` followed by 26 upper-case Crockford base32 characters.
-    #[error("a guest id is `guest_` followed by 26 upper-case Crockford base32 characters (a ULID)")]
+    #[error(
+        "a guest id is `guest_` followed by 26 upper-case Crockford base32 characters (a ULID)"
+    )]
     InvalidGuestId,
     /// Not 1–128 characters of `[A-Za-z0-9._@:|-]`, or starting with `guest_`.
     #[error("a user id is 1-128 characters of [A-Za-z0-9._@:|-] and never starts with `guest_`")]
@@ -43,9 +45,8 @@ impl GuestId {
             .strip_prefix(GUEST_PREFIX)
             .ok_or(IdError::InvalidGuestId)?;
         // A ULID's first character encodes only 3 bits, so it is at most '7'.
-        let valid = ulid.len() == 26
-            && ulid.bytes().all(is_crockford_upper)
-            && ulid.as_bytes()[0] <= b'7';
+        let valid =
+            ulid.len() == 26 && ulid.bytes().all(is_crockford_upper) && ulid.as_bytes()[0] <= b'7';
         if valid {
             Ok(Self(raw.to_owned()))
         } else {

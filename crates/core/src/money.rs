@@ -110,10 +110,17 @@ mod tests {
 
     #[test]
     fn currencies_are_iso_4217_codes() {
-        assert_eq!(Currency::parse("USD").map(|c| c.to_string()), Ok("USD".into()));
+        assert_eq!(
+            Currency::parse("USD").map(|c| c.to_string()),
+            Ok("USD".into())
+        );
         assert!(Currency::parse("EUR").is_ok());
         for bad in ["usd", "US", "USDD", "ABC", "", "€", "U D"] {
-            assert_eq!(Currency::parse(bad), Err(MoneyError::UnknownCurrency), "{bad}");
+            assert_eq!(
+                Currency::parse(bad),
+                Err(MoneyError::UnknownCurrency),
+                "{bad}"
+            );
         }
     }
 

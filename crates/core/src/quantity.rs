@@ -44,7 +44,11 @@ impl Quantity {
 impl TryFrom<u32> for Quantity {
     type Error = ZeroQuantity;
     fn try_from(raw: u32) -> Result<Self, ZeroQuantity> {
-        if raw == 0 { Err(ZeroQuantity) } else { Ok(Self(raw)) }
+        if raw == 0 {
+            Err(ZeroQuantity)
+        } else {
+            Ok(Self(raw))
+        }
     }
 }
 

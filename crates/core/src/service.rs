@@ -403,12 +403,15 @@ impl CartService {
                 .into_iter()
                 .map(|(kind, line)| CartEvent::about(self.ids.event_id(), kind, &cart, line))
                 .collect();
-            let idempotency = options.idempotency.as_ref().map(|intent| IdempotencyRecord {
-                scoped_key: intent.scoped_key.clone(),
-                fingerprint: intent.fingerprint.clone(),
-                response: (intent.render)(Some(&cart)),
-                expires_at: now + self.policy.idempotency_ttl,
-            });
+            let idempotency = options
+                .idempotency
+                .as_ref()
+                .map(|intent| IdempotencyRecord {
+                    scoped_key: intent.scoped_key.clone(),
+                    fingerprint: intent.fingerprint.clone(),
+                    response: (intent.render)(Some(&cart)),
+                    expires_at: now + self.policy.idempotency_ttl,
+                });
             let commit = Commit {
                 writes: vec![CartWrite {
                     key: key.clone(),

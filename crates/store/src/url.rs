@@ -87,8 +87,17 @@ mod tests {
 
     #[test]
     fn other_urls_are_refused() {
-        assert!(matches!(StoreUrl::parse("mysql://x"), Err(UrlError::UnsupportedScheme(_))));
-        assert!(matches!(StoreUrl::parse("sqlite://"), Err(UrlError::MissingPath(_))));
-        assert!(matches!(StoreUrl::parse("sqlite://a.db?x=1"), Err(UrlError::BadOption(_))));
+        assert!(matches!(
+            StoreUrl::parse("mysql://x"),
+            Err(UrlError::UnsupportedScheme(_))
+        ));
+        assert!(matches!(
+            StoreUrl::parse("sqlite://"),
+            Err(UrlError::MissingPath(_))
+        ));
+        assert!(matches!(
+            StoreUrl::parse("sqlite://a.db?x=1"),
+            Err(UrlError::BadOption(_))
+        ));
     }
 }

@@ -122,7 +122,15 @@ async fn add_item(
         quantity,
         asserted_unit_price: request.unit_price,
     };
-    let write = write_request(&caller, &key, &headers, method, &uri, &body.raw, StatusCode::CREATED)?;
+    let write = write_request(
+        &caller,
+        &key,
+        &headers,
+        method,
+        &uri,
+        &body.raw,
+        StatusCode::CREATED,
+    )?;
     let service = &state.service;
     let target = key.clone();
     run_write(&state, write, |options| async move {
@@ -185,8 +193,15 @@ async fn update_item(
     let key = caller.cart_key(&cart_key)?;
     let item = item_id(&item)?;
     let quantity = requested_quantity(&body.value.quantity)?;
-    let mut write =
-        write_request(&caller, &key, &headers, method, &uri, &body.raw, StatusCode::OK)?;
+    let mut write = write_request(
+        &caller,
+        &key,
+        &headers,
+        method,
+        &uri,
+        &body.raw,
+        StatusCode::OK,
+    )?;
     if let Some(version) = body.value.version {
         if write.precondition.is_some() {
             return Err(ApiError::new(

@@ -109,10 +109,16 @@ async fn put_product(
 ) -> Result<(StatusCode, Json<ProductView>), ApiError> {
     match &caller {
         Caller::Anonymous => {
-            return Err(ApiError::new(Code::Unauthorized, "an admin token is required"));
+            return Err(ApiError::new(
+                Code::Unauthorized,
+                "an admin token is required",
+            ));
         }
         caller if !caller.is_admin() => {
-            return Err(ApiError::new(Code::Forbidden, "the admin scope is required"));
+            return Err(ApiError::new(
+                Code::Forbidden,
+                "the admin scope is required",
+            ));
         }
         _ => {}
     }

@@ -32,12 +32,15 @@ fn unsigned(sub: &str) -> String {
 
 /// Unpadded base64url, enough to forge test tokens without another dependency.
 mod base64_like {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     pub fn encode(bytes: &[u8]) -> String {
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
             let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
             for i in 0..=chunk.len() {
                 out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -55,11 +58,19 @@ async fn me_needs_a_token_and_names_the_callers_own_cart() {
         (anonymous.status, anonymous.code()),
         (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
     );
-    assert!(anonymous.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")));
+    assert!(
+        anonymous
+            .header("www-authenticate")
+            .is_some_and(|v| v.starts_with("Bearer"))
+    );
 
     let alice = token("alice");
     let added = app
-        .add("me", json!({"product_id": "book", "quantity": 1}), Some(&alice))
+        .add(
+            "me",
+            json!({"product_id": "book", "quantity": 1}),
+            Some(&alice),
+        )
         .await;
     assert_eq!(added.status, StatusCode::CREATED);
     assert_eq!(added.body["user_id"], "alice");
@@ -72,13 +83,24 @@ async fn me_needs_a_token_and_names_the_callers_own_cart() {
 async fn a_user_cannot_touch_another_users_cart_but_an_admin_can() {
     let app = spawn_app().await;
     let alice = token("alice");
-    app.add("me", json!({"product_id": "book", "quantity": 1}), Some(&alice))
-        .await;
+    app.add(
+        "me",
+        json!({"product_id": "book", "quantity": 1}),
+        Some(&alice),
+    )
+    .await;
     let bob = token("bob");
     let read = app.get_cart("alice", Some(&bob)).await;
-    assert_eq!((read.status, read.code()), (StatusCode::FORBIDDEN, "FORBIDDEN"));
+    assert_eq!(
+        (read.status, read.code()),
+        (StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
     let write = app
-        .add("alice", json!({"product_id": "pen", "quantity": 1}), Some(&bob))
+        .add(
+            "alice",
+            json!({"product_id": "pen", "quantity": 1}),
+            Some(&bob),
+        )
         .await;
     assert_eq!(write.status, StatusCode::FORBIDDEN);
     let anonymous = app.get_cart("alice", None).await;
@@ -88,11 +110,20 @@ async fn a_user_cannot_touch_another_users_cart_but_an_admin_can() {
     let served = app.get_cart("alice", Some(&admin)).await;
     assert_eq!(served.status, StatusCode::OK);
     let cleared = app
-        .send(app.request(Method::DELETE, "/v1/cart/alice").bearer_auth(&admin))
+        .send(
+            app.request(Method::DELETE, "/v1/cart/alice")
+                .bearer_auth(&admin),
+        )
         .await;
     assert_eq!(cleared.status, StatusCode::NO_CONTENT);
-    assert_eq!(app.get_cart("alice", Some(&alice)).await.body["item_count"], 0);
-    assert_eq!(app.get_cart("alice", Some(&bob)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get_cart("alice", Some(&alice)).await.body["item_count"],
+        0
+    );
+    assert_eq!(
+        app.get_cart("alice", Some(&bob)).await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
@@ -101,11 +132,29 @@ async fn bad_tokens_are_refused_everywhere_even_on_guest_carts() {
     let key = guest();
     app.add_product(&key, "book", 1).await;
     let cases = [
-        ("wrong secret", signed(json!({"sub": "alice", "exp": now() + 3600}), "another-secret-another-secret-0000")),
-        ("expired", signed(json!({"sub": "alice", "exp": now() - 3600}), SECRET)),
+        (
+            "wrong secret",
+            signed(
+                json!({"sub": "alice", "exp": now() + 3600}),
+                "another-secret-another-secret-0000",
+            ),
+        ),
+        (
+            "expired",
+            signed(json!({"sub": "alice", "exp": now() - 3600}), SECRET),
+        ),
         ("no exp", signed(json!({"sub": "alice"}), SECRET)),
-        ("not yet valid", signed(json!({"sub": "alice", "exp": now() + 7200, "nbf": now() + 3600}), SECRET)),
-        ("guest subject", signed(json!({"sub": key, "exp": now() + 3600}), SECRET)),
+        (
+            "not yet valid",
+            signed(
+                json!({"sub": "alice", "exp": now() + 7200, "nbf": now() + 3600}),
+                SECRET,
+            ),
+        ),
+        (
+            "guest subject",
+            signed(json!({"sub": key, "exp": now() + 3600}), SECRET),
+        ),
         ("alg none", unsigned("alice")),
         ("garbage", "not.a.token".to_owned()),
     ];
@@ -120,7 +169,10 @@ async fn bad_tokens_are_refused_everywhere_even_on_guest_carts() {
         }
     }
     let malformed = app
-        .send(app.request(Method::GET, "/v1/cart/me").header("authorization", "Basic YWxpY2U6eA=="))
+        .send(
+            app.request(Method::GET, "/v1/cart/me")
+                .header("authorization", "Basic YWxpY2U6eA=="),
+        )
         .await;
     assert_eq!(malformed.status, StatusCode::UNAUTHORIZED);
 }
@@ -133,8 +185,14 @@ async fn without_a_secret_guests_work_and_user_carts_answer_401() {
     })
     .await;
     let key = guest();
-    assert_eq!(app.add_product(&key, "book", 1).await.status, StatusCode::CREATED);
-    assert_eq!(app.get_cart("me", None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.add_product(&key, "book", 1).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.get_cart("me", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let with_token = app.get_cart("me", Some(&token("alice"))).await;
     assert_eq!(with_token.status, StatusCode::UNAUTHORIZED);
     let products = app.send(app.request(Method::GET, "/v1/products")).await;

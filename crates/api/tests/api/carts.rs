@@ -39,15 +39,26 @@ async fn the_price_comes_from_the_catalog_and_a_stale_assertion_is_refused() {
     let app = spawn_app().await;
     let key = guest();
     let matching = app
-        .add(&key, json!({"product_id": "pen", "quantity": 1, "unit_price": 250}), None)
+        .add(
+            &key,
+            json!({"product_id": "pen", "quantity": 1, "unit_price": 250}),
+            None,
+        )
         .await;
     assert_eq!(matching.status, StatusCode::CREATED);
     let stale = app
-        .add(&key, json!({"product_id": "pen", "quantity": 1, "unit_price": 1}), None)
+        .add(
+            &key,
+            json!({"product_id": "pen", "quantity": 1, "unit_price": 1}),
+            None,
+        )
         .await;
     assert_eq!(stale.status, StatusCode::CONFLICT);
     assert_eq!(stale.code(), "PRICE_CHANGED");
-    assert_eq!(stale.body["details"], json!({"expected": 1, "current": 250}));
+    assert_eq!(
+        stale.body["details"],
+        json!({"expected": 1, "current": 250})
+    );
     assert_eq!(app.get_cart(&key, None).await.body["total_quantity"], 1);
 }
 
@@ -71,7 +82,11 @@ async fn adding_a_product_already_in_the_cart_adds_to_its_line_and_lines_keep_th
     assert_eq!(again.body["version"], 4);
     // A variant is a different line.
     let variant = app
-        .add(&key, json!({"product_id": "book", "quantity": 1, "variant_id": "signed"}), None)
+        .add(
+            &key,
+            json!({"product_id": "book", "quantity": 1, "variant_id": "signed"}),
+            None,
+        )
         .await;
     assert_eq!(variant.body["item_count"], 4);
     assert_eq!(variant.body["items"][3]["variant_id"], "signed");
@@ -155,7 +170,11 @@ async fn delete_item_removes_the_line_and_unknown_items_are_404() {
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     assert_eq!(again.code(), "ITEM_NOT_FOUND");
     let unknown = app
-        .patch(&key, &uuid::Uuid::new_v4().to_string(), json!({"quantity": 1}))
+        .patch(
+            &key,
+            &uuid::Uuid::new_v4().to_string(),
+            json!({"quantity": 1}),
+        )
         .await;
     assert_eq!(unknown.code(), "ITEM_NOT_FOUND");
 }
@@ -196,16 +215,25 @@ async fn catalog_rules_refuse_unknown_inactive_scarce_and_foreign_products() {
     let app = spawn_app().await;
     let key = guest();
     let unknown = app.add_product(&key, "no-such-thing", 1).await;
-    assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "PRODUCT_NOT_FOUND"));
+    assert_eq!(
+        (unknown.status, unknown.code()),
+        (StatusCode::NOT_FOUND, "PRODUCT_NOT_FOUND")
+    );
     let retired = app.add_product(&key, "retired", 1).await;
     assert_eq!(
         (retired.status, retired.code()),
         (StatusCode::UNPROCESSABLE_ENTITY, "PRODUCT_UNAVAILABLE")
     );
     let scarce = app.add_product(&key, "scarce", 4).await;
-    assert_eq!((scarce.status, scarce.code()), (StatusCode::CONFLICT, "INVENTORY_INSUFFICIENT"));
+    assert_eq!(
+        (scarce.status, scarce.code()),
+        (StatusCode::CONFLICT, "INVENTORY_INSUFFICIENT")
+    );
     assert_eq!(scarce.body["details"]["available"], 3);
-    assert_eq!(app.add_product(&key, "scarce", 3).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.add_product(&key, "scarce", 3).await.status,
+        StatusCode::CREATED
+    );
     let euro = app.add_product(&key, "euro-book", 1).await;
     assert_eq!(
         (euro.status, euro.code()),
@@ -255,11 +283,17 @@ async fn an_expired_cart_answers_410_until_swept_and_adding_starts_a_new_cart() 
     let app = spawn_app().await;
     let key = guest();
     let first = app.add_product(&key, "book", 1).await;
-    let item = first.body["items"][0]["item_id"].as_str().expect("item").to_owned();
+    let item = first.body["items"][0]["item_id"]
+        .as_str()
+        .expect("item")
+        .to_owned();
     app.clock.advance(Duration::days(7) + Duration::seconds(1));
 
     let expired = app.get_cart(&key, None).await;
-    assert_eq!((expired.status, expired.code()), (StatusCode::GONE, "CART_EXPIRED"));
+    assert_eq!(
+        (expired.status, expired.code()),
+        (StatusCode::GONE, "CART_EXPIRED")
+    );
     let patch = app.patch(&key, &item, json!({"quantity": 2})).await;
     assert_eq!(patch.code(), "CART_EXPIRED");
 
@@ -268,8 +302,16 @@ async fn an_expired_cart_answers_410_until_swept_and_adding_starts_a_new_cart() 
     assert_ne!(fresh.body["id"], first.body["id"]);
     assert_eq!(fresh.body["item_count"], 1);
     assert_eq!(fresh.body["items"][0]["product_id"], "pen");
-    assert_eq!(fresh.body["version"], 2, "versions keep rising across expiry");
-    let kinds: Vec<_> = app.events_of(&key).await.iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        fresh.body["version"], 2,
+        "versions keep rising across expiry"
+    );
+    let kinds: Vec<_> = app
+        .events_of(&key)
+        .await
+        .iter()
+        .map(|e| e.event_type)
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -292,7 +334,11 @@ async fn every_change_extends_expiry_by_the_owner_ttl() {
     assert_eq!(app.get_cart(&key, None).await.status, StatusCode::OK);
     let alice = token("alice");
     let user = app
-        .add(&"me".to_owned(), json!({"product_id": "book", "quantity": 1}), Some(&alice))
+        .add(
+            &"me".to_owned(),
+            json!({"product_id": "book", "quantity": 1}),
+            Some(&alice),
+        )
         .await;
     let created = time::OffsetDateTime::parse(
         user.body["updated_at"].as_str().expect("updated_at"),
@@ -314,7 +360,10 @@ async fn guests_endpoint_issues_valid_guest_ids() {
     assert_eq!(created.status, StatusCode::CREATED);
     let id = created.body["guest_id"].as_str().expect("guest id");
     assert!(cart_core::GuestId::parse(id).is_ok(), "{id}");
-    assert_eq!(app.add_product(id, "book", 1).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.add_product(id, "book", 1).await.status,
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
@@ -339,7 +388,10 @@ async fn each_change_writes_its_events_to_the_outbox_in_order() {
     let app = spawn_app().await;
     let key = guest();
     let added = app.add_product(&key, "book", 2).await;
-    let item = added.body["items"][0]["item_id"].as_str().expect("item").to_owned();
+    let item = added.body["items"][0]["item_id"]
+        .as_str()
+        .expect("item")
+        .to_owned();
     app.patch(&key, &item, json!({"quantity": 3})).await;
     app.send(app.request(Method::DELETE, &format!("/v1/cart/{key}/items/{item}")))
         .await;
@@ -349,7 +401,15 @@ async fn each_change_writes_its_events_to_the_outbox_in_order() {
     let events = app.events_of(&key).await;
     let summary: Vec<_> = events
         .iter()
-        .map(|e| (e.event_type, e.version, e.line.as_ref().map(|l| (l.quantity_before, l.quantity_after))))
+        .map(|e| {
+            (
+                e.event_type,
+                e.version,
+                e.line
+                    .as_ref()
+                    .map(|l| (l.quantity_before, l.quantity_after)),
+            )
+        })
         .collect();
     assert_eq!(
         summary,

@@ -30,7 +30,10 @@ async fn twenty_patches_with_the_same_if_match_have_exactly_one_winner() {
     let app = spawn_app().await;
     let key = guest();
     let added = app.add_product(&key, "book", 1).await;
-    let item = added.body["items"][0]["item_id"].as_str().expect("item").to_owned();
+    let item = added.body["items"][0]["item_id"]
+        .as_str()
+        .expect("item")
+        .to_owned();
     let patches = (2..22).map(|quantity| {
         app.send(
             app.request(Method::PATCH, &format!("/v1/cart/{key}/items/{item}"))
@@ -39,16 +42,27 @@ async fn twenty_patches_with_the_same_if_match_have_exactly_one_winner() {
         )
     });
     let answers = join_all(patches).await;
-    let ok = answers.iter().filter(|a| a.status == StatusCode::OK).count();
+    let ok = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::OK)
+        .count();
     let failed = answers
         .iter()
-        .filter(|a| a.status == StatusCode::PRECONDITION_FAILED && a.code() == "PRECONDITION_FAILED")
+        .filter(|a| {
+            a.status == StatusCode::PRECONDITION_FAILED && a.code() == "PRECONDITION_FAILED"
+        })
         .count();
     assert_eq!((ok, failed), (1, 19));
     let cart = app.get_cart(&key, None).await;
     assert_eq!(cart.body["version"], 2);
-    let winner = answers.iter().find(|a| a.status == StatusCode::OK).expect("winner");
-    assert_eq!(cart.body["items"][0]["quantity"], winner.body["items"][0]["quantity"]);
+    let winner = answers
+        .iter()
+        .find(|a| a.status == StatusCode::OK)
+        .expect("winner");
+    assert_eq!(
+        cart.body["items"][0]["quantity"],
+        winner.body["items"][0]["quantity"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -57,7 +71,11 @@ async fn a_users_devices_editing_one_cart_never_lose_each_others_changes() {
     let alice = crate::helpers::token("alice");
     let products = ["book", "pen", "lamp", "item-01", "item-02", "item-03"];
     let writes = (0..60).map(|i| {
-        app.add("me", json!({"product_id": products[i % products.len()], "quantity": 1}), Some(&alice))
+        app.add(
+            "me",
+            json!({"product_id": products[i % products.len()], "quantity": 1}),
+            Some(&alice),
+        )
     });
     let answers = join_all(writes).await;
     assert!(answers.iter().all(|a| a.status == StatusCode::CREATED));

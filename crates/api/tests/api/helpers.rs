@@ -11,8 +11,7 @@ use time::OffsetDateTime;
 use cart_api::auth::{Claims, mint_hs256};
 use cart_api::{AppState, AuthConfig, Authenticator};
 use cart_core::{
-    CartKey, CartPolicy, CartService, GuestId, Limits, ManualClock, ProductInput,
-    RandomIds, Store,
+    CartKey, CartPolicy, CartService, GuestId, Limits, ManualClock, ProductInput, RandomIds, Store,
 };
 
 /// The HS256 secret of test servers.
@@ -216,8 +215,12 @@ impl TestApp {
     }
 
     pub async fn add_product(&self, key: &str, product: &str, quantity: u64) -> Answer {
-        self.add(key, json!({"product_id": product, "quantity": quantity}), None)
-            .await
+        self.add(
+            key,
+            json!({"product_id": product, "quantity": quantity}),
+            None,
+        )
+        .await
     }
 
     pub async fn patch(&self, key: &str, item: &str, body: Value) -> Answer {

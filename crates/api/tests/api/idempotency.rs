@@ -28,16 +28,19 @@ async fn a_retry_replays_the_first_response_and_changes_nothing() {
     let cart = app.get_cart(&key, None).await;
     assert_eq!(cart.body["items"][0]["quantity"], 2);
     assert_eq!(cart.body["version"], 1);
-    assert_eq!(app.events_of(&key).await.len(), 2, "cart.created + cart.item_added, once");
+    assert_eq!(
+        app.events_of(&key).await.len(),
+        2,
+        "cart.created + cart.item_added, once"
+    );
 }
 
 #[tokio::test]
 async fn the_same_key_for_another_request_is_refused() {
     let app = spawn_app().await;
     let key = guest();
-    let with_key = |method: Method, path: String| {
-        app.request(method, &path).header("idempotency-key", "k-1")
-    };
+    let with_key =
+        |method: Method, path: String| app.request(method, &path).header("idempotency-key", "k-1");
     app.send(
         with_key(Method::POST, format!("/v1/cart/{key}/items"))
             .json(&json!({"product_id": "book", "quantity": 1})),
@@ -127,7 +130,10 @@ async fn a_malformed_key_is_refused() {
                 .json(&json!({"product_id": "pen", "quantity": 1})),
         )
         .await;
-    assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"));
+    assert_eq!(
+        (answer.status, answer.code()),
+        (StatusCode::BAD_REQUEST, "VALIDATION_ERROR")
+    );
 }
 
 #[tokio::test]

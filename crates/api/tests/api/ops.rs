@@ -29,9 +29,20 @@ async fn metrics_count_requests_by_route_and_status() {
         .text()
         .await
         .expect("text");
-    assert!(metrics.contains(r#"http_requests_total{method="POST",route="/v1/cart/{cartKey}/items",status="201"}"#), "{metrics}");
-    assert!(metrics.contains(r#"route="/v1/cart/{cartKey}",status="404""#), "{metrics}");
-    assert!(metrics.contains("http_request_duration_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains(
+            r#"http_requests_total{method="POST",route="/v1/cart/{cartKey}/items",status="201"}"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"route="/v1/cart/{cartKey}",status="404""#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
     assert!(metrics.contains("cartd_cart_writes_total"), "{metrics}");
 }
 
@@ -39,10 +50,16 @@ async fn metrics_count_requests_by_route_and_status() {
 async fn every_response_carries_a_request_id_that_problems_repeat() {
     let app = spawn_app().await;
     let answer = app.get_cart(&guest(), None).await;
-    let id = answer.header("x-request-id").expect("request id").to_owned();
+    let id = answer
+        .header("x-request-id")
+        .expect("request id")
+        .to_owned();
     assert_eq!(answer.body["request_id"], id);
     let given = app
-        .send(app.request(Method::GET, "/health").header("x-request-id", "trace-me-1"))
+        .send(
+            app.request(Method::GET, "/health")
+                .header("x-request-id", "trace-me-1"),
+        )
         .await;
     assert_eq!(given.header("x-request-id"), Some("trace-me-1"));
 }
@@ -51,9 +68,15 @@ async fn every_response_carries_a_request_id_that_problems_repeat() {
 async fn unknown_routes_and_methods_are_problems() {
     let app = spawn_app().await;
     let route = app.send(app.request(Method::GET, "/v2/cart/x")).await;
-    assert_eq!((route.status, route.code()), (StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND"));
+    assert_eq!(
+        (route.status, route.code()),
+        (StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND")
+    );
     let method = app.send(app.request(Method::PUT, "/v1/guests")).await;
-    assert_eq!((method.status, method.code()), (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"));
+    assert_eq!(
+        (method.status, method.code()),
+        (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED")
+    );
 }
 
 /// `docs/openapi.json` is the generated document; regenerate with
@@ -75,8 +98,24 @@ async fn the_openapi_document_is_generated_and_matches_docs() {
     assert_eq!(served.status, StatusCode::OK);
     let document: serde_json::Value = serde_json::from_str(&generated).expect("json");
     assert_eq!(served.body, document);
-    assert!(document["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
-    for path in ["/v1/cart/{cartKey}", "/v1/cart/{cartKey}/items", "/v1/cart/{cartKey}/items/{itemID}", "/v1/cart/{cartKey}/merge", "/v1/guests", "/v1/products", "/v1/products/{id}", "/health", "/ready", "/metrics", "/openapi.json"] {
+    assert!(
+        document["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1"))
+    );
+    for path in [
+        "/v1/cart/{cartKey}",
+        "/v1/cart/{cartKey}/items",
+        "/v1/cart/{cartKey}/items/{itemID}",
+        "/v1/cart/{cartKey}/merge",
+        "/v1/guests",
+        "/v1/products",
+        "/v1/products/{id}",
+        "/health",
+        "/ready",
+        "/metrics",
+        "/openapi.json",
+    ] {
         assert!(document["paths"][path].is_object(), "{path} documented");
     }
 }

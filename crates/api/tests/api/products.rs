@@ -19,7 +19,11 @@ async fn products_page_through_the_whole_catalog_by_cursor() {
         assert_eq!(page.status, StatusCode::OK);
         let items = page.body["items"].as_array().expect("items").clone();
         assert!(items.len() <= 7);
-        seen.extend(items.iter().map(|p| p["id"].as_str().expect("id").to_owned()));
+        seen.extend(
+            items
+                .iter()
+                .map(|p| p["id"].as_str().expect("id").to_owned()),
+        );
         match page.body["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
@@ -30,23 +34,39 @@ async fn products_page_through_the_whole_catalog_by_cursor() {
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted, seen, "ordered by id, each once");
-    for bad in ["/v1/products?limit=0", "/v1/products?limit=101", "/v1/products?limit=x", "/v1/products?cursor=a%20b"] {
+    for bad in [
+        "/v1/products?limit=0",
+        "/v1/products?limit=101",
+        "/v1/products?limit=x",
+        "/v1/products?cursor=a%20b",
+    ] {
         let answer = app.send(app.request(Method::GET, bad)).await;
-        assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"), "{bad}");
+        assert_eq!(
+            (answer.status, answer.code()),
+            (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
+            "{bad}"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_product_is_readable_by_id() {
     let app = spawn_app().await;
-    let book = app.send(app.request(Method::GET, "/v1/products/book")).await;
+    let book = app
+        .send(app.request(Method::GET, "/v1/products/book"))
+        .await;
     assert_eq!(book.status, StatusCode::OK);
     assert_eq!(
         book.body,
         json!({"id": "book", "name": "Product book", "unit_price": 1299, "currency": "USD", "active": true, "stock": null})
     );
-    let missing = app.send(app.request(Method::GET, "/v1/products/nope")).await;
-    assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "PRODUCT_NOT_FOUND"));
+    let missing = app
+        .send(app.request(Method::GET, "/v1/products/nope"))
+        .await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (StatusCode::NOT_FOUND, "PRODUCT_NOT_FOUND")
+    );
 }
 
 #[tokio::test]
@@ -60,13 +80,23 @@ async fn only_admins_put_products_and_bad_rows_are_refused() {
         }
         app.send(request)
     };
-    assert_eq!(put(None, body.clone()).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(put(Some(token("alice")), body.clone()).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        put(None, body.clone()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        put(Some(token("alice")), body.clone()).await.status,
+        StatusCode::FORBIDDEN
+    );
     let admin = token_with("catalog-bot", Some("cart:admin"));
     let created = put(Some(admin.clone()), body.clone()).await;
     assert_eq!(created.status, StatusCode::CREATED);
     assert_eq!(created.body["stock"], 4);
-    let replaced = put(Some(admin.clone()), json!({"name": "Desk", "unit_price": 17900, "currency": "USD"})).await;
+    let replaced = put(
+        Some(admin.clone()),
+        json!({"name": "Desk", "unit_price": 17900, "currency": "USD"}),
+    )
+    .await;
     assert_eq!(replaced.status, StatusCode::OK);
     assert_eq!(replaced.body["unit_price"], 17900);
     for bad in [
@@ -77,9 +107,15 @@ async fn only_admins_put_products_and_bad_rows_are_refused() {
         json!({"name": "Desk", "unit_price": 1, "currency": "USD", "colour": "red"}),
     ] {
         let answer = put(Some(admin.clone()), bad.clone()).await;
-        assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"), "{bad}");
+        assert_eq!(
+            (answer.status, answer.code()),
+            (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
+            "{bad}"
+        );
     }
-    let now = app.send(app.request(Method::GET, "/v1/products/desk")).await;
+    let now = app
+        .send(app.request(Method::GET, "/v1/products/desk"))
+        .await;
     assert_eq!(now.body["unit_price"], 17900);
     // Carts price from the catalog as it is now.
     let cart = app.add_product(&crate::helpers::guest(), "desk", 1).await;

@@ -16,8 +16,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
 use cart_core::{
-    Cart, CartEvent, CartKey, CartWrite, Catalog, Commit, Currency, IdempotencyRecord,
-    OutboxEntry, Price, Product, ProductId, Store, StoreError, StoredResponse, SweepReport,
+    Cart, CartEvent, CartKey, CartWrite, Catalog, Commit, Currency, IdempotencyRecord, OutboxEntry,
+    Price, Product, ProductId, Store, StoreError, StoredResponse, SweepReport,
 };
 
 use crate::url::{SqliteOptions, Synchronous};
@@ -446,9 +446,11 @@ impl Catalog for SqliteStore {
 
     async fn product_count(&self) -> Result<u64, StoreError> {
         self.read(|conn| {
-            conn.query_row("SELECT COUNT(*) FROM products", [], |row| row.get::<_, i64>(0))
-                .map(|n| n as u64)
-                .map_err(sql_error)
+            conn.query_row("SELECT COUNT(*) FROM products", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(sql_error)
         })
         .await
     }

@@ -1,0 +1,112 @@
+//! Starting and stopping real `cartd serve` processes on a free port.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The HS256 secret test servers are started with.
+pub const SECRET: &str = "cli-test-secret-0123456789abcdef-xyz";
+
+/// `cartd` with a clean `CARTD_` environment.
+pub fn cartd() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cartd"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CARTD_") {
+            command.env_remove(name);
+        }
+    }
+    command.env("CARTD_LOG", "warn");
+    command
+}
+
+/// Runs `cartd` with arguments and returns its output.
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = cartd();
+    command.args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("run cartd")
+}
+
+/// The store URL of a database file.
+pub fn store_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running `cartd serve`, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Server {
+    /// Starts a server on `db` and waits until `/health` answers.
+    pub async fn start(db: &Path, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut command = cartd();
+        command
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("CARTD_STORE", store_url(db))
+            .env("CARTD_JWT_SECRET", SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("spawn cartd serve");
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(response) = client.get(format!("{}/health", server.base)).send().await
+                && response.status().is_success()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("cartd serve did not become healthy");
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary database path.
+pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("cartd.db");
+    (dir, path)
+}
+
+/// A fresh guest id (a ULID after `guest_`).
+pub fn guest(n: u128) -> String {
+    cart_core::GuestId::from_ulid_bits(uuid::Uuid::now_v7().as_u128() ^ n)
+        .as_str()
+        .to_owned()
+}

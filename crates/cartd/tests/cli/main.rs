@@ -1,0 +1,6 @@
+//! Tests of the `cartd` binary as an operator runs it: settings, subcommands, signals, and crash
+//! safety under SIGKILL.
+
+mod commands;
+mod crash;
+mod harness;

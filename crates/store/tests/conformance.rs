@@ -1,0 +1,330 @@
+//! The store conformance suite: the guarantees every `Store` backend must keep, written once
+//! against the trait. Each backend gets a module that opens a fresh store and runs every check;
+//! SQLite runs here, PostgreSQL, Redis and DynamoDB join as their modules land.
+
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use cart_core::{
+    AddItem, Cart, CartEvent, CartKey, CartWrite, Commit, Currency, EventType, GuestId,
+    IdempotencyRecord, Limits, Price, Product, ProductId, RequestedQuantity, Store, StoreError,
+    StoredResponse,
+};
+
+fn key(n: u128) -> CartKey {
+    CartKey::Guest(GuestId::from_ulid_bits(n))
+}
+
+fn product() -> Product {
+    Product {
+        id: ProductId::parse("book").expect("id"),
+        name: "Book".into(),
+        price: Price::new(1000, Currency::parse("USD").expect("usd")).expect("price"),
+        active: true,
+        stock: None,
+    }
+}
+
+/// The cart under `key` after one more add, with its events.
+fn next(key: &CartKey, current: Option<&Cart>, now: OffsetDateTime) -> (Cart, Vec<CartEvent>) {
+    let mut cart = current.cloned().unwrap_or_else(|| {
+        Cart::new(
+            Uuid::new_v4(),
+            key.clone(),
+            Currency::parse("USD").expect("usd"),
+            now,
+            0,
+        )
+    });
+    let add = AddItem {
+        product_id: product().id,
+        variant_id: None,
+        quantity: RequestedQuantity::new(1).expect("1"),
+        asserted_unit_price: None,
+    };
+    let line = cart
+        .add(&add, &product(), &Limits::default(), Uuid::new_v4(), now)
+        .expect("add");
+    cart.touch(now, Duration::days(7));
+    let event = CartEvent::about(Uuid::now_v7(), EventType::ItemAdded, &cart, Some(line));
+    (cart, vec![event])
+}
+
+fn commit_of(key: &CartKey, current: Option<&Cart>, now: OffsetDateTime) -> Commit {
+    let (cart, events) = next(key, current, now);
+    Commit {
+        writes: vec![CartWrite {
+            key: key.clone(),
+            expected_version: current.map(Cart::version),
+            new_state: Some(cart),
+        }],
+        events,
+        idempotency: None,
+        at: now,
+    }
+}
+
+fn record(scoped_key: &str, expires_at: OffsetDateTime) -> IdempotencyRecord {
+    IdempotencyRecord {
+        scoped_key: scoped_key.into(),
+        fingerprint: "f".into(),
+        response: StoredResponse {
+            status: 201,
+            headers: vec![("etag".into(), "\"1\"".into())],
+            body: b"{}".to_vec(),
+        },
+        expires_at,
+    }
+}
+
+async fn events_of(store: &dyn Store, key: &CartKey) -> Vec<CartEvent> {
+    store
+        .pending_events(1_000_000)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|e| e.event)
+        .filter(|e| &e.cart_key == key)
+        .collect()
+}
+
+/// Concurrent compare-and-sets on one version: exactly one wins; the losers write nothing.
+pub async fn compare_and_set_has_one_winner(store: Arc<dyn Store>) {
+    let now = OffsetDateTime::now_utc();
+    let k = key(1);
+    store
+        .commit(commit_of(&k, None, now))
+        .await
+        .expect("create");
+    let base = store.load_cart(&k).await.expect("load").expect("cart");
+    let attempts = (0..16).map(|_| {
+        let store = store.clone();
+        let commit = commit_of(&k, Some(&base), now);
+        tokio::spawn(async move { store.commit(commit).await })
+    });
+    let mut wins = 0;
+    for attempt in attempts {
+        match attempt.await.expect("join") {
+            Ok(()) => wins += 1,
+            Err(StoreError::VersionMismatch { current, .. }) => assert_eq!(current, Some(2)),
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(
+        store
+            .load_cart(&k)
+            .await
+            .expect("load")
+            .map(|c| c.version()),
+        Some(2)
+    );
+    assert_eq!(
+        events_of(store.as_ref(), &k).await.len(),
+        2,
+        "only the winner's events"
+    );
+}
+
+/// Creating where a cart exists, or updating where none does, is a version mismatch.
+pub async fn creation_and_update_conditions_hold(store: Arc<dyn Store>) {
+    let now = OffsetDateTime::now_utc();
+    let k = key(2);
+    let ghost = next(&k, None, now).0;
+    let update_missing = store.commit(commit_of(&k, Some(&ghost), now)).await;
+    assert!(matches!(
+        update_missing,
+        Err(StoreError::VersionMismatch { current: None, .. })
+    ));
+    store
+        .commit(commit_of(&k, None, now))
+        .await
+        .expect("create");
+    let create_again = store.commit(commit_of(&k, None, now)).await;
+    assert!(matches!(
+        create_again,
+        Err(StoreError::VersionMismatch {
+            current: Some(1),
+            ..
+        })
+    ));
+    let stored = store.load_cart(&k).await.expect("load").expect("cart");
+    assert_eq!(stored.items()[0].quantity().get(), 1);
+}
+
+/// A commit whose idempotency key is taken writes neither cart nor events.
+pub async fn a_duplicate_idempotency_key_writes_nothing(store: Arc<dyn Store>) {
+    let now = OffsetDateTime::now_utc();
+    let (a, b) = (key(3), key(4));
+    let mut first = commit_of(&a, None, now);
+    first.idempotency = Some(record("scope|k", now + Duration::hours(24)));
+    store.commit(first).await.expect("first");
+    let mut second = commit_of(&b, None, now);
+    second.idempotency = Some(record("scope|k", now + Duration::hours(24)));
+    assert_eq!(
+        store.commit(second).await,
+        Err(StoreError::DuplicateIdempotencyKey)
+    );
+    assert_eq!(store.load_cart(&b).await.expect("load"), None);
+    assert!(events_of(store.as_ref(), &b).await.is_empty());
+    let stored = store
+        .idempotency_record("scope|k", now)
+        .await
+        .expect("read")
+        .expect("record");
+    assert_eq!(stored.response.status, 201);
+    assert_eq!(
+        stored.response.headers,
+        vec![("etag".to_owned(), "\"1\"".to_owned())]
+    );
+}
+
+/// An expired idempotency record is invisible and its key can be used again.
+pub async fn expired_idempotency_records_are_reusable(store: Arc<dyn Store>) {
+    let now = OffsetDateTime::now_utc();
+    let k = key(5);
+    let mut first = commit_of(&k, None, now);
+    first.idempotency = Some(record("scope|old", now + Duration::seconds(1)));
+    store.commit(first).await.expect("first");
+    let later = now + Duration::seconds(2);
+    assert_eq!(
+        store
+            .idempotency_record("scope|old", later)
+            .await
+            .expect("read"),
+        None
+    );
+    let current = store.load_cart(&k).await.expect("load");
+    let mut again = commit_of(&k, current.as_ref(), later);
+    again.idempotency = Some(record("scope|old", later + Duration::hours(1)));
+    store.commit(again).await.expect("reuse after expiry");
+}
+
+/// The sweeper deletes expired carts and records only, in batches.
+pub async fn sweeping_deletes_only_what_expired(store: Arc<dyn Store>) {
+    let now = OffsetDateTime::now_utc();
+    let old: Vec<_> = (10..15).map(key).collect();
+    for k in &old {
+        store
+            .commit(commit_of(k, None, now - Duration::days(8)))
+            .await
+            .expect("old");
+    }
+    let fresh = key(20);
+    store
+        .commit(commit_of(&fresh, None, now))
+        .await
+        .expect("fresh");
+    let first = store.sweep_expired(now, 3).await.expect("sweep");
+    assert_eq!(first.carts, 3);
+    let second = store.sweep_expired(now, 3).await.expect("sweep");
+    assert_eq!(second.carts, 2);
+    for k in &old {
+        assert_eq!(store.load_cart(k).await.expect("load"), None);
+    }
+    assert!(store.load_cart(&fresh).await.expect("load").is_some());
+}
+
+/// The outbox keeps commit order with increasing sequence numbers.
+pub async fn the_outbox_keeps_commit_order(store: Arc<dyn Store>) {
+    let now = OffsetDateTime::now_utc();
+    let k = key(30);
+    let mut current = None;
+    for _ in 0..5 {
+        store
+            .commit(commit_of(&k, current.as_ref(), now))
+            .await
+            .expect("commit");
+        current = store.load_cart(&k).await.expect("load");
+    }
+    let entries = store.pending_events(1000).await.expect("outbox");
+    assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq));
+    let versions: Vec<_> = entries
+        .iter()
+        .filter(|e| e.event.cart_key == k)
+        .map(|e| e.event.version)
+        .collect();
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
+    assert_eq!(store.pending_events(2).await.expect("outbox").len(), 2);
+}
+
+/// A write without a new state deletes the cart, on its version condition.
+pub async fn deletes_are_conditional(store: Arc<dyn Store>) {
+    let now = OffsetDateTime::now_utc();
+    let k = key(40);
+    store
+        .commit(commit_of(&k, None, now))
+        .await
+        .expect("create");
+    let delete = |expected| Commit {
+        writes: vec![CartWrite {
+            key: k.clone(),
+            expected_version: Some(expected),
+            new_state: None,
+        }],
+        events: vec![],
+        idempotency: None,
+        at: now,
+    };
+    assert!(matches!(
+        store.commit(delete(9)).await,
+        Err(StoreError::VersionMismatch { .. })
+    ));
+    store.commit(delete(1)).await.expect("delete");
+    assert_eq!(store.load_cart(&k).await.expect("load"), None);
+}
+
+macro_rules! conformance {
+    ($open:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn compare_and_set_has_one_winner() {
+            super::compare_and_set_has_one_winner($open).await;
+        }
+        #[tokio::test]
+        async fn creation_and_update_conditions_hold() {
+            super::creation_and_update_conditions_hold($open).await;
+        }
+        #[tokio::test]
+        async fn a_duplicate_idempotency_key_writes_nothing() {
+            super::a_duplicate_idempotency_key_writes_nothing($open).await;
+        }
+        #[tokio::test]
+        async fn expired_idempotency_records_are_reusable() {
+            super::expired_idempotency_records_are_reusable($open).await;
+        }
+        #[tokio::test]
+        async fn sweeping_deletes_only_what_expired() {
+            super::sweeping_deletes_only_what_expired($open).await;
+        }
+        #[tokio::test]
+        async fn the_outbox_keeps_commit_order() {
+            super::the_outbox_keeps_commit_order($open).await;
+        }
+        #[tokio::test]
+        async fn deletes_are_conditional() {
+            super::deletes_are_conditional($open).await;
+        }
+    };
+}
+
+mod sqlite {
+    use std::sync::Arc;
+
+    use cart_core::Store;
+
+    /// A store on a fresh file; the directory lives as long as the process (tests are short).
+    fn open() -> Arc<dyn Store> {
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let url = cart_store::StoreUrl::parse(&format!(
+            "sqlite://{}",
+            dir.join("conformance.db").display()
+        ))
+        .expect("url");
+        let cart_store::StoreUrl::Sqlite(options) = url;
+        Arc::new(cart_store::sqlite::SqliteStore::open(&options).expect("open"))
+    }
+
+    conformance!(open());
+}
