@@ -111,9 +111,12 @@ mod tests {
         assert_eq!(product.stock, Some(3));
     }
 
+    /// Spoils one field of a good row.
+    type Spoil = fn(&mut ProductInput);
+
     #[test]
     fn each_bad_field_is_named() {
-        let cases: [(fn(&mut ProductInput), &str); 5] = [
+        let cases: [(Spoil, &str); 5] = [
             (|r| r.id = "a b".into(), "id"),
             (|r| r.name = " ".into(), "name"),
             (|r| r.unit_price = -5, "unit_price"),

@@ -335,7 +335,7 @@ async fn every_change_extends_expiry_by_the_owner_ttl() {
     let alice = token("alice");
     let user = app
         .add(
-            &"me".to_owned(),
+            "me",
             json!({"product_id": "book", "quantity": 1}),
             Some(&alice),
         )
