@@ -18,6 +18,11 @@ use clap::Parser;
 
 use config::{Cli, Command, LogFormat};
 
+/// mimalloc instead of the system allocator: request handling allocates many small, short-lived
+/// buffers, and glibc's malloc spent a fifth of the CPU on them under load (docs/PERFORMANCE.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The exit code for a bad setting or bad input, as clap uses for bad flags.
 const EXIT_USAGE: u8 = 2;
 
