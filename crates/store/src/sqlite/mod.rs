@@ -84,57 +84,143 @@ impl SqliteStore {
         let readers = r2d2::Pool::builder()
             .max_size(READERS)
             .min_idle(Some(2))
+            // A read fails loudly on a broken connection anyway; a test query per checkout
+            // would double the work of every read.
+            .test_on_check_out(false)
             .build(manager)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let writer = Writer::start(conn).map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(Self { readers, writer })
     }
 
-    /// Runs `work` on a read connection on the blocking pool.
+    /// Runs `work` on a read connection, on the calling thread.
+    ///
+    /// Reads are point lookups by primary key on a WAL database, which never wait for the
+    /// writer: they take microseconds, less than handing them to the blocking pool costs (and
+    /// the blocking pool grew to dozens of threads under load; see `docs/PERFORMANCE.md`).
+    /// Anything slow (commits, checkpoints, fsync) stays on the writer thread.
     async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError>,
     {
-        let pool = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = pool
-                .get()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            work(&conn)
-        })
-        .await
-        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+        let conn = self
+            .readers
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        work(&conn)
     }
 }
 
-fn write_cart(conn: &Connection, write: &CartWrite) -> Result<(), StoreError> {
+/// A commit turned into column values before it reaches the writer thread, so the one thread
+/// that holds the write lock spends its time on SQL only, not on JSON.
+struct EncodedCommit {
+    writes: Vec<EncodedWrite>,
+    events: Vec<EncodedEvent>,
+    idempotency: Option<EncodedRecord>,
+    at: i64,
+}
+
+struct EncodedWrite {
+    key: CartKey,
+    expected_version: Option<i64>,
+    /// `(version, expires_at, doc)`; `None` deletes.
+    new_state: Option<(i64, i64, String)>,
+}
+
+struct EncodedEvent {
+    id: String,
+    cart_key: String,
+    version: i64,
+    event_type: &'static str,
+    payload: String,
+}
+
+struct EncodedRecord {
+    scoped_key: String,
+    fingerprint: String,
+    response: String,
+    expires_at: i64,
+}
+
+fn version_column(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
+}
+
+impl EncodedCommit {
+    fn new(commit: &Commit) -> Result<Self, StoreError> {
+        let writes = commit
+            .writes
+            .iter()
+            .map(|write: &CartWrite| {
+                let new_state = write
+                    .new_state
+                    .as_ref()
+                    .map(|cart| {
+                        serde_json::to_string(cart).map(|doc| {
+                            (version_column(cart.version()), millis(cart.expires_at()), doc)
+                        })
+                    })
+                    .transpose()
+                    .map_err(json_error)?;
+                Ok(EncodedWrite {
+                    key: write.key.clone(),
+                    expected_version: write.expected_version.map(version_column),
+                    new_state,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let events = commit
+            .events
+            .iter()
+            .map(|event: &CartEvent| {
+                Ok(EncodedEvent {
+                    id: event.id.to_string(),
+                    cart_key: event.cart_key.as_str().to_owned(),
+                    version: version_column(event.version),
+                    event_type: event.event_type.as_str(),
+                    payload: serde_json::to_string(event).map_err(json_error)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let idempotency = commit
+            .idempotency
+            .as_ref()
+            .map(|record: &IdempotencyRecord| {
+                Ok::<_, StoreError>(EncodedRecord {
+                    scoped_key: record.scoped_key.clone(),
+                    fingerprint: record.fingerprint.clone(),
+                    response: serde_json::to_string(&record.response).map_err(json_error)?,
+                    expires_at: millis(record.expires_at),
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            writes,
+            events,
+            idempotency,
+            at: millis(commit.at),
+        })
+    }
+}
+
+fn write_cart(conn: &Connection, write: &EncodedWrite) -> Result<(), StoreError> {
     let key = write.key.as_str();
     let changed = match (&write.new_state, write.expected_version) {
-        (Some(cart), expected) => {
-            let doc = serde_json::to_string(cart).map_err(json_error)?;
-            let version = i64::try_from(cart.version()).unwrap_or(i64::MAX);
-            let expires = millis(cart.expires_at());
-            match expected {
-                Some(expected) => conn
-                    .prepare_cached(
-                        "UPDATE carts SET version = ?2, expires_at = ?3, doc = ?4
-                         WHERE cart_key = ?1 AND version = ?5",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![key, version, expires, doc, expected as i64])
-                    }),
-                None => conn
-                    .prepare_cached(
-                        "INSERT INTO carts (cart_key, version, expires_at, doc)
-                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (cart_key) DO NOTHING",
-                    )
-                    .and_then(|mut s| s.execute(params![key, version, expires, doc])),
-            }
-        }
+        (Some((version, expires, doc)), Some(expected)) => conn
+            .prepare_cached(
+                "UPDATE carts SET version = ?2, expires_at = ?3, doc = ?4
+                 WHERE cart_key = ?1 AND version = ?5",
+            )
+            .and_then(|mut s| s.execute(params![key, version, expires, doc, expected])),
+        (Some((version, expires, doc)), None) => conn
+            .prepare_cached(
+                "INSERT INTO carts (cart_key, version, expires_at, doc)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (cart_key) DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![key, version, expires, doc])),
         (None, Some(expected)) => conn
             .prepare_cached("DELETE FROM carts WHERE cart_key = ?1 AND version = ?2")
-            .and_then(|mut s| s.execute(params![key, expected as i64])),
+            .and_then(|mut s| s.execute(params![key, expected])),
         (None, None) => conn
             .prepare_cached("SELECT COUNT(*) FROM carts WHERE cart_key = ?1")
             .and_then(|mut s| s.query_row([key], |row| row.get::<_, i64>(0)))
@@ -154,19 +240,18 @@ fn write_cart(conn: &Connection, write: &CartWrite) -> Result<(), StoreError> {
     })
 }
 
-fn append_event(conn: &Connection, event: &CartEvent, at: i64) -> Result<(), StoreError> {
-    let payload = serde_json::to_string(event).map_err(json_error)?;
+fn append_event(conn: &Connection, event: &EncodedEvent, at: i64) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO outbox (event_id, cart_key, version, event_type, payload, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
     .and_then(|mut s| {
         s.execute(params![
-            event.id.to_string(),
-            event.cart_key.as_str(),
-            event.version as i64,
-            event.event_type.as_str(),
-            payload,
+            event.id,
+            event.cart_key,
+            event.version,
+            event.event_type,
+            event.payload,
             at
         ])
     })
@@ -176,10 +261,9 @@ fn append_event(conn: &Connection, event: &CartEvent, at: i64) -> Result<(), Sto
 
 fn record_idempotency(
     conn: &Connection,
-    record: &IdempotencyRecord,
+    record: &EncodedRecord,
     at: i64,
 ) -> Result<(), StoreError> {
-    let response = serde_json::to_string(&record.response).map_err(json_error)?;
     // Inserts, or takes over a record that has expired but not been swept yet.
     let changed = conn
         .prepare_cached(
@@ -194,8 +278,8 @@ fn record_idempotency(
             s.execute(params![
                 record.scoped_key,
                 record.fingerprint,
-                response,
-                millis(record.expires_at),
+                record.response,
+                record.expires_at,
                 at
             ])
         })
@@ -245,17 +329,17 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        let commit = EncodedCommit::new(&commit)?;
         self.writer
             .write(move |conn| {
-                let at = millis(commit.at);
                 for write in &commit.writes {
                     write_cart(conn, write)?;
                 }
                 for event in &commit.events {
-                    append_event(conn, event, at)?;
+                    append_event(conn, event, commit.at)?;
                 }
                 if let Some(record) = &commit.idempotency {
-                    record_idempotency(conn, record, at)?;
+                    record_idempotency(conn, record, commit.at)?;
                 }
                 Ok(())
             })
