@@ -11,6 +11,7 @@
 //! - [`problem`]: problem+json errors, the one mapping from domain errors.
 //! - [`dto`]: JSON shapes.
 //! - [`metrics`]: Prometheus recorder and request metrics.
+//! - [`rate_limit`]: per-client request rate limits.
 
 pub mod auth;
 pub mod dto;
@@ -18,6 +19,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod metrics;
 pub mod problem;
+pub mod rate_limit;
 pub mod routes;
 pub mod state;
 
@@ -25,7 +27,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{Request, header};
-use axum::middleware::from_fn;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tower::ServiceBuilder;
@@ -144,7 +146,8 @@ pub fn router(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(TraceLayer::new_for_http().make_span_with(make_span))
                 .layer(from_fn(metrics::track))
-                .layer(from_fn(problem::enrich)),
+                .layer(from_fn(problem::enrich))
+                .layer(from_fn_with_state(state.clone(), rate_limit::enforce)),
         )
         .with_state(state)
 }

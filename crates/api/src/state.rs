@@ -8,6 +8,7 @@ use cart_core::CartService;
 
 use crate::auth::Authenticator;
 use crate::idempotency::InFlight;
+use crate::rate_limit::RateLimit;
 
 /// Shared state of the router: cheap to clone.
 #[derive(Clone)]
@@ -20,6 +21,8 @@ pub struct AppState {
     pub in_flight: Arc<InFlight>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Per-client rate limits, when configured.
+    pub rate_limit: Option<Arc<RateLimit>>,
     /// Which store backend (`sqlite` …), for `/ready`.
     pub store_kind: &'static str,
 }

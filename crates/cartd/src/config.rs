@@ -3,6 +3,7 @@
 //! naming the setting and exit code 2.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -171,6 +172,17 @@ pub struct ServeArgs {
         default_value_t = 500
     )]
     pub sweep_batch: usize,
+    /// Requests per second per client IP; 0 turns rate limiting off.
+    #[arg(
+        long,
+        env = "CARTD_RATE_LIMIT",
+        value_name = "CARTD_RATE_LIMIT",
+        default_value_t = 0
+    )]
+    pub rate_limit: u32,
+    /// Requests a client may burst above its rate (default: the rate itself).
+    #[arg(long, env = "CARTD_RATE_BURST", value_name = "CARTD_RATE_BURST")]
+    pub rate_burst: Option<u32>,
     /// Load the demo bookstore catalog when the catalog is empty.
     #[arg(long, env = "CARTD_DEMO_CATALOG", value_name = "CARTD_DEMO_CATALOG", default_value_t = true, action = clap::ArgAction::Set)]
     pub demo_catalog: bool,
@@ -244,6 +256,20 @@ impl ServeArgs {
             user_ttl: to_time("CARTD_USER_TTL", self.user_ttl)?,
             idempotency_ttl: to_time("CARTD_IDEMPOTENCY_TTL", self.idempotency_ttl)?,
         })
+    }
+
+    /// The rate limit, if one is configured: `(rate per second, burst)`.
+    pub fn rate_limit(&self) -> Result<Option<(NonZeroU32, NonZeroU32)>, SettingError> {
+        let burst = self
+            .rate_burst
+            .map(|burst| {
+                NonZeroU32::new(burst).ok_or(SettingError {
+                    setting: "CARTD_RATE_BURST",
+                    reason: "must be at least 1".into(),
+                })
+            })
+            .transpose()?;
+        Ok(NonZeroU32::new(self.rate_limit).map(|rate| (rate, burst.unwrap_or(rate))))
     }
 
     /// Checks the sweeper settings.

@@ -1,6 +1,7 @@
 //! `cartd serve`: checks the settings, opens the store, loads the demo catalog into an empty one,
 //! and serves until SIGTERM or Ctrl-C, then lets in-flight requests finish and exits 0.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use cart_api::rate_limit::RateLimit;
 use cart_api::{AppState, Authenticator};
 use cart_core::{CartService, RandomIds, SystemClock};
 
@@ -19,6 +21,9 @@ use crate::demo;
 pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let policy = args.policy()?;
     args.check_sweeper()?;
+    let rate_limit = args
+        .rate_limit()?
+        .map(|(rate, burst)| Arc::new(RateLimit::new(rate, burst)));
     let auth_config = args.jwt.auth_config(&args.admin_scope);
     let auth = Authenticator::new(&auth_config)
         .map_err(|e| Failure::Usage(format!("CARTD_JWT_SECRET: {e}")))?;
@@ -37,6 +42,8 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         sweep_interval_secs = args.sweep_interval.as_secs(),
         sweep_batch = args.sweep_batch,
         demo_catalog = args.demo_catalog,
+        rate_limit_per_second = args.rate_limit,
+        rate_burst = ?args.rate_burst,
         "effective configuration"
     );
     if !auth.accepts_user_tokens() {
@@ -74,6 +81,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         auth: Arc::new(auth),
         in_flight: Arc::default(),
         metrics: cart_api::metrics::recorder(),
+        rate_limit: rate_limit.clone(),
         store_kind: backend.kind(),
     };
     let listener = TcpListener::bind(args.listen)
@@ -85,18 +93,19 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let sweeper = tokio::spawn(sweep(
         service,
+        rate_limit,
         args.sweep_interval,
         args.sweep_batch,
         stop_rx.clone(),
     ));
     let grace = args.shutdown_grace;
     let mut grace_rx = stop_rx;
-    let server =
-        axum::serve(listener, cart_api::router(state)).with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = stop_tx.send(true);
-        });
+    let app = cart_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    });
     // The grace period starts at the signal; past it, remaining connections are dropped.
     let deadline = async move {
         let _ = grace_rx.wait_for(|stopped| *stopped).await;
@@ -111,9 +120,11 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Deletes expired carts and idempotency records every `interval` until told to stop.
+/// Deletes expired carts and idempotency records (and forgets idle rate-limit clients) every
+/// `interval` until told to stop.
 async fn sweep(
     service: Arc<CartService>,
+    rate_limit: Option<Arc<RateLimit>>,
     interval: Duration,
     batch: usize,
     mut stop: watch::Receiver<bool>,
@@ -124,6 +135,9 @@ async fn sweep(
         tokio::select! {
             _ = ticks.tick() => {}
             _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        if let Some(limit) = &rate_limit {
+            limit.forget_idle_clients();
         }
         match service.sweep_expired(batch).await {
             Ok(report) if report.carts + report.idempotency_records > 0 => tracing::info!(

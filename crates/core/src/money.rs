@@ -58,10 +58,7 @@ impl Currency {
     /// Parses an active ISO 4217 alphabetic code, upper case.
     pub fn parse(raw: &str) -> Result<Self, MoneyError> {
         let bytes = raw.as_bytes();
-        if bytes.len() == 3
-            && bytes.iter().all(u8::is_ascii_uppercase)
-            && is_iso_4217(raw)
-        {
+        if bytes.len() == 3 && bytes.iter().all(u8::is_ascii_uppercase) && is_iso_4217(raw) {
             Ok(Self([bytes[0], bytes[1], bytes[2]]))
         } else {
             Err(MoneyError::UnknownCurrency)

@@ -21,6 +21,8 @@ pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 pub struct Options {
     pub secret: Option<&'static str>,
     pub limits: Limits,
+    /// `(rate per second, burst)` per client.
+    pub rate_limit: Option<(u32, u32)>,
 }
 
 impl Default for Options {
@@ -28,6 +30,7 @@ impl Default for Options {
         Self {
             secret: Some(SECRET),
             limits: Limits::default(),
+            rate_limit: None,
         }
     }
 }
@@ -105,6 +108,12 @@ pub async fn spawn_with(options: Options) -> TestApp {
         auth: Arc::new(auth),
         in_flight: Arc::default(),
         metrics: cart_api::metrics::recorder(),
+        rate_limit: options.rate_limit.map(|(rate, burst)| {
+            Arc::new(cart_api::rate_limit::RateLimit::new(
+                std::num::NonZeroU32::new(rate).expect("rate"),
+                std::num::NonZeroU32::new(burst).expect("burst"),
+            ))
+        }),
         store_kind: backend.kind(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -112,9 +121,9 @@ pub async fn spawn_with(options: Options) -> TestApp {
         .expect("bind");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move {
-        axum::serve(listener, cart_api::router(state))
-            .await
-            .expect("serve");
+        let app =
+            cart_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app).await.expect("serve");
     });
     TestApp {
         base: format!("http://{address}"),

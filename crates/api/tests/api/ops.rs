@@ -2,7 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{guest, spawn_app};
+use crate::helpers::{Options, guest, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn health_and_ready_answer() {
@@ -117,5 +117,38 @@ async fn the_openapi_document_is_generated_and_matches_docs() {
         "/openapi.json",
     ] {
         assert!(document["paths"][path].is_object(), "{path} documented");
+    }
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_gets_429_with_retry_after_and_probes_stay_open() {
+    let app = spawn_with(Options {
+        rate_limit: Some((1, 3)),
+        ..Options::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(app.send(app.request(Method::GET, "/v1/products")).await);
+    }
+    let ok = statuses
+        .iter()
+        .filter(|a| a.status == StatusCode::OK)
+        .count();
+    assert_eq!(ok, 3, "the burst of 3 passes");
+    let limited = statuses.last().expect("answers");
+    assert_eq!(
+        (limited.status, limited.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED")
+    );
+    let retry_after: u64 = limited
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert_eq!(limited.body["details"]["retry_after_seconds"], retry_after);
+    for _ in 0..5 {
+        let health = app.send(app.request(Method::GET, "/health")).await;
+        assert_eq!(health.status, StatusCode::OK);
     }
 }

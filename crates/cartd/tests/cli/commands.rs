@@ -14,7 +14,8 @@ fn stderr(output: &std::process::Output) -> String {
 fn a_bad_setting_is_one_line_naming_it_and_exit_code_2() {
     let (_dir, db) = temp_db();
     let url = store_url(&db);
-    let cases: [(&str, &str); 7] = [
+    let cases: [(&str, &str); 8] = [
+        ("CARTD_RATE_BURST", "0"),
         ("CARTD_MAX_QUANTITY", "lots"),
         ("CARTD_MAX_QUANTITY", "0"),
         ("CARTD_MAX_ITEMS", "100000"),
@@ -262,4 +263,22 @@ async fn sigterm_finishes_in_flight_requests_and_exits_0() {
             "{statuses:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn serve_applies_the_configured_rate_limit() {
+    let (_dir, db) = temp_db();
+    let server = Server::start(&db, &[("CARTD_RATE_LIMIT", "1"), ("CARTD_RATE_BURST", "2")]).await;
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = client
+            .get(format!("{}/v1/products/book-001-pb", server.base))
+            .send()
+            .await
+            .expect("get");
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(&statuses[..2], &[200, 200]);
+    assert_eq!(statuses[3], 429, "{statuses:?}");
 }

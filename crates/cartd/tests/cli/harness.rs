@@ -20,14 +20,36 @@ pub fn cartd() -> Command {
     command
 }
 
-/// Runs `cartd` with arguments and returns its output.
+/// How long a one-shot command may run before the test fails (a bad setting that was accepted
+/// would otherwise start a server and hang the suite).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `cartd` with arguments and returns its output; fails the test if it does not exit.
 pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = cartd();
-    command.args(args);
+    command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (name, value) in env {
         command.env(name, value);
     }
-    command.output().expect("run cartd")
+    let child = command.spawn().expect("run cartd");
+    let pid = child.id();
+    // Output is collected on another thread so a full pipe can never stall the child.
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match outcome.recv_timeout(COMMAND_TIMEOUT) {
+        Ok(output) => output.expect("output"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("cartd {args:?} with {env:?} did not exit");
+        }
+    }
 }
 
 /// The store URL of a database file.

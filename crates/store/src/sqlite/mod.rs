@@ -157,7 +157,11 @@ impl EncodedCommit {
                     .as_ref()
                     .map(|cart| {
                         serde_json::to_string(cart).map(|doc| {
-                            (version_column(cart.version()), millis(cart.expires_at()), doc)
+                            (
+                                version_column(cart.version()),
+                                millis(cart.expires_at()),
+                                doc,
+                            )
                         })
                     })
                     .transpose()
