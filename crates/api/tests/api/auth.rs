@@ -1,53 +1,24 @@
 //! Identity: who may touch which cart, and which tokens are refused.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::helpers::{Options, SECRET, guest, spawn_app, spawn_with, token, token_with};
+use crate::helpers::{Options, SECRET, guest, signed, spawn_app, spawn_with, token, token_with};
 
 fn now() -> u64 {
     OffsetDateTime::now_utc().unix_timestamp() as u64
 }
 
-fn signed(claims: serde_json::Value, secret: &str) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("sign")
-}
-
 /// `alg: none`: a header and claims with an empty signature.
 fn unsigned(sub: &str) -> String {
-    use base64_like::encode;
+    use base64::Engine;
+    let encode = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     format!(
         "{}.{}.",
         encode(br#"{"alg":"none","typ":"JWT"}"#),
         encode(format!(r#"{{"sub":"{sub}","exp":{}}}"#, now() + 3600).as_bytes())
     )
-}
-
-/// Unpadded base64url, enough to forge test tokens without another dependency.
-mod base64_like {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    pub fn encode(bytes: &[u8]) -> String {
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..=chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            }
-        }
-        out
-    }
 }
 
 #[tokio::test]

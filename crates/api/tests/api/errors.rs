@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{SECRET, guest, spawn_app, token};
+use crate::helpers::{SECRET, guest, signed, spawn_app, token};
 
 struct Row {
     name: &'static str,
@@ -60,12 +60,7 @@ async fn bad_input_gets_a_documented_4xx_and_changes_nothing() {
     let alice_before = app.get_cart("me", Some(&alice)).await.body;
     let outbox_before = app.events_of(&key).await.len();
 
-    let expired = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &json!({"sub": "alice", "exp": 1_000_000}),
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .expect("sign");
+    let expired = signed(json!({"sub": "alice", "exp": 1_000_000}), SECRET);
     let forged = {
         let good = token("alice");
         let (head, _) = good.rsplit_once('.').expect("jwt");

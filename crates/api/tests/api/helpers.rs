@@ -164,6 +164,17 @@ pub fn token_with(sub: &str, scope: Option<&str>) -> String {
     .expect("token")
 }
 
+/// A token with arbitrary claims, signed with HS256 and `secret` (for forged and malformed
+/// tokens).
+pub fn signed(claims: serde_json::Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign")
+}
+
 /// A response read into status, headers and JSON.
 pub struct Answer {
     pub status: StatusCode,
