@@ -12,6 +12,7 @@
 //! - [`dto`]: JSON shapes.
 //! - [`metrics`]: Prometheus recorder and request metrics.
 //! - [`rate_limit`]: per-client request rate limits.
+//! - [`rendered`]: a validated cache of rendered carts for reads.
 
 pub mod auth;
 pub mod dto;
@@ -20,6 +21,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod problem;
 pub mod rate_limit;
+pub mod rendered;
 pub mod routes;
 pub mod state;
 

@@ -9,6 +9,7 @@ use cart_core::CartService;
 use crate::auth::Authenticator;
 use crate::idempotency::InFlight;
 use crate::rate_limit::RateLimit;
+use crate::rendered::RenderedCarts;
 
 /// Shared state of the router: cheap to clone.
 #[derive(Clone)]
@@ -23,6 +24,11 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Per-client rate limits, when configured.
     pub rate_limit: Option<Arc<RateLimit>>,
+    /// Rendered carts for reads (validated against the store on every read).
+    pub rendered: Arc<RenderedCarts>,
     /// Which store backend (`sqlite` …), for `/ready`.
     pub store_kind: &'static str,
 }
+
+/// The default byte budget of the rendered-cart cache.
+pub const RENDERED_CART_BUDGET: usize = 32 * 1024 * 1024;

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use cart_api::rate_limit::RateLimit;
+use cart_api::rendered::RenderedCarts;
 use cart_api::{AppState, Authenticator};
 use cart_core::{CartService, RandomIds, SystemClock};
 
@@ -82,6 +83,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         in_flight: Arc::default(),
         metrics: cart_api::metrics::recorder(),
         rate_limit: rate_limit.clone(),
+        rendered: Arc::new(RenderedCarts::new(cart_api::state::RENDERED_CART_BUDGET)),
         store_kind: backend.kind(),
     };
     let listener = TcpListener::bind(args.listen)

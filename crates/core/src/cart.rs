@@ -166,6 +166,15 @@ impl Cart {
         self.expires_at <= now
     }
 
+    /// The cart's id, version and expiry.
+    pub fn stamp(&self) -> crate::ports::CartStamp {
+        crate::ports::CartStamp {
+            cart_id: self.id,
+            version: self.version,
+            expires_at: self.expires_at,
+        }
+    }
+
     /// Line count, unit count and total price.
     pub fn totals(&self) -> Totals {
         Totals {

@@ -31,8 +31,8 @@ pub use events::{CartEvent, EventType, LineChange, Totals};
 pub use ids::{CartKey, GuestId, IdError, Owner, ProductId, UserId, VariantId};
 pub use money::{Currency, MoneyError, Price};
 pub use ports::{
-    CartWrite, Catalog, Clock, Commit, IdGenerator, IdempotencyRecord, ManualClock, OutboxEntry,
-    RandomIds, Store, StoreError, StoredResponse, SweepReport, SystemClock,
+    CartStamp, CartWrite, Catalog, Clock, Commit, IdGenerator, IdempotencyRecord, ManualClock,
+    OutboxEntry, RandomIds, Store, StoreError, StoredResponse, SweepReport, SystemClock,
 };
 pub use product::{Product, ProductError, ProductInput};
 pub use quantity::{Limits, Quantity, RequestedQuantity};

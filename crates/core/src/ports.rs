@@ -37,6 +37,18 @@ pub enum StoreError {
     Internal(String),
 }
 
+/// Which cart, at which version, until when: enough to validate a cached rendering of a cart
+/// without reading the cart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CartStamp {
+    /// The cart's id (a cart that replaced an expired one has a new id).
+    pub cart_id: Uuid,
+    /// The cart's version.
+    pub version: u64,
+    /// When it expires.
+    pub expires_at: OffsetDateTime,
+}
+
 /// One cart's part of a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CartWrite {
@@ -110,6 +122,9 @@ pub struct SweepReport {
 pub trait Store: Send + Sync + 'static {
     /// The cart under `key`, expired or not.
     async fn load_cart(&self, key: &CartKey) -> Result<Option<Cart>, StoreError>;
+
+    /// The stamp of the cart under `key`, expired or not, without reading its contents.
+    async fn cart_stamp(&self, key: &CartKey) -> Result<Option<CartStamp>, StoreError>;
 
     /// Writes a [`Commit`] atomically: every cart write's version condition holds and all of it
     /// is written, or nothing is. A failed condition is [`StoreError::VersionMismatch`]; an

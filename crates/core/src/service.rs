@@ -15,8 +15,8 @@ use crate::error::CartError;
 use crate::events::{CartEvent, EventType, LineChange};
 use crate::ids::{CartKey, GuestId, Owner, ProductId};
 use crate::ports::{
-    CartWrite, Catalog, Clock, Commit, IdGenerator, IdempotencyRecord, Store, StoreError,
-    StoredResponse, SweepReport,
+    CartStamp, CartWrite, Catalog, Clock, Commit, IdGenerator, IdempotencyRecord, Store,
+    StoreError, StoredResponse, SweepReport,
 };
 use crate::product::Product;
 use crate::quantity::{Limits, RequestedQuantity};
@@ -175,6 +175,20 @@ impl CartService {
             return Err(CartError::CartExpired);
         }
         Ok(cart)
+    }
+
+    /// The stamp of the live cart under `key`, with the same errors as [`Self::get`] but
+    /// without loading the cart: lets a cache of rendered carts validate itself cheaply.
+    pub async fn stamp(&self, key: &CartKey) -> Result<CartStamp, CartError> {
+        let stamp = self
+            .store
+            .cart_stamp(key)
+            .await?
+            .ok_or(CartError::CartNotFound)?;
+        if stamp.expires_at <= self.clock.now() {
+            return Err(CartError::CartExpired);
+        }
+        Ok(stamp)
     }
 
     /// Adds units of a catalog product, creating the cart (or a new one after expiry) if needed.

@@ -276,8 +276,36 @@ pub async fn deletes_are_conditional(store: Arc<dyn Store>) {
     assert_eq!(store.load_cart(&k).await.expect("load"), None);
 }
 
+/// A cart's stamp is its id, version and expiry, read without the contents.
+pub async fn stamps_match_the_stored_cart(store: Arc<dyn Store>) {
+    let now = OffsetDateTime::now_utc();
+    let k = key(50);
+    assert_eq!(store.cart_stamp(&k).await.expect("stamp"), None);
+    store
+        .commit(commit_of(&k, None, now))
+        .await
+        .expect("create");
+    let cart = store.load_cart(&k).await.expect("load").expect("cart");
+    store
+        .commit(commit_of(&k, Some(&cart), now))
+        .await
+        .expect("update");
+    let cart = store.load_cart(&k).await.expect("load").expect("cart");
+    let stamp = store.cart_stamp(&k).await.expect("stamp").expect("some");
+    assert_eq!(stamp.cart_id, cart.id());
+    assert_eq!(stamp.version, 2);
+    assert_eq!(
+        stamp.expires_at.unix_timestamp(),
+        cart.expires_at().unix_timestamp()
+    );
+}
+
 macro_rules! conformance {
     ($open:expr) => {
+        #[tokio::test]
+        async fn stamps_match_the_stored_cart() {
+            super::stamps_match_the_stored_cart($open).await;
+        }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn compare_and_set_has_one_winner() {
             super::compare_and_set_has_one_winner($open).await;

@@ -1,8 +1,9 @@
 //! `/v1/cart/{cartKey}`: read a cart, add, change and remove items, empty it.
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -11,7 +12,7 @@ use cart_core::{AddItem, CartKey, ProductId, VariantId};
 use crate::auth::Caller;
 use crate::dto::{AddItemRequest, CartView, UpdateItemRequest};
 use crate::extract::{JsonBody, if_match, requested_quantity};
-use crate::idempotency::{WriteRequest, into_http, render_write, run_write};
+use crate::idempotency::{WriteRequest, run_write};
 use crate::problem::{ApiError, Code, Problem};
 use crate::routes::PathParams;
 use crate::state::AppState;
@@ -48,8 +49,24 @@ async fn get_cart(
     PathParams(cart_key): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let key = caller.cart_key(&cart_key)?;
-    let cart = state.service.get(&key).await?;
-    Ok(into_http(render_write(StatusCode::OK, Some(&cart)), false))
+    let stamp = state.service.stamp(&key).await?;
+    let (version, body) = match state.rendered.get(&key, &stamp) {
+        Some(body) => (stamp.version, body),
+        None => {
+            let cart = state.service.get(&key).await?;
+            let body = Bytes::from(serde_json::to_vec(&CartView::from(&cart)).unwrap_or_default());
+            state.rendered.put(&key, &cart.stamp(), body.clone());
+            (cart.version(), body)
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::ETAG, format!("\"{version}\"")),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Add an item.

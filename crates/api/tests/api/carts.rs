@@ -424,3 +424,34 @@ async fn each_change_writes_its_events_to_the_outbox_in_order() {
     );
     assert_eq!(events[2].totals.total_price, 3 * 1299);
 }
+
+#[tokio::test]
+async fn reads_never_serve_a_stale_rendering() {
+    let app = spawn_app().await;
+    let key = guest();
+    app.add_product(&key, "book", 1).await;
+    let first = app.get_cart(&key, None).await;
+    assert_eq!(first.body["item_count"], 1);
+    assert_eq!(
+        app.get_cart(&key, None).await.body,
+        first.body,
+        "a repeated read is identical"
+    );
+    app.add_product(&key, "pen", 1).await;
+    let second = app.get_cart(&key, None).await;
+    assert_eq!(second.body["item_count"], 2);
+    assert_eq!(second.header("etag"), Some("\"2\""));
+
+    // A swept cart's key starts again at version 1 with a new cart id: same version, other cart.
+    let other = guest();
+    app.add_product(&other, "book", 1).await;
+    let before = app.get_cart(&other, None).await;
+    app.clock.advance(Duration::days(8));
+    let swept = app.service.sweep_expired(100).await.expect("sweep");
+    assert!(swept.carts >= 2);
+    app.add_product(&other, "lamp", 1).await;
+    let after = app.get_cart(&other, None).await;
+    assert_eq!(after.body["version"], before.body["version"]);
+    assert_ne!(after.body["id"], before.body["id"]);
+    assert_eq!(after.body["items"][0]["product_id"], "lamp");
+}

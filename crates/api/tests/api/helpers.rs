@@ -41,6 +41,7 @@ pub struct TestApp {
     pub client: Client,
     pub clock: Arc<ManualClock>,
     pub store: Arc<dyn Store>,
+    pub service: Arc<CartService>,
     _dir: tempfile::TempDir,
 }
 
@@ -104,7 +105,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     })
     .expect("auth config");
     let state = AppState {
-        service,
+        service: service.clone(),
         auth: Arc::new(auth),
         in_flight: Arc::default(),
         metrics: cart_api::metrics::recorder(),
@@ -114,6 +115,9 @@ pub async fn spawn_with(options: Options) -> TestApp {
                 std::num::NonZeroU32::new(burst).expect("burst"),
             ))
         }),
+        rendered: Arc::new(cart_api::rendered::RenderedCarts::new(
+            cart_api::state::RENDERED_CART_BUDGET,
+        )),
         store_kind: backend.kind(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -130,6 +134,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         client: Client::new(),
         clock,
         store: backend.store(),
+        service,
         _dir: dir,
     }
 }

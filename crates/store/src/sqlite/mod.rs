@@ -14,10 +14,11 @@ use async_trait::async_trait;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use cart_core::{
-    Cart, CartEvent, CartKey, CartWrite, Catalog, Commit, Currency, IdempotencyRecord, OutboxEntry,
-    Price, Product, ProductId, Store, StoreError, StoredResponse, SweepReport,
+    Cart, CartEvent, CartKey, CartStamp, CartWrite, Catalog, Commit, Currency, IdempotencyRecord,
+    OutboxEntry, Price, Product, ProductId, Store, StoreError, StoredResponse, SweepReport,
 };
 
 use crate::url::{SqliteOptions, Synchronous};
@@ -56,6 +57,11 @@ fn json_error(e: serde_json::Error) -> StoreError {
 
 fn millis(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_millis(millis: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .map_err(|e| StoreError::Internal(format!("stored time: {e}")))
 }
 
 fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
@@ -123,8 +129,8 @@ struct EncodedCommit {
 struct EncodedWrite {
     key: CartKey,
     expected_version: Option<i64>,
-    /// `(version, expires_at, doc)`; `None` deletes.
-    new_state: Option<(i64, i64, String)>,
+    /// `(cart_id, version, expires_at, doc)`; `None` deletes.
+    new_state: Option<(String, i64, i64, String)>,
 }
 
 struct EncodedEvent {
@@ -158,6 +164,7 @@ impl EncodedCommit {
                     .map(|cart| {
                         serde_json::to_string(cart).map(|doc| {
                             (
+                                cart.id().to_string(),
                                 version_column(cart.version()),
                                 millis(cart.expires_at()),
                                 doc,
@@ -210,18 +217,18 @@ impl EncodedCommit {
 fn write_cart(conn: &Connection, write: &EncodedWrite) -> Result<(), StoreError> {
     let key = write.key.as_str();
     let changed = match (&write.new_state, write.expected_version) {
-        (Some((version, expires, doc)), Some(expected)) => conn
+        (Some((id, version, expires, doc)), Some(expected)) => conn
             .prepare_cached(
-                "UPDATE carts SET version = ?2, expires_at = ?3, doc = ?4
+                "UPDATE carts SET version = ?2, expires_at = ?3, doc = ?4, cart_id = ?6
                  WHERE cart_key = ?1 AND version = ?5",
             )
-            .and_then(|mut s| s.execute(params![key, version, expires, doc, expected])),
-        (Some((version, expires, doc)), None) => conn
+            .and_then(|mut s| s.execute(params![key, version, expires, doc, expected, id])),
+        (Some((id, version, expires, doc)), None) => conn
             .prepare_cached(
-                "INSERT INTO carts (cart_key, version, expires_at, doc)
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (cart_key) DO NOTHING",
+                "INSERT INTO carts (cart_key, cart_id, version, expires_at, doc)
+                 VALUES (?1, ?5, ?2, ?3, ?4) ON CONFLICT (cart_key) DO NOTHING",
             )
-            .and_then(|mut s| s.execute(params![key, version, expires, doc])),
+            .and_then(|mut s| s.execute(params![key, version, expires, doc, id])),
         (None, Some(expected)) => conn
             .prepare_cached("DELETE FROM carts WHERE cart_key = ?1 AND version = ?2")
             .and_then(|mut s| s.execute(params![key, expected])),
@@ -332,6 +339,32 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn cart_stamp(&self, key: &CartKey) -> Result<Option<CartStamp>, StoreError> {
+        self.read(|conn| {
+            let row: Option<(String, i64, i64)> = conn
+                .prepare_cached(
+                    "SELECT cart_id, version, expires_at FROM carts WHERE cart_key = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row([key.as_str()], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })
+                    .optional()
+                })
+                .map_err(sql_error)?;
+            row.map(|(id, version, expires_at)| {
+                Ok(CartStamp {
+                    cart_id: Uuid::parse_str(&id)
+                        .map_err(|e| StoreError::Internal(format!("stored cart id: {e}")))?,
+                    version: version as u64,
+                    expires_at: from_millis(expires_at)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
     async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
         let commit = EncodedCommit::new(&commit)?;
         self.writer
@@ -373,9 +406,7 @@ impl Store for SqliteStore {
             row.map(|(fingerprint, response, expires_at)| {
                 let response: StoredResponse =
                     serde_json::from_str(&response).map_err(json_error)?;
-                let expires_at =
-                    OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires_at) * 1_000_000)
-                        .map_err(|e| StoreError::Internal(e.to_string()))?;
+                let expires_at = from_millis(expires_at)?;
                 Ok(IdempotencyRecord {
                     scoped_key,
                     fingerprint,

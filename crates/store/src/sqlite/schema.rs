@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     r"
     CREATE TABLE carts (
         cart_key   TEXT PRIMARY KEY,
+        cart_id    TEXT NOT NULL,    -- changes when an expired cart is replaced
         version    INTEGER NOT NULL,
         expires_at INTEGER NOT NULL, -- unix milliseconds
         doc        TEXT NOT NULL     -- the cart as JSON
