@@ -19,8 +19,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX carts_by_expiry ON carts (expires_at);
 
     CREATE TABLE outbox (
-        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-        event_id     TEXT NOT NULL UNIQUE,
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even after pruning
+        event_id     TEXT NOT NULL, -- unique by construction (UUIDv7): an index would only cost
         cart_key     TEXT NOT NULL,
         version      INTEGER NOT NULL,
         event_type   TEXT NOT NULL,
