@@ -331,7 +331,7 @@ pub async fn enrich(request: Request, next: Next) -> Response {
     if error.code.status().is_server_error() {
         tracing::error!(code = error.code.as_str(), cause = ?error.cause, "request failed");
     } else {
-        tracing::debug!(code = error.code.as_str(), message = %error.message, "request refused");
+        tracing::debug!(code = error.code.as_str(), detail = %error.message, "request refused");
     }
     let mut rendered = error.render(&instance, &request_id);
     // Keep headers set on the way out (e.g. by the handler) that the re-render would drop.

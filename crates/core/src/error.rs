@@ -65,7 +65,7 @@ pub enum CartError {
         max_allowed: u32,
     },
     /// `If-Match` named another version.
-    #[error("the cart is at version {current:?}, not {expected}")]
+    #[error("{}", version_mismatch(*expected, *current))]
     PreconditionFailed {
         /// The version the caller named.
         expected: u64,
@@ -73,7 +73,7 @@ pub enum CartError {
         current: Option<u64>,
     },
     /// A body `version` named another version.
-    #[error("the cart is at version {current:?}, not {expected}")]
+    #[error("{}", version_mismatch(*expected, *current))]
     VersionConflict {
         /// The version the caller named.
         expected: u64,
@@ -90,4 +90,11 @@ pub enum CartError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn version_mismatch(expected: u64, current: Option<u64>) -> String {
+    match current {
+        Some(current) => format!("the cart is at version {current}, not {expected}"),
+        None => format!("there is no cart (expected version {expected})"),
+    }
 }

@@ -282,3 +282,51 @@ async fn serve_applies_the_configured_rate_limit() {
     assert_eq!(&statuses[..2], &[200, 200]);
     assert_eq!(statuses[3], 429, "{statuses:?}");
 }
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
+    let (dir, db) = temp_db();
+    let log_path = dir.path().join("cartd.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut server = Server::start_logging_to(
+        &db,
+        &[
+            ("CARTD_LOG_FORMAT", "json"),
+            ("CARTD_LOG", "debug,hyper=info"),
+        ],
+        log.into(),
+    )
+    .await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/cart/guest_not-a-ulid", server.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 400);
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-request-id")
+        .to_owned();
+    server.terminate();
+    let _ = server.child.wait();
+    let text = std::fs::read_to_string(&log_path).expect("read log");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every log line is JSON"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "effective configuration")
+    );
+    let of_request: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["span"]["path"] == "/v1/cart/guest_not-a-ulid")
+        .collect();
+    assert!(of_request.len() >= 2, "{text}");
+    for line in of_request {
+        assert_eq!(line["span"]["request_id"], request_id.as_str(), "{line}");
+    }
+}

@@ -73,6 +73,11 @@ pub struct Server {
 impl Server {
     /// Starts a server on `db` and waits until `/health` answers.
     pub async fn start(db: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_logging_to(db, env, Stdio::null()).await
+    }
+
+    /// Starts a server whose log (stderr) goes to `log`.
+    pub async fn start_logging_to(db: &Path, env: &[(&str, &str)], log: Stdio) -> Self {
         let port = free_port();
         let mut command = cartd();
         command
@@ -80,7 +85,7 @@ impl Server {
             .env("CARTD_STORE", store_url(db))
             .env("CARTD_JWT_SECRET", SECRET)
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(log);
         for (name, value) in env {
             command.env(name, value);
         }
