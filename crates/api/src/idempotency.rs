@@ -35,13 +35,14 @@ pub const REPLAYED: &str = "idempotent-replayed";
 pub struct InFlight(Mutex<HashSet<String>>);
 
 /// Releases an in-flight key when dropped (also when the request is cancelled).
-struct Claim {
+pub struct Claim {
     registry: Arc<InFlight>,
     key: String,
 }
 
 impl InFlight {
-    fn claim(registry: &Arc<InFlight>, key: &str) -> Option<Claim> {
+    /// Marks `key` (a scoped key, see [`scoped_key`]) as being processed, unless it already is.
+    pub fn claim(registry: &Arc<InFlight>, key: &str) -> Option<Claim> {
         let mut keys = registry.0.lock().unwrap_or_else(|p| p.into_inner());
         keys.insert(key.to_owned()).then(|| Claim {
             registry: registry.clone(),
@@ -112,6 +113,11 @@ pub fn into_http(stored: StoredResponse, replayed: bool) -> Response {
     response
 }
 
+/// An idempotency key scoped to its caller and cart, as recorded.
+pub fn scoped_key(caller: &Caller, cart: &CartKey, key: &str) -> String {
+    format!("{}|{}|{}", caller.scope_label(), cart.as_str(), key)
+}
+
 fn fingerprint(request: &WriteRequest<'_>) -> String {
     let mut hasher = Sha256::new();
     hasher.update(request.method.as_str());
@@ -152,12 +158,7 @@ where
         let cart = write(options).await?;
         return Ok(into_http(render_write(success, cart.as_ref()), false));
     };
-    let scoped_key = format!(
-        "{}|{}|{}",
-        request.caller.scope_label(),
-        request.cart.as_str(),
-        key
-    );
+    let scoped_key = scoped_key(request.caller, request.cart, &key);
     let fingerprint = fingerprint(&request);
     if let Some(record) = state.service.idempotency_record(&scoped_key).await? {
         return replay(record, &fingerprint);

@@ -42,6 +42,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub store: Arc<dyn Store>,
     pub service: Arc<CartService>,
+    pub state: AppState,
+    pub db_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -120,6 +122,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         )),
         store_kind: backend.kind(),
     };
+    let shared_state = state.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -135,6 +138,8 @@ pub async fn spawn_with(options: Options) -> TestApp {
         clock,
         store: backend.store(),
         service,
+        state: shared_state,
+        db_path: dir.path().join("cartd.db"),
         _dir: dir,
     }
 }

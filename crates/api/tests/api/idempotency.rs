@@ -154,3 +154,35 @@ async fn a_replayed_clear_is_204_and_does_not_clear_again() {
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     assert_eq!(app.get_cart(&key, None).await.body["item_count"], 1);
 }
+
+#[tokio::test]
+async fn a_retry_while_the_first_is_in_flight_is_409() {
+    let app = spawn_app().await;
+    let key = guest();
+    let cart = cart_core::CartKey::parse(&key).expect("key");
+    let scoped = cart_api::idempotency::scoped_key(&cart_api::Caller::Anonymous, &cart, "slow-one");
+    // The first request holds the key (as it would while its write runs).
+    let claim =
+        cart_api::idempotency::InFlight::claim(&app.state.in_flight, &scoped).expect("claim");
+    let retry = app
+        .send(
+            app.request(Method::POST, &format!("/v1/cart/{key}/items"))
+                .header("idempotency-key", "slow-one")
+                .json(&json!({"product_id": "pen", "quantity": 1})),
+        )
+        .await;
+    assert_eq!(
+        (retry.status, retry.code()),
+        (StatusCode::CONFLICT, "IDEMPOTENCY_IN_FLIGHT")
+    );
+    assert_eq!(app.get_cart(&key, None).await.status, StatusCode::NOT_FOUND);
+    drop(claim);
+    let after = app
+        .send(
+            app.request(Method::POST, &format!("/v1/cart/{key}/items"))
+                .header("idempotency-key", "slow-one")
+                .json(&json!({"product_id": "pen", "quantity": 1})),
+        )
+        .await;
+    assert_eq!(after.status, StatusCode::CREATED);
+}

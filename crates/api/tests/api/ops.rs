@@ -152,3 +152,43 @@ async fn a_client_over_its_rate_gets_429_with_retry_after_and_probes_stay_open()
         assert_eq!(health.status, StatusCode::OK);
     }
 }
+
+#[tokio::test]
+async fn a_broken_store_is_a_500_problem_that_leaks_nothing() {
+    let app = spawn_app().await;
+    let key = guest();
+    app.add_product(&key, "book", 1).await;
+    let side = rusqlite::Connection::open(&app.db_path).expect("open");
+    side.execute_batch("DROP TABLE carts").expect("drop");
+    let answer = app.get_cart(&key, None).await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR")
+    );
+    let text = answer.body.to_string();
+    assert!(
+        !text.contains("carts") && !text.to_lowercase().contains("sql"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_store_locked_by_someone_else_is_a_503_and_not_ready() {
+    let app = spawn_app().await;
+    let side = rusqlite::Connection::open(&app.db_path).expect("open");
+    // Another process holds the write lock longer than the store waits for it (5 s).
+    side.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    let answer = app.add_product(&guest(), "book", 1).await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
+    );
+    let ready = app.send(app.request(Method::GET, "/ready")).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.body["status"], "not ready");
+    side.execute_batch("ROLLBACK").expect("unlock");
+    assert_eq!(
+        app.add_product(&guest(), "book", 1).await.status,
+        StatusCode::CREATED
+    );
+}
