@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -16,6 +17,35 @@ use crate::idempotency::{WriteRequest, run_write};
 use crate::problem::{ApiError, Code, Problem};
 use crate::routes::PathParams;
 use crate::state::AppState;
+
+/// The `{cartKey}` path parameter, for the OpenAPI document.
+#[derive(IntoParams)]
+#[into_params(names("cartKey"), parameter_in = Path)]
+#[allow(dead_code)]
+struct CartPath(
+    /// `me`, a user id or a guest id
+    String,
+);
+
+/// The `{itemID}` path parameter, for the OpenAPI document.
+#[derive(IntoParams)]
+#[into_params(names("itemID"), parameter_in = Path)]
+#[allow(dead_code)]
+struct ItemPath(
+    /// The line's item_id (a UUID)
+    String,
+);
+
+/// The headers every cart write takes, for the OpenAPI document.
+#[derive(IntoParams)]
+#[into_params(names("Idempotency-Key", "If-Match"), parameter_in = Header)]
+#[allow(dead_code)]
+struct WriteHeaders(
+    /// Makes retries safe: 1-255 printable characters
+    Option<String>,
+    /// Only if the cart is at this version, e.g. "3"
+    Option<String>,
+);
 
 fn item_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| {
@@ -33,7 +63,7 @@ fn path_and_query(uri: &Uri) -> &str {
 /// `me` is the caller's own cart (a token is required), a guest id is that guest's cart, a user
 /// id is that user's cart (its owner or an admin). The `ETag` is the cart's version.
 #[utoipa::path(get, path = "/v1/cart/{cartKey}", tag = "cart",
-    params(("cartKey" = String, Path, description = "`me`, a user id or a guest id")),
+    params(CartPath),
     responses(
         (status = 200, description = "The cart", body = CartView),
         (status = 400, description = "Malformed cart key", body = Problem, content_type = "application/problem+json"),
@@ -75,11 +105,7 @@ async fn get_cart(
 /// `product_id` and `variant_id`) adds to its line. `unit_price`, if sent, asserts the price the
 /// shopper saw. Creates the cart if there is none.
 #[utoipa::path(post, path = "/v1/cart/{cartKey}/items", tag = "cart",
-    params(
-        ("cartKey" = String, Path, description = "`me`, a user id or a guest id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1-255 printable characters"),
-        ("If-Match" = Option<String>, Header, description = "Only if the cart is at this version, e.g. \"3\""),
-    ),
+    params(CartPath, WriteHeaders),
     request_body = AddItemRequest,
     responses(
         (status = 201, description = "The cart after the add", body = CartView),
@@ -182,12 +208,7 @@ fn write_request<'a>(
 /// `quantity` is the new quantity (1..=max; remove a line with DELETE). `version`, if sent, makes
 /// the change conditional: a mismatch is `409 CONFLICT`. `If-Match` does the same with `412`.
 #[utoipa::path(patch, path = "/v1/cart/{cartKey}/items/{itemID}", tag = "cart",
-    params(
-        ("cartKey" = String, Path, description = "`me`, a user id or a guest id"),
-        ("itemID" = String, Path, description = "The line's item_id (a UUID)"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1-255 printable characters"),
-        ("If-Match" = Option<String>, Header, description = "Only if the cart is at this version, e.g. \"3\""),
-    ),
+    params(CartPath, ItemPath, WriteHeaders),
     request_body = UpdateItemRequest,
     responses(
         (status = 200, description = "The cart after the change", body = CartView),
@@ -241,12 +262,7 @@ async fn update_item(
 
 /// Remove an item.
 #[utoipa::path(delete, path = "/v1/cart/{cartKey}/items/{itemID}", tag = "cart",
-    params(
-        ("cartKey" = String, Path, description = "`me`, a user id or a guest id"),
-        ("itemID" = String, Path, description = "The line's item_id (a UUID)"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1-255 printable characters"),
-        ("If-Match" = Option<String>, Header, description = "Only if the cart is at this version, e.g. \"3\""),
-    ),
+    params(CartPath, ItemPath, WriteHeaders),
     responses(
         (status = 200, description = "The cart after the removal", body = CartView),
         (status = 404, description = "No cart or no such item", body = Problem, content_type = "application/problem+json"),
@@ -278,11 +294,7 @@ async fn remove_item(
 /// Removes every line; the cart keeps its id and its version goes up. Also `204` when there was
 /// no cart.
 #[utoipa::path(delete, path = "/v1/cart/{cartKey}", tag = "cart",
-    params(
-        ("cartKey" = String, Path, description = "`me`, a user id or a guest id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1-255 printable characters"),
-        ("If-Match" = Option<String>, Header, description = "Only if the cart is at this version, e.g. \"3\""),
-    ),
+    params(CartPath, WriteHeaders),
     responses(
         (status = 204, description = "The cart is empty"),
         (status = 412, description = "If-Match failed", body = Problem, content_type = "application/problem+json"),
