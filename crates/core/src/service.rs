@@ -149,16 +149,6 @@ impl CartService {
         }
     }
 
-    /// The configured rules.
-    pub fn policy(&self) -> &CartPolicy {
-        &self.policy
-    }
-
-    /// The current time by the injected clock.
-    pub fn now(&self) -> OffsetDateTime {
-        self.clock.now()
-    }
-
     /// A fresh guest id.
     pub fn new_guest_id(&self) -> GuestId {
         self.ids.guest_id()
@@ -198,6 +188,14 @@ impl CartService {
         command: AddItem,
         options: WriteOptions,
     ) -> Result<Cart, CartError> {
+        // Refused before the catalog is asked: no line may ever hold this many.
+        let max_allowed = self.policy.limits.max_quantity();
+        if command.quantity.get() > u64::from(max_allowed) {
+            return Err(CartError::QuantityLimitExceeded {
+                requested_quantity: command.quantity.get(),
+                max_allowed,
+            });
+        }
         let product = self
             .catalog
             .product(&command.product_id)
@@ -258,15 +256,13 @@ impl CartService {
         // Raising a quantity needs the catalog entry (availability, stock); fetch it for the
         // line's product. Writers of this cart are serialised, so the line cannot change
         // product before the write below.
-        let product = match self.store.load_cart(key).await? {
-            Some(cart) => match cart.line(item_id) {
-                Ok(line) => self.catalog.product(line.product_id()).await?,
-                Err(_) => None,
-            },
-            None => None,
+        let loaded = self.store.load_cart(key).await?;
+        let product = match loaded.as_ref().map(|cart| cart.line(item_id)) {
+            Some(Ok(line)) => self.catalog.product(line.product_id()).await?,
+            _ => None,
         };
         let changed = self
-            .write(key, &options, |current, now| {
+            .write_from(key, &options, Some(loaded), |current, now| {
                 let mut cart = live_cart(current, now)?;
                 let before = cart.line(item_id)?.quantity().get();
                 if u64::from(before) == quantity.get() {
@@ -400,9 +396,24 @@ impl CartService {
         options: &WriteOptions,
         decide: impl Fn(Option<Cart>, OffsetDateTime) -> Result<Decision, CartError>,
     ) -> Result<Option<Cart>, CartError> {
+        self.write_from(key, options, None, decide).await
+    }
+
+    /// [`Self::write`], whose first attempt starts from `loaded` (the cart the caller already
+    /// read under the cart's lock) instead of reading it again; retries read afresh.
+    async fn write_from(
+        &self,
+        key: &CartKey,
+        options: &WriteOptions,
+        mut loaded: Option<Option<Cart>>,
+        decide: impl Fn(Option<Cart>, OffsetDateTime) -> Result<Decision, CartError>,
+    ) -> Result<Option<Cart>, CartError> {
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
-            let current = self.store.load_cart(key).await?;
+            let current = match loaded.take() {
+                Some(current) => current,
+                None => self.store.load_cart(key).await?,
+            };
             check_precondition(options.precondition, current.as_ref().map(Cart::version))?;
             let (mut cart, expected_version, drafts) = match decide(current, now)? {
                 Decision::Unchanged(cart) => return Ok(cart),

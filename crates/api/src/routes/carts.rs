@@ -145,14 +145,6 @@ async fn add_item(
                 .with_details(serde_json::json!({"field": "variant_id"}))
         })?;
     let quantity = requested_quantity(&request.quantity)?;
-    let max = state.service.policy().limits.max_quantity();
-    if quantity.get() > u64::from(max) {
-        return Err(cart_core::CartError::QuantityLimitExceeded {
-            requested_quantity: quantity.get(),
-            max_allowed: max,
-        }
-        .into());
-    }
     if request.unit_price.is_some_and(|p| p < 0) {
         return Err(ApiError::new(
             Code::ValidationError,
