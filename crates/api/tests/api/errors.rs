@@ -129,6 +129,12 @@ async fn bad_input_gets_a_documented_4xx_and_changes_nothing() {
             "QUANTITY_LIMIT_EXCEEDED",
         ),
         add(
+            "quantity 100 of an unknown product",
+            r#"{"product_id":"no-such-book","quantity":100}"#,
+            BAD,
+            "QUANTITY_LIMIT_EXCEEDED",
+        ),
+        add(
             "missing product",
             r#"{"quantity":1}"#,
             BAD,
