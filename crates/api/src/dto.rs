@@ -6,7 +6,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use cart_core::{Cart, LineItem, Owner, Product};
+use cart_core::{
+    Cart, LineItem, LineOutcome, LineSource, MergeLine, MergeReport, MergeStrategy, OutcomeReason,
+    Owner, Product,
+};
 
 fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
@@ -225,4 +228,96 @@ pub struct ReadyView {
     pub timestamp: String,
     /// Per dependency.
     pub checks: std::collections::BTreeMap<String, CheckView>,
+}
+
+/// `POST /v1/cart/{cartKey}/merge`: the guest cart to merge and how.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeCartRequest {
+    /// The guest id whose cart is merged (and then deleted).
+    #[schema(example = "guest_01JD3XK4B5C6D7E8F9G0H1J2K3")]
+    pub guest_id: String,
+    /// `max` (default), `sum`, `replace` or `keep`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "max")]
+    pub strategy: Option<MergeStrategy>,
+}
+
+/// A cart after a merge (or as it would be, for a dry run), with the merge report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MergedCartView {
+    /// The user cart.
+    #[serde(flatten)]
+    pub cart: CartView,
+    /// What happened to every line.
+    pub merge: MergeReportView,
+}
+
+/// The `merge` member of a merge response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MergeReportView {
+    /// The strategy applied.
+    #[schema(value_type = String, example = "max")]
+    pub strategy: MergeStrategy,
+    /// The guest whose cart was merged.
+    pub guest_id: String,
+    /// Whether a live guest cart was found; `false`: nothing was merged.
+    pub guest_cart_found: bool,
+    /// `true` when nothing was changed (`?dry_run=true`).
+    pub dry_run: bool,
+    /// Every line added, combined, capped or dropped, and why.
+    pub lines: Vec<MergeLineView>,
+}
+
+/// One line of the merge report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MergeLineView {
+    /// The product.
+    pub product_id: String,
+    /// The variant, if any.
+    pub variant_id: Option<String>,
+    /// `guest`, `user` or `both`: where the line was before.
+    #[schema(value_type = String, example = "both")]
+    pub source: LineSource,
+    /// `added`, `combined`, `capped` or `dropped`.
+    #[schema(value_type = String, example = "combined")]
+    pub outcome: LineOutcome,
+    /// `only_in_guest_cart`, `larger_quantity`, `quantities_added`, `line_limit`,
+    /// `cart_limit`, `replaced_by_guest_cart` or `kept_user_cart`.
+    #[schema(value_type = String, example = "larger_quantity")]
+    pub reason: OutcomeReason,
+    /// Units in the guest cart.
+    pub guest_quantity: u32,
+    /// Units in the user cart before the merge.
+    pub user_quantity: u32,
+    /// Units in the merged cart (0 when dropped).
+    pub quantity: u32,
+}
+
+impl MergeReportView {
+    /// The report as shown, marked as a dry run or not.
+    pub fn new(report: &MergeReport, dry_run: bool) -> Self {
+        Self {
+            strategy: report.strategy,
+            guest_id: report.guest_id.as_str().to_owned(),
+            guest_cart_found: report.guest_cart_found,
+            dry_run,
+            lines: report.lines.iter().map(MergeLineView::from).collect(),
+        }
+    }
+}
+
+impl From<&MergeLine> for MergeLineView {
+    fn from(line: &MergeLine) -> Self {
+        Self {
+            product_id: line.product_id.as_str().to_owned(),
+            variant_id: line.variant_id.as_ref().map(|v| v.as_str().to_owned()),
+            source: line.source,
+            outcome: line.outcome,
+            reason: line.reason,
+            guest_quantity: line.guest_quantity,
+            user_quantity: line.user_quantity,
+            quantity: line.quantity,
+        }
+    }
 }

@@ -17,12 +17,12 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use cart_core::{
-    Cart, CartError, CartKey, IdempotencyIntent, IdempotencyRecord, Precondition, StoredResponse,
-    WriteOptions,
+    Cart, CartError, CartKey, IdempotencyIntent, IdempotencyRecord, MergeReport, Merged,
+    Precondition, StoredResponse, WriteOptions,
 };
 
 use crate::auth::Caller;
-use crate::dto::CartView;
+use crate::dto::{CartView, MergeReportView, MergedCartView};
 use crate::extract::idempotency_key;
 use crate::problem::{ApiError, Code};
 use crate::state::AppState;
@@ -78,23 +78,87 @@ pub struct WriteRequest<'a> {
     pub success: StatusCode,
 }
 
-/// Renders the answer to a successful write: the cart with its `ETag`, or an empty 204.
-pub fn render_write(status: StatusCode, cart: Option<&Cart>) -> StoredResponse {
+/// What a write answers with: the cart it left (if any) and, for a merge, the report.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// The cart to show; `None` answers 204.
+    pub cart: Option<Cart>,
+    /// The merge report, for merges.
+    pub merge: Option<MergeReport>,
+    /// Whether the write was only computed (`?dry_run=true`).
+    pub dry_run: bool,
+}
+
+impl From<Option<Cart>> for Written {
+    fn from(cart: Option<Cart>) -> Self {
+        Self {
+            cart,
+            ..Self::default()
+        }
+    }
+}
+
+impl From<Cart> for Written {
+    fn from(cart: Cart) -> Self {
+        Some(cart).into()
+    }
+}
+
+impl From<Merged> for Written {
+    fn from(merged: Merged) -> Self {
+        Self {
+            cart: Some(merged.cart),
+            merge: Some(merged.report),
+            dry_run: false,
+        }
+    }
+}
+
+/// Renders the answer to a successful write: the cart (with the merge report, for a merge) and
+/// its `ETag`, or an empty 204.
+pub fn render_write(
+    status: StatusCode,
+    cart: Option<&Cart>,
+    merge: Option<&MergeReport>,
+    dry_run: bool,
+) -> StoredResponse {
     match cart {
-        Some(cart) if status != StatusCode::NO_CONTENT => StoredResponse {
-            status: status.as_u16(),
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                ("etag".into(), format!("\"{}\"", cart.version())),
-            ],
-            body: serde_json::to_vec(&CartView::from(cart)).unwrap_or_default(),
-        },
+        Some(cart) if status != StatusCode::NO_CONTENT => {
+            let view = CartView::from(cart);
+            let body = match merge {
+                Some(report) => serde_json::to_vec(&MergedCartView {
+                    cart: view,
+                    merge: MergeReportView::new(report, dry_run),
+                }),
+                None => serde_json::to_vec(&view),
+            };
+            StoredResponse {
+                status: status.as_u16(),
+                headers: vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("etag".into(), format!("\"{}\"", cart.version())),
+                ],
+                body: body.unwrap_or_default(),
+            }
+        }
         _ => StoredResponse {
             status: StatusCode::NO_CONTENT.as_u16(),
             headers: Vec::new(),
             body: Vec::new(),
         },
     }
+}
+
+fn render(status: StatusCode, written: &Written) -> Response {
+    into_http(
+        render_write(
+            status,
+            written.cart.as_ref(),
+            written.merge.as_ref(),
+            written.dry_run,
+        ),
+        false,
+    )
 }
 
 /// Turns a stored (or freshly rendered) response into an HTTP response.
@@ -139,15 +203,16 @@ fn replay(record: IdempotencyRecord, fingerprint: &str) -> Result<Response, ApiE
 }
 
 /// Runs a write, honouring `Idempotency-Key`. `write` receives the options to pass to the
-/// service and returns the cart to show (or none).
-pub async fn run_write<F, Fut>(
+/// service and returns what to show (a cart, none, or a merged cart and its report).
+pub async fn run_write<F, Fut, O>(
     state: &AppState,
     request: WriteRequest<'_>,
     write: F,
 ) -> Result<Response, ApiError>
 where
     F: FnOnce(WriteOptions) -> Fut,
-    Fut: Future<Output = Result<Option<Cart>, CartError>>,
+    Fut: Future<Output = Result<O, CartError>>,
+    O: Into<Written>,
 {
     let success = request.success;
     let Some(key) = idempotency_key(request.headers)? else {
@@ -155,8 +220,8 @@ where
             precondition: request.precondition,
             idempotency: None,
         };
-        let cart = write(options).await?;
-        return Ok(into_http(render_write(success, cart.as_ref()), false));
+        let written = write(options).await?.into();
+        return Ok(render(success, &written));
     };
     let scoped_key = scoped_key(request.caller, request.cart, &key);
     let fingerprint = fingerprint(&request);
@@ -174,11 +239,11 @@ where
         idempotency: Some(IdempotencyIntent {
             scoped_key: scoped_key.clone(),
             fingerprint: fingerprint.clone(),
-            render: Box::new(move |cart| render_write(success, cart)),
+            render: Box::new(move |cart, merge| render_write(success, cart, merge, false)),
         }),
     };
     match write(options).await {
-        Ok(cart) => Ok(into_http(render_write(success, cart.as_ref()), false)),
+        Ok(written) => Ok(render(success, &written.into())),
         // Another request (another replica, or one that finished between our lookup and our
         // claim) committed this key first: answer as it did.
         Err(CartError::IdempotencyKeyCommitted) => {

@@ -15,9 +15,11 @@
 //! - [`rendered`]: a validated cache of rendered carts for reads.
 
 pub mod auth;
+pub mod devkeys;
 pub mod dto;
 pub mod extract;
 pub mod idempotency;
+pub mod jwks;
 pub mod metrics;
 pub mod problem;
 pub mod rate_limit;

@@ -40,7 +40,6 @@ pub enum Code {
     ProductUnavailable,
     CurrencyMismatch,
     IdempotencyKeyReused,
-    NotImplemented,
     RateLimited,
     InternalError,
     ServiceUnavailable,
@@ -130,7 +129,6 @@ impl Code {
                 S::UNPROCESSABLE_ENTITY,
                 "Idempotency key reused",
             ),
-            Self::NotImplemented => ("NOT_IMPLEMENTED", S::NOT_IMPLEMENTED, "Not implemented"),
             Self::RateLimited => ("RATE_LIMITED", S::TOO_MANY_REQUESTS, "Rate limited"),
             Self::InternalError => ("INTERNAL_ERROR", S::INTERNAL_SERVER_ERROR, "Internal error"),
             Self::ServiceUnavailable => (
@@ -277,6 +275,13 @@ impl From<CartError> for ApiError {
             CartError::CurrencyMismatch { cart, product } => (
                 Code::CurrencyMismatch,
                 json!({"cart_currency": cart, "product_currency": product}),
+            ),
+            CartError::MergeCurrencyMismatch {
+                user_cart,
+                guest_cart,
+            } => (
+                Code::CurrencyMismatch,
+                json!({"user_cart_currency": user_cart, "guest_cart_currency": guest_cart}),
             ),
             CartError::QuantityLimitExceeded {
                 requested_quantity,

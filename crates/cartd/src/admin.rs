@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use anyhow::Context;
-use cart_api::auth::{Claims, mint_hs256};
+use cart_api::auth::{Audience, Claims, mint_hs256};
+use cart_api::devkeys::KeyKind;
 use cart_core::{ProductInput, UserId};
 use cart_store::Backend;
 
@@ -79,13 +80,10 @@ pub async fn list_outbox(limit: usize, store: &StoreArgs) -> Result<(), Failure>
     Ok(())
 }
 
-/// `cartd token`: a development token signed with the configured secret.
+/// `cartd token`: a development token, signed with the configured HS256 secret or (with
+/// `--alg rs256|es256|es384|eddsa --key FILE`) with a private key whose JWKS `cartd jwks serve`
+/// publishes.
 pub fn token(args: &TokenArgs) -> Result<(), Failure> {
-    let secret = args
-        .jwt
-        .jwt_secret
-        .as_ref()
-        .ok_or_else(|| Failure::Usage("CARTD_JWT_SECRET: required to sign a token".into()))?;
     UserId::parse(&args.sub).map_err(|e| Failure::Usage(format!("--sub: {e}")))?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     let claims = Claims {
@@ -93,12 +91,36 @@ pub fn token(args: &TokenArgs) -> Result<(), Failure> {
         exp: now + args.ttl.as_secs(),
         iat: Some(now),
         scope: args.scope.clone(),
-        groups: None,
         iss: args.jwt.jwt_issuer.clone(),
-        aud: args.jwt.jwt_audience.clone(),
+        aud: args.jwt.jwt_audience.clone().map(Audience::One),
+        client_id: args.jwt.jwt_client_id.clone(),
+        ..Claims::default()
     };
-    let token = mint_hs256(secret, &claims)
-        .map_err(|e| Failure::Usage(format!("CARTD_JWT_SECRET: {e}")))?;
+    let token = if args.alg.eq_ignore_ascii_case("hs256") {
+        let secret = args.jwt.jwt_secret.as_ref().ok_or_else(|| {
+            Failure::Usage("CARTD_JWT_SECRET: required to sign an hs256 token".into())
+        })?;
+        mint_hs256(secret, &claims).map_err(|e| Failure::Usage(format!("CARTD_JWT_SECRET: {e}")))?
+    } else {
+        let wanted: KeyKind = args
+            .alg
+            .parse()
+            .map_err(|e| Failure::Usage(format!("--alg: {e}")))?;
+        let path = args
+            .key
+            .as_deref()
+            .ok_or_else(|| Failure::Usage(format!("--key: required for --alg {}", args.alg)))?;
+        let key = crate::jwks::read_key(path)?;
+        if key.algorithm() != wanted.algorithm() {
+            return Err(Failure::Usage(format!(
+                "--key {}: a {:?} key cannot sign {}",
+                path.display(),
+                key.algorithm(),
+                args.alg
+            )));
+        }
+        key.sign(&claims).map_err(|e| Failure::Runtime(e.into()))?
+    };
     println!("{token}");
     Ok(())
 }

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
 use cart_api::AuthConfig;
+use cart_api::jwks::JwksConfig;
 use cart_core::{CartPolicy, Limits};
 use cart_store::StoreUrl;
 
@@ -36,8 +37,11 @@ pub enum Command {
     /// Inspect the transactional outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
-    /// Print a development token signed with the configured HS256 secret.
-    Token(TokenArgs),
+    /// Print a development token, signed with the HS256 secret or a private key file.
+    Token(Box<TokenArgs>),
+    /// A development identity provider: make signing keys, serve their JWKS.
+    #[command(subcommand)]
+    Jwks(JwksCommand),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -66,6 +70,30 @@ pub enum OutboxCommand {
         /// The store.
         #[command(flatten)]
         store: StoreArgs,
+    },
+}
+
+/// `cartd jwks …`.
+#[derive(Debug, Subcommand)]
+pub enum JwksCommand {
+    /// Write a new private key (PKCS#8 PEM) for `cartd token --alg` and `cartd jwks serve`.
+    Keygen {
+        /// rs256, es256, es384 or eddsa.
+        #[arg(long, default_value = "rs256")]
+        alg: String,
+        /// The file to write (refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Serve the public keys of private key files as a JWKS at `/.well-known/jwks.json`. The
+    /// files are read on every request, so rotating a key is replacing a file.
+    Serve {
+        /// A private key file (repeat for several keys).
+        #[arg(long = "key", required = true)]
+        keys: Vec<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
     },
 }
 
@@ -109,6 +137,25 @@ pub struct JwtArgs {
     /// Required token audience (`aud`).
     #[arg(long, env = "CARTD_JWT_AUDIENCE", value_name = "CARTD_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// Required app client id: the `client_id` claim (Cognito access tokens) or `aud`.
+    #[arg(long, env = "CARTD_JWT_CLIENT_ID", value_name = "CARTD_JWT_CLIENT_ID")]
+    pub jwt_client_id: Option<String>,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    #[arg(long, env = "CARTD_JWT_LEEWAY", value_name = "CARTD_JWT_LEEWAY", default_value = "30s", value_parser = parse_duration)]
+    pub jwt_leeway: Duration,
+    /// JWKS URL of the identity provider (RS256/384/512, ES256/384, EdDSA keys), e.g.
+    /// `https://cognito-idp.<region>.amazonaws.com/<pool-id>/.well-known/jwks.json`.
+    #[arg(long, env = "CARTD_JWKS_URL", value_name = "CARTD_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// Fetch the JWKS again when it is older than this.
+    #[arg(long, env = "CARTD_JWKS_REFRESH", value_name = "CARTD_JWKS_REFRESH", default_value = "10m", value_parser = parse_duration)]
+    pub jwks_refresh: Duration,
+    /// Never fetch the JWKS more often than this (unknown `kid`s included).
+    #[arg(long, env = "CARTD_JWKS_MIN_REFRESH", value_name = "CARTD_JWKS_MIN_REFRESH", default_value = "30s", value_parser = parse_duration)]
+    pub jwks_min_refresh: Duration,
+    /// Keep using the last fetched JWKS this long while the provider is unreachable.
+    #[arg(long, env = "CARTD_JWKS_MAX_STALE", value_name = "CARTD_JWKS_MAX_STALE", default_value = "6h", value_parser = parse_duration)]
+    pub jwks_max_stale: Duration,
 }
 
 /// `cartd serve`.
@@ -128,7 +175,7 @@ pub struct ServeArgs {
     /// Token settings.
     #[command(flatten)]
     pub jwt: JwtArgs,
-    /// Scope (or Cognito group `cart-admin`) that grants access to every cart and the catalog.
+    /// Scope (in `scope`, or a Cognito group of this name) that grants access to every cart.
     #[arg(
         long,
         env = "CARTD_ADMIN_SCOPE",
@@ -206,6 +253,12 @@ pub struct TokenArgs {
     /// Lifetime.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub ttl: Duration,
+    /// hs256 (with CARTD_JWT_SECRET), or rs256/es256/es384/eddsa (with --key).
+    #[arg(long, default_value = "hs256")]
+    pub alg: String,
+    /// The private key file (PKCS#8 PEM) for an asymmetric `--alg`; see `cartd jwks keygen`.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
     /// Signing settings.
     #[command(flatten)]
     pub jwt: JwtArgs,
@@ -286,14 +339,43 @@ impl ServeArgs {
 
 impl JwtArgs {
     /// The token verification settings.
-    pub fn auth_config(&self, admin_scope: &str) -> AuthConfig {
-        AuthConfig {
+    pub fn auth_config(&self, admin_scope: &str) -> Result<AuthConfig, SettingError> {
+        let jwks = match &self.jwks_url {
+            Some(url) => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(SettingError {
+                        setting: "CARTD_JWKS_URL",
+                        reason: "must be an http:// or https:// URL".into(),
+                    });
+                }
+                let positive = |setting: &'static str, d: Duration| {
+                    if d.is_zero() {
+                        Err(SettingError {
+                            setting,
+                            reason: "must be more than 0s".into(),
+                        })
+                    } else {
+                        Ok(d)
+                    }
+                };
+                Some(JwksConfig {
+                    refresh_interval: positive("CARTD_JWKS_REFRESH", self.jwks_refresh)?,
+                    min_refresh_interval: self.jwks_min_refresh,
+                    max_stale: positive("CARTD_JWKS_MAX_STALE", self.jwks_max_stale)?,
+                    ..JwksConfig::new(url.clone())
+                })
+            }
+            None => None,
+        };
+        Ok(AuthConfig {
             hs256_secret: self.jwt_secret.clone(),
+            jwks,
             issuer: self.jwt_issuer.clone(),
             audience: self.jwt_audience.clone(),
+            client_id: self.jwt_client_id.clone(),
             admin_scope: admin_scope.to_owned(),
-            ..AuthConfig::default()
-        }
+            leeway_secs: self.jwt_leeway.as_secs(),
+        })
     }
 }
 

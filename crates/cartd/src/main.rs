@@ -5,11 +5,13 @@
 //! - [`config`]: flags, `CARTD_` variables, defaults and their checks.
 //! - [`serve`]: wiring and running the HTTP server, the sweeper and graceful shutdown.
 //! - [`admin`]: `migrate`, `catalog import`, `outbox list`, `token`, `openapi`.
+//! - [`jwks`]: `jwks keygen`, `jwks serve` (a development identity provider).
 //! - [`demo`]: the demo bookstore catalog.
 
 mod admin;
 mod config;
 mod demo;
+mod jwks;
 mod serve;
 
 use std::process::ExitCode;
@@ -108,6 +110,10 @@ fn main() -> ExitCode {
                 admin::list_outbox(limit, &store).await
             }
             Command::Token(args) => admin::token(&args),
+            Command::Jwks(config::JwksCommand::Keygen { alg, out }) => jwks::keygen(&alg, &out),
+            Command::Jwks(config::JwksCommand::Serve { keys, listen }) => {
+                jwks::serve(keys, listen).await
+            }
             Command::Openapi => {
                 print!("{}", cart_api::openapi_json());
                 Ok(())

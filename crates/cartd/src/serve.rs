@@ -9,6 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use cart_api::auth::AuthConfigError;
 use cart_api::rate_limit::RateLimit;
 use cart_api::rendered::RenderedCarts;
 use cart_api::{AppState, Authenticator};
@@ -25,15 +26,23 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let rate_limit = args
         .rate_limit()?
         .map(|(rate, burst)| Arc::new(RateLimit::new(rate, burst)));
-    let auth_config = args.jwt.auth_config(&args.admin_scope);
-    let auth = Authenticator::new(&auth_config)
-        .map_err(|e| Failure::Usage(format!("CARTD_JWT_SECRET: {e}")))?;
+    let auth_config = args.jwt.auth_config(&args.admin_scope)?;
+    let auth = Authenticator::new(&auth_config).map_err(|e| {
+        let setting = match e {
+            AuthConfigError::SecretTooShort(_) => "CARTD_JWT_SECRET",
+            AuthConfigError::JwksClient(_) => "CARTD_JWKS_URL",
+        };
+        Failure::Usage(format!("{setting}: {e}"))
+    })?;
     tracing::info!(
         listen = %args.listen,
         store = %redacted_url(&args.store.url),
         jwt_secret = if args.jwt.jwt_secret.is_some() { "[redacted]" } else { "(none)" },
         jwt_issuer = ?args.jwt.jwt_issuer,
         jwt_audience = ?args.jwt.jwt_audience,
+        jwt_client_id = ?args.jwt.jwt_client_id,
+        jwt_leeway_secs = args.jwt.jwt_leeway.as_secs(),
+        jwks_url = ?args.jwt.jwks_url,
         admin_scope = %args.admin_scope,
         max_quantity = args.max_quantity,
         max_items = args.max_items,
@@ -49,8 +58,14 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     );
     if !auth.accepts_user_tokens() {
         tracing::warn!(
-            "CARTD_JWT_SECRET is not set: guest carts and products work, user carts answer 401"
+            "neither CARTD_JWT_SECRET nor CARTD_JWKS_URL is set: guest carts and products work, user carts answer 401"
         );
+    }
+    if let Some(jwks) = auth.jwks() {
+        // Not fatal: tokens are answered 503 until the provider's keys can be fetched.
+        if let Err(error) = jwks.refresh().await {
+            tracing::warn!(%error, "cannot fetch the JWKS yet; user tokens wait for it");
+        }
     }
 
     let backend = cart_store::open(&args.store.url)

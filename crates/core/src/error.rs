@@ -48,6 +48,14 @@ pub enum CartError {
         /// The product's currency.
         product: String,
     },
+    /// A merge of two carts holding lines in different currencies.
+    #[error("the user cart is in {user_cart}, the guest cart in {guest_cart}")]
+    MergeCurrencyMismatch {
+        /// The user cart's currency.
+        user_cart: String,
+        /// The guest cart's currency.
+        guest_cart: String,
+    },
     /// The line would hold more than the line maximum.
     #[error("at most {max_allowed} of one item")]
     QuantityLimitExceeded {

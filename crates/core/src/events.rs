@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::cart::Cart;
+use crate::cart::merge::MergeReport;
 use crate::ids::{CartKey, Owner, ProductId, VariantId};
 
 /// What happened to a cart.
@@ -25,6 +26,12 @@ pub enum EventType {
     /// Every line was removed; the cart keeps its id.
     #[serde(rename = "cart.cleared")]
     CartCleared,
+    /// A guest cart was merged into this user cart; the event carries the merge report.
+    #[serde(rename = "cart.merged")]
+    CartMerged,
+    /// This guest cart was merged into a user cart and deleted, in the same commit.
+    #[serde(rename = "cart.merged_away")]
+    CartMergedAway,
 }
 
 impl EventType {
@@ -36,6 +43,8 @@ impl EventType {
             Self::ItemUpdated => "cart.item_updated",
             Self::ItemRemoved => "cart.item_removed",
             Self::CartCleared => "cart.cleared",
+            Self::CartMerged => "cart.merged",
+            Self::CartMergedAway => "cart.merged_away",
         }
     }
 }
@@ -93,6 +102,9 @@ pub struct CartEvent {
     pub totals: Totals,
     /// The cart's currency.
     pub currency: String,
+    /// The merge report, on `cart.merged` and `cart.merged_away`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<MergeReport>,
 }
 
 impl CartEvent {
@@ -109,6 +121,13 @@ impl CartEvent {
             line,
             totals: cart.totals(),
             currency: cart.currency().to_string(),
+            merge: None,
         }
+    }
+
+    /// The event with a merge report attached.
+    pub fn with_merge(mut self, report: MergeReport) -> Self {
+        self.merge = Some(report);
+        self
     }
 }

@@ -6,7 +6,7 @@
 //! - [`money`]: ISO 4217 currencies and integer prices.
 //! - [`quantity`]: requested quantities and the limits that turn them into line quantities.
 //! - [`product`]: catalog products and the parsing of product rows.
-//! - [`cart`]: the cart and its pure rules.
+//! - [`cart`]: the cart and its pure rules, and ([`cart::merge`]) merging a guest cart at sign-in.
 //! - [`events`]: the domain events written to the outbox.
 //! - [`ports`]: the `Store`, `Catalog`, `Clock` and `IdGenerator` traits backends implement.
 //! - [`service`]: `CartService`, the use cases: load → decide → one atomic commit.
@@ -25,6 +25,9 @@ pub mod service;
 #[cfg(test)]
 mod proptests;
 
+pub use cart::merge::{
+    LineOutcome, LineSource, MergeLine, MergeReport, MergeStrategy, OutcomeReason,
+};
 pub use cart::{AddItem, Cart, LineItem};
 pub use error::CartError;
 pub use events::{CartEvent, EventType, LineChange, Totals};
@@ -36,4 +39,6 @@ pub use ports::{
 };
 pub use product::{Product, ProductError, ProductInput};
 pub use quantity::{Limits, Quantity, RequestedQuantity};
-pub use service::{CartPolicy, CartService, IdempotencyIntent, Precondition, WriteOptions};
+pub use service::{
+    CartPolicy, CartService, IdempotencyIntent, MergeRequest, Merged, Precondition, WriteOptions,
+};

@@ -102,6 +102,11 @@ impl Limits {
         self.max_quantity
     }
 
+    /// The line maximum as a line quantity (what an over-limit merge caps a line to).
+    pub fn max_line_quantity(&self) -> Quantity {
+        Quantity(self.max_quantity)
+    }
+
     /// The most lines one cart may hold.
     pub fn max_items(&self) -> u32 {
         self.max_items

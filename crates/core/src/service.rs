@@ -10,10 +10,11 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use crate::cart::merge::{MergeReport, MergeStrategy};
 use crate::cart::{AddItem, Cart};
 use crate::error::CartError;
 use crate::events::{CartEvent, EventType, LineChange};
-use crate::ids::{CartKey, GuestId, Owner, ProductId};
+use crate::ids::{CartKey, GuestId, Owner, ProductId, UserId};
 use crate::ports::{
     CartStamp, CartWrite, Catalog, Clock, Commit, IdGenerator, IdempotencyRecord, Store,
     StoreError, StoredResponse, SweepReport,
@@ -75,8 +76,9 @@ pub enum Precondition {
 }
 
 /// Renders the response to store under an idempotency key from the cart a change produced
-/// (`None` when the change left no cart to show).
-pub type ResponseRenderer = Box<dyn Fn(Option<&Cart>) -> StoredResponse + Send + Sync>;
+/// (`None` when the change left no cart to show) and, for a merge, its report.
+pub type ResponseRenderer =
+    Box<dyn Fn(Option<&Cart>, Option<&MergeReport>) -> StoredResponse + Send + Sync>;
 
 /// An idempotency key to record in the same commit as the change.
 pub struct IdempotencyIntent {
@@ -116,6 +118,26 @@ enum Decision {
         expected_version: Option<u64>,
         events: Vec<(EventType, Option<LineChange>)>,
     },
+}
+
+/// A merge of a guest cart into a user cart, as asked at sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeRequest {
+    /// The guest whose cart is merged (and deleted).
+    pub guest: GuestId,
+    /// How lines combine.
+    pub strategy: MergeStrategy,
+    /// Compute the result and report without changing anything.
+    pub dry_run: bool,
+}
+
+/// The user cart after a merge (or as it would be, for a dry run) and the merge report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    /// The user cart.
+    pub cart: Cart,
+    /// What happened to every line.
+    pub report: MergeReport,
 }
 
 /// The cart use cases, over injected ports.
@@ -332,6 +354,104 @@ impl CartService {
         .await
     }
 
+    /// Merges a guest cart into a user cart (API.md "Merge"). The guest cart is deleted in the
+    /// same atomic commit as the user cart's change, so a retried sign-in never counts twice: a
+    /// second merge finds no guest cart and returns the user cart unchanged. With no live guest
+    /// cart and no live user cart there is nothing to show: `CART_NOT_FOUND`.
+    pub async fn merge(
+        &self,
+        user: &UserId,
+        request: &MergeRequest,
+        options: WriteOptions,
+    ) -> Result<Merged, CartError> {
+        let user_key = CartKey::User(user.clone());
+        let guest_key = CartKey::Guest(request.guest.clone());
+        let _serialised = self.lock_pair(&user_key, &guest_key).await;
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let stored_user = self.store.load_cart(&user_key).await?;
+            let stored_guest = self.store.load_cart(&guest_key).await?;
+            let user_version = stored_user.as_ref().map(Cart::version);
+            check_precondition(options.precondition, user_version)?;
+            let live_user = stored_user.filter(|cart| !cart.is_expired(now));
+            let Some(guest) = stored_guest.filter(|cart| !cart.is_expired(now)) else {
+                let cart = live_user.ok_or(CartError::CartNotFound)?;
+                let report = MergeReport::nothing_to_merge(request.strategy, request.guest.clone());
+                return Ok(Merged { cart, report });
+            };
+            let mut events = Vec::new();
+            let mut cart = match live_user {
+                Some(cart) => cart,
+                None => {
+                    events.push(EventType::CartCreated);
+                    Cart::new(
+                        self.ids.cart_id(),
+                        user_key.clone(),
+                        guest.currency(),
+                        now,
+                        user_version.unwrap_or(0),
+                    )
+                }
+            };
+            let lines = cart.absorb(&guest, request.strategy, &self.policy.limits, now)?;
+            cart.touch(now, self.policy.user_ttl);
+            let report = MergeReport {
+                strategy: request.strategy,
+                guest_id: request.guest.clone(),
+                guest_cart_found: true,
+                lines,
+            };
+            if request.dry_run {
+                return Ok(Merged { cart, report });
+            }
+            let mut events: Vec<CartEvent> = events
+                .into_iter()
+                .map(|kind| CartEvent::about(self.ids.event_id(), kind, &cart, None))
+                .collect();
+            events.push(
+                CartEvent::about(self.ids.event_id(), EventType::CartMerged, &cart, None)
+                    .with_merge(report.clone()),
+            );
+            // The guest cart's last event follows its last version, so per-cart order holds.
+            let mut gone = guest.clone();
+            gone.touch(now, Duration::ZERO);
+            events.push(
+                CartEvent::about(self.ids.event_id(), EventType::CartMergedAway, &gone, None)
+                    .with_merge(report.clone()),
+            );
+            let commit = Commit {
+                writes: vec![
+                    CartWrite {
+                        key: user_key.clone(),
+                        expected_version: user_version,
+                        new_state: Some(cart.clone()),
+                    },
+                    CartWrite {
+                        key: guest_key.clone(),
+                        expected_version: Some(guest.version()),
+                        new_state: None,
+                    },
+                ],
+                events,
+                idempotency: self.record_for(&options, &cart, Some(&report), now),
+                at: now,
+            };
+            match self.store.commit(commit).await {
+                Ok(()) => return Ok(Merged { cart, report }),
+                Err(StoreError::VersionMismatch { key, current }) => {
+                    if let (Some(precondition), true) = (options.precondition, key == user_key) {
+                        return Err(precondition_error(precondition, current));
+                    }
+                }
+                Err(StoreError::DuplicateIdempotencyKey) => {
+                    return Err(CartError::IdempotencyKeyCommitted);
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(CartError::Contended)
+    }
+
     /// The stored response for an idempotency key, if one is recorded and unexpired.
     pub async fn idempotency_record(
         &self,
@@ -382,11 +502,48 @@ impl CartService {
     }
 
     async fn lock(&self, key: &CartKey) -> tokio::sync::MutexGuard<'_, ()> {
-        let mut hasher = DefaultHasher::new();
-        key.hash(&mut hasher);
-        // The modulo keeps the index below STRIPES, so the cast cannot truncate meaningfully.
-        let stripe = (hasher.finish() % STRIPES as u64) as usize;
-        self.stripes[stripe].lock().await
+        self.stripes[stripe(key)].lock().await
+    }
+
+    /// Locks the stripes of two carts, in stripe order so two merges cannot deadlock.
+    async fn lock_pair(
+        &self,
+        a: &CartKey,
+        b: &CartKey,
+    ) -> (
+        tokio::sync::MutexGuard<'_, ()>,
+        Option<tokio::sync::MutexGuard<'_, ()>>,
+    ) {
+        let (first, second) = {
+            let (x, y) = (stripe(a), stripe(b));
+            (x.min(y), x.max(y))
+        };
+        let held = self.stripes[first].lock().await;
+        let also = if second == first {
+            None
+        } else {
+            Some(self.stripes[second].lock().await)
+        };
+        (held, also)
+    }
+
+    /// The idempotency record to commit with a change, if the request carried a key.
+    fn record_for(
+        &self,
+        options: &WriteOptions,
+        cart: &Cart,
+        merge: Option<&MergeReport>,
+        now: OffsetDateTime,
+    ) -> Option<IdempotencyRecord> {
+        options
+            .idempotency
+            .as_ref()
+            .map(|intent| IdempotencyRecord {
+                scoped_key: intent.scoped_key.clone(),
+                fingerprint: intent.fingerprint.clone(),
+                response: (intent.render)(Some(cart), merge),
+                expires_at: now + self.policy.idempotency_ttl,
+            })
     }
 
     /// The load → decide → commit loop shared by every change. Returns the cart to show.
@@ -428,15 +585,7 @@ impl CartService {
                 .into_iter()
                 .map(|(kind, line)| CartEvent::about(self.ids.event_id(), kind, &cart, line))
                 .collect();
-            let idempotency = options
-                .idempotency
-                .as_ref()
-                .map(|intent| IdempotencyRecord {
-                    scoped_key: intent.scoped_key.clone(),
-                    fingerprint: intent.fingerprint.clone(),
-                    response: (intent.render)(Some(&cart)),
-                    expires_at: now + self.policy.idempotency_ttl,
-                });
+            let idempotency = self.record_for(options, &cart, None, now);
             let commit = Commit {
                 writes: vec![CartWrite {
                     key: key.clone(),
@@ -462,6 +611,14 @@ impl CartService {
         }
         Err(CartError::Contended)
     }
+}
+
+/// The lock stripe of a cart.
+fn stripe(key: &CartKey) -> usize {
+    let mut hasher = DefaultHasher::new();
+    key.hash(&mut hasher);
+    // The modulo keeps the index below STRIPES, so the cast cannot truncate meaningfully.
+    (hasher.finish() % STRIPES as u64) as usize
 }
 
 /// The cart if it exists and has not expired.

@@ -8,14 +8,15 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use cart_core::{AddItem, CartKey, ProductId, VariantId};
+use cart_core::{AddItem, CartKey, GuestId, MergeRequest, ProductId, VariantId};
+use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::dto::{AddItemRequest, CartView, UpdateItemRequest};
+use crate::dto::{AddItemRequest, CartView, MergeCartRequest, MergedCartView, UpdateItemRequest};
 use crate::extract::{JsonBody, if_match, requested_quantity};
-use crate::idempotency::{WriteRequest, run_write};
+use crate::idempotency::{WriteRequest, Written, run_write};
 use crate::problem::{ApiError, Code, Problem};
-use crate::routes::PathParams;
+use crate::routes::{PathParams, QueryParams};
 use crate::state::AppState;
 
 /// The `{cartKey}` path parameter, for the OpenAPI document.
@@ -318,25 +319,87 @@ async fn clear_cart(
     .await
 }
 
-/// Merge a guest cart into the caller's cart (not yet available).
+/// The `?dry_run=` query of a merge.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct MergeQuery {
+    /// `true`: return the would-be cart and report, change nothing.
+    dry_run: Option<bool>,
+}
+
+/// Merge a guest cart into a user cart (at sign-in).
 ///
-/// Answers `501 NOT_IMPLEMENTED` until guest-to-user merge ships; the path is reserved.
+/// `strategy` is `max` (default: the larger quantity wins), `sum` (quantities add, capped at the
+/// line maximum), `replace` (the guest cart replaces the user's) or `keep` (the user cart stays).
+/// The guest cart is deleted in the same atomic commit, so a retried sign-in never counts twice:
+/// merging again, or merging a guest id without a cart, returns the user cart unchanged. The
+/// `merge` report lists every line added, combined, capped or dropped, and why.
 #[utoipa::path(post, path = "/v1/cart/{cartKey}/merge", tag = "cart",
-    params(("cartKey" = String, Path, description = "`me` or the caller's user id")),
+    params(CartPath, MergeQuery, WriteHeaders),
+    request_body = MergeCartRequest,
     responses(
-        (status = 501, description = "Not implemented yet", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The user cart after the merge, with the report", body = MergedCartView),
+        (status = 400, description = "guest_id is not a guest id, or the body is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another user's cart, or a guest cart as the target", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Neither cart exists", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match failed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The carts are in different currencies, or key reused", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[allow(clippy::too_many_arguments)]
 async fn merge_carts(
+    State(state): State<AppState>,
     caller: Caller,
     PathParams(cart_key): PathParams<String>,
+    QueryParams(query): QueryParams<MergeQuery>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: JsonBody<MergeCartRequest>,
 ) -> Result<Response, ApiError> {
-    // Authorisation still applies, so the reserved path leaks nothing about other carts.
-    let _key = caller.cart_key(&cart_key)?;
-    Err(ApiError::new(
-        Code::NotImplemented,
-        "merging a guest cart into a user cart is not available yet",
-    ))
+    let key = caller.cart_key(&cart_key)?;
+    let CartKey::User(user) = &key else {
+        // Only a signed-in user's cart can take in a guest cart.
+        return Err(match caller {
+            Caller::Anonymous => ApiError::new(
+                Code::Unauthorized,
+                "merging needs a bearer token: it targets a user cart",
+            ),
+            Caller::User { .. } => ApiError::new(
+                Code::Forbidden,
+                "only a user cart can take in a guest cart; use `me` or a user id",
+            ),
+        });
+    };
+    let guest = GuestId::parse(&body.value.guest_id).map_err(|e| {
+        ApiError::new(Code::InvalidGuestId, format!("guest_id: {e}"))
+            .with_details(serde_json::json!({"guest_id": body.value.guest_id}))
+    })?;
+    let request = MergeRequest {
+        guest,
+        strategy: body.value.strategy.unwrap_or_default(),
+        dry_run: query.dry_run.unwrap_or(false),
+    };
+    let write = write_request(
+        &caller,
+        &key,
+        &headers,
+        method,
+        &uri,
+        &body.raw,
+        StatusCode::OK,
+    )?;
+    let service = &state.service;
+    let dry_run = request.dry_run;
+    run_write(&state, write, |options| async move {
+        let merged = service.merge(user, &request, options).await?;
+        Ok(Written {
+            dry_run,
+            ..merged.into()
+        })
+    })
+    .await
 }
 
 /// The cart routes.

@@ -55,6 +55,18 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<ReadyView>) {
             latency,
         },
     );
+    if let Some(jwks) = state.auth.jwks() {
+        // Degraded, not down: guests still work, and another replica cannot do better.
+        let usable = jwks.is_usable().await;
+        checks.insert(
+            "identity_provider".to_owned(),
+            CheckView {
+                status: if usable { "ok" } else { "degraded" }.into(),
+                message: (!usable).then(|| "no usable JWKS: user tokens answer 503".to_owned()),
+                latency: "0.0ms".into(),
+            },
+        );
+    }
     let view = ReadyView {
         status: if ok { "ready" } else { "not ready" }.into(),
         timestamp: OffsetDateTime::now_utc()

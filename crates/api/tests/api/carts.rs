@@ -367,23 +367,6 @@ async fn guests_endpoint_issues_valid_guest_ids() {
 }
 
 #[tokio::test]
-async fn merge_is_reserved_and_answers_501() {
-    let app = spawn_app().await;
-    let alice = token("alice");
-    let merge = app
-        .send(
-            app.request(Method::POST, "/v1/cart/me/merge")
-                .bearer_auth(&alice)
-                .json(&json!({"guest_id": guest()})),
-        )
-        .await;
-    assert_eq!(
-        (merge.status, merge.code()),
-        (StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED")
-    );
-}
-
-#[tokio::test]
 async fn each_change_writes_its_events_to_the_outbox_in_order() {
     let app = spawn_app().await;
     let key = guest();

@@ -83,3 +83,59 @@ async fn a_users_devices_editing_one_cart_never_lose_each_others_changes() {
     assert_eq!(cart.body["total_quantity"], 60);
     assert_eq!(cart.body["item_count"], 6);
 }
+
+/// A user's cart is one cart whatever device calls: two "devices" (separate HTTP clients with
+/// their own connections, the same user) editing it at once never lose each other's changes,
+/// and a merge racing the devices' adds loses nothing either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_devices_of_one_user_never_lose_each_others_changes() {
+    let app = crate::helpers::spawn_with(crate::helpers::Options {
+        limits: cart_core::Limits::new(1_000, 100).expect("limits"),
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let alice = crate::helpers::token("alice");
+    let phone = reqwest::Client::new();
+    let laptop = reqwest::Client::new();
+    let guest_id = guest();
+    app.add_product(&guest_id, "lamp", 3).await;
+    let add = |client: &reqwest::Client, product: &'static str| {
+        client
+            .post(format!("{}/v1/cart/me/items", app.base))
+            .bearer_auth(&alice)
+            .json(&json!({"product_id": product, "quantity": 1}))
+            .send()
+    };
+    let mut requests = Vec::new();
+    for i in 0..40 {
+        requests.push(add(&phone, "book"));
+        requests.push(add(&laptop, "book"));
+        requests.push(add(if i % 2 == 0 { &phone } else { &laptop }, "pen"));
+    }
+    let merge = phone
+        .post(format!("{}/v1/cart/me/merge", app.base))
+        .bearer_auth(&alice)
+        .json(&json!({"guest_id": guest_id, "strategy": "sum"}))
+        .send();
+    let (answers, merged) = tokio::join!(join_all(requests), merge);
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.as_ref().expect("request").status() == StatusCode::CREATED)
+    );
+    assert_eq!(merged.expect("merge").status(), StatusCode::OK);
+    let cart = app.get_cart("me", Some(&alice)).await;
+    let quantity = |product: &str| {
+        cart.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|line| line["product_id"] == product)
+            .map(|line| line["quantity"].as_u64().expect("quantity"))
+    };
+    assert_eq!(quantity("book"), Some(80));
+    assert_eq!(quantity("pen"), Some(40));
+    assert_eq!(quantity("lamp"), Some(3));
+    // 120 adds, the merge, and the cart's creation by whichever came first.
+    assert_eq!(cart.body["version"], 121);
+}

@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use cart_api::auth::{Claims, mint_hs256};
+use cart_api::devkeys::{self, KeyKind, SigningKey};
+use cart_api::jwks::JwksConfig;
 use cart_api::{AppState, AuthConfig, Authenticator};
 use cart_core::{
     CartKey, CartPolicy, CartService, GuestId, Limits, ManualClock, ProductInput, RandomIds, Store,
@@ -23,6 +25,8 @@ pub struct Options {
     pub limits: Limits,
     /// `(rate per second, burst)` per client.
     pub rate_limit: Option<(u32, u32)>,
+    /// Token checks beyond the HS256 secret (JWKS, issuer, client id …).
+    pub auth: AuthConfig,
 }
 
 impl Default for Options {
@@ -31,6 +35,7 @@ impl Default for Options {
             secret: Some(SECRET),
             limits: Limits::default(),
             rate_limit: None,
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -103,7 +108,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     ));
     let auth = Authenticator::new(&AuthConfig {
         hs256_secret: options.secret.map(|s| SecretString::from(s.to_owned())),
-        ..AuthConfig::default()
+        ..options.auth
     })
     .expect("auth config");
     let state = AppState {
@@ -166,9 +171,7 @@ pub fn token_with(sub: &str, scope: Option<&str>) -> String {
             exp: now + 3600,
             iat: Some(now),
             scope: scope.map(Into::into),
-            groups: None,
-            iss: None,
-            aud: None,
+            ..Claims::default()
         },
     )
     .expect("token")
@@ -273,4 +276,95 @@ impl TestApp {
             .filter(|event| event.cart_key == cart_key)
             .collect()
     }
+}
+
+/// A stand-in identity provider: serves a JWKS of the keys it is given (changeable while it
+/// runs), counts fetches, and can be taken down (503) and brought back.
+#[derive(Clone)]
+pub struct FakeIdp {
+    pub url: String,
+    keys: Arc<std::sync::Mutex<Vec<SigningKey>>>,
+    fetches: Arc<std::sync::atomic::AtomicUsize>,
+    up: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FakeIdp {
+    pub async fn start(keys: Vec<SigningKey>) -> Self {
+        use axum::http::StatusCode as Status;
+        use axum::response::IntoResponse;
+        let idp = Self {
+            url: String::new(),
+            keys: Arc::new(std::sync::Mutex::new(keys)),
+            fetches: Arc::default(),
+            up: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        };
+        let served = idp.clone();
+        let app = axum::Router::new().route(
+            "/.well-known/jwks.json",
+            axum::routing::get(move || {
+                let idp = served.clone();
+                async move {
+                    idp.fetches
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if !idp.up.load(std::sync::atomic::Ordering::SeqCst) {
+                        return Status::SERVICE_UNAVAILABLE.into_response();
+                    }
+                    let keys = idp.keys.lock().expect("keys").clone();
+                    axum::Json(devkeys::jwks(&keys)).into_response()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        Self {
+            url: format!("http://{address}/.well-known/jwks.json"),
+            ..idp
+        }
+    }
+
+    /// Replaces the published keys.
+    pub fn publish(&self, keys: Vec<SigningKey>) {
+        *self.keys.lock().expect("keys") = keys;
+    }
+
+    /// JWKS fetches so far.
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Takes the provider down (`false`) or back up.
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// JWKS settings for a server using this provider.
+    pub fn config(&self) -> JwksConfig {
+        JwksConfig::new(self.url.clone())
+    }
+}
+
+/// A fresh private key of `kind`.
+pub fn new_key(kind: KeyKind) -> SigningKey {
+    SigningKey::from_pem(devkeys::generate_pem(kind).expect("generate").as_bytes()).expect("key")
+}
+
+/// Claims valid for an hour.
+pub fn claims_for(sub: &str) -> Claims {
+    let now = OffsetDateTime::now_utc().unix_timestamp() as u64;
+    Claims {
+        sub: sub.into(),
+        exp: now + 3600,
+        iat: Some(now),
+        ..Claims::default()
+    }
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    OffsetDateTime::now_utc().unix_timestamp() as u64
 }

@@ -1,10 +1,12 @@
 //! Integration tests of the HTTP API: a real server on port 0 over a fresh SQLite file per test.
 
+mod attacks;
 mod auth;
 mod carts;
 mod concurrency;
 mod errors;
 mod helpers;
 mod idempotency;
+mod merge;
 mod ops;
 mod products;

@@ -12,6 +12,8 @@ use crate::money::Currency;
 use crate::product::Product;
 use crate::quantity::{Limits, Quantity, RequestedQuantity};
 
+pub mod merge;
+
 /// One line of a cart: a product (and variant) with a quantity at a catalog price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineItem {
