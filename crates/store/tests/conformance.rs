@@ -276,6 +276,63 @@ pub async fn deletes_are_conditional(store: Arc<dyn Store>) {
     assert_eq!(store.load_cart(&k).await.expect("load"), None);
 }
 
+/// A commit of two carts (a merge: the user cart written, the guest cart deleted) is all or
+/// nothing: when the second write's condition fails, the first write and the events are not
+/// stored either; when both hold, both land with their events.
+pub async fn a_two_cart_commit_is_all_or_nothing(store: Arc<dyn Store>) {
+    let now = OffsetDateTime::now_utc();
+    let (user, guest) = (key(50), key(51));
+    for k in [&user, &guest] {
+        store.commit(commit_of(k, None, now)).await.expect("create");
+    }
+    let user_cart = store.load_cart(&user).await.expect("load").expect("user");
+    let (merged, events) = next(&user, Some(&user_cart), now);
+    let merge = |guest_version| Commit {
+        writes: vec![
+            CartWrite {
+                key: user.clone(),
+                expected_version: Some(1),
+                new_state: Some(merged.clone()),
+            },
+            CartWrite {
+                key: guest.clone(),
+                expected_version: Some(guest_version),
+                new_state: None,
+            },
+        ],
+        events: events.clone(),
+        idempotency: Some(record("merge-key", now + Duration::hours(1))),
+        at: now,
+    };
+    let refused = store.commit(merge(7)).await;
+    assert!(
+        matches!(&refused, Err(StoreError::VersionMismatch { key, current: Some(1) }) if *key == guest),
+        "{refused:?}"
+    );
+    assert_eq!(store.load_cart(&user).await.expect("load"), Some(user_cart));
+    assert!(store.load_cart(&guest).await.expect("load").is_some());
+    assert_eq!(events_of(store.as_ref(), &user).await.len(), 1);
+    assert!(
+        store
+            .idempotency_record("merge-key", now)
+            .await
+            .expect("record")
+            .is_none()
+    );
+
+    store.commit(merge(1)).await.expect("merge");
+    assert_eq!(store.load_cart(&user).await.expect("load"), Some(merged));
+    assert_eq!(store.load_cart(&guest).await.expect("load"), None);
+    assert_eq!(events_of(store.as_ref(), &user).await.len(), 2);
+    assert!(
+        store
+            .idempotency_record("merge-key", now)
+            .await
+            .expect("record")
+            .is_some()
+    );
+}
+
 /// A cart's stamp is its id, version and expiry, read without the contents.
 pub async fn stamps_match_the_stored_cart(store: Arc<dyn Store>) {
     let now = OffsetDateTime::now_utc();
@@ -329,6 +386,10 @@ macro_rules! conformance {
         #[tokio::test]
         async fn the_outbox_keeps_commit_order() {
             super::the_outbox_keeps_commit_order($open).await;
+        }
+        #[tokio::test]
+        async fn a_two_cart_commit_is_all_or_nothing() {
+            super::a_two_cart_commit_is_all_or_nothing($open).await;
         }
         #[tokio::test]
         async fn deletes_are_conditional() {
