@@ -14,7 +14,7 @@ use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
 };
-use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use thiserror::Error;
@@ -143,6 +143,22 @@ impl SigningKey {
             }
         }
         Err(DevKeyError::UnsupportedKey)
+    }
+
+    /// The same RSA key signing with RS384 or RS512 instead (its JWK then says so in `alg`,
+    /// which is how a JWKS tells verifiers). Other keys and algorithms are refused.
+    pub fn with_rsa_algorithm(mut self, algorithm: Algorithm) -> Result<Self, DevKeyError> {
+        let rsa = [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512];
+        if !rsa.contains(&self.algorithm) || !rsa.contains(&algorithm) {
+            return Err(DevKeyError::UnsupportedKey);
+        }
+        self.algorithm = algorithm;
+        self.jwk.common.key_algorithm = Some(match algorithm {
+            Algorithm::RS384 => KeyAlgorithm::RS384,
+            Algorithm::RS512 => KeyAlgorithm::RS512,
+            _ => KeyAlgorithm::RS256,
+        });
+        Ok(self)
     }
 
     /// The key id: the RFC 7638 SHA-256 thumbprint of the public key.

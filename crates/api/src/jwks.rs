@@ -164,6 +164,13 @@ impl JwksCache {
 
     async fn fetch(&self) -> Result<usize, String> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
+        let outcome = self.fetch_once().await;
+        let label = if outcome.is_ok() { "ok" } else { "error" };
+        metrics::counter!("cartd_jwks_fetches_total", "outcome" => label).increment(1);
+        outcome
+    }
+
+    async fn fetch_once(&self) -> Result<usize, String> {
         let set: JwkSet = self
             .client
             .get(&self.config.url)

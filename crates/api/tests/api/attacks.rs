@@ -38,6 +38,8 @@ fn good(sub: &str) -> Claims {
 struct Keys {
     rsa_pem: String,
     rsa: SigningKey,
+    rs384: SigningKey,
+    rs512: SigningKey,
     ec: SigningKey,
     ec384: SigningKey,
     ed: SigningKey,
@@ -61,12 +63,20 @@ async fn setup() -> (TestApp, FakeIdp, Keys) {
     let keys = Keys {
         rsa: SigningKey::from_pem(rsa_pem.as_bytes()).expect("key"),
         rsa_pem,
+        rs384: new_key(KeyKind::Rs256)
+            .with_rsa_algorithm(jsonwebtoken::Algorithm::RS384)
+            .expect("rs384"),
+        rs512: new_key(KeyKind::Rs256)
+            .with_rsa_algorithm(jsonwebtoken::Algorithm::RS512)
+            .expect("rs512"),
         ec: new_key(KeyKind::Es256),
         ec384: new_key(KeyKind::Es384),
         ed: new_key(KeyKind::EdDsa),
     };
     let idp = FakeIdp::start(vec![
         keys.rsa.clone(),
+        keys.rs384.clone(),
+        keys.rs512.clone(),
         keys.ec.clone(),
         keys.ec384.clone(),
         keys.ed.clone(),
@@ -188,6 +198,21 @@ async fn every_attack_answers_its_documented_status_and_code() {
                     .to_string()
                     .as_bytes());
                 format!("{header}.{}.{}", parts[1], parts[2])
+            }),
+            body: None,
+            expected: (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+        },
+        Row {
+            name: "RS256 header on a key published for RS384 (algorithm from the key)",
+            method: Method::GET,
+            path: me(),
+            token: Some({
+                let as_rs256 = keys
+                    .rs384
+                    .clone()
+                    .with_rsa_algorithm(jsonwebtoken::Algorithm::RS256)
+                    .expect("rs256");
+                as_rs256.sign(&good("alice")).expect("sign")
             }),
             body: None,
             expected: (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
@@ -385,6 +410,8 @@ async fn tokens_of_every_supported_algorithm_and_cognito_shapes_are_accepted() {
     let (app, _idp, keys) = setup().await;
     for (name, key) in [
         ("rs256", &keys.rsa),
+        ("rs384", &keys.rs384),
+        ("rs512", &keys.rs512),
         ("es256", &keys.ec),
         ("es384", &keys.ec384),
         ("eddsa", &keys.ed),

@@ -423,3 +423,25 @@ async fn a_conditional_merge_honours_if_match_on_the_user_cart() {
     assert_eq!(current.status, StatusCode::OK);
     assert_eq!(current.body["version"], 2);
 }
+
+#[tokio::test]
+async fn an_empty_guest_cart_is_consumed_and_leaves_the_users_lines_as_they_were() {
+    let app = spawn_app().await;
+    let guest_id = guest();
+    fill(&app, "me", &[("book", 2)]).await;
+    fill(&app, &guest_id, &[("pen", 1)]).await;
+    let cleared = app
+        .send(app.request(Method::DELETE, &format!("/v1/cart/{guest_id}")))
+        .await;
+    assert_eq!(cleared.status, StatusCode::NO_CONTENT);
+    let merged = merge(&app, &guest_id, Some("max"), "").await;
+    assert_eq!(merged.status, StatusCode::OK);
+    assert_eq!(merged.body["merge"]["guest_cart_found"], true);
+    assert_eq!(merged.body["merge"]["lines"], json!([]));
+    assert_eq!(
+        quantities(&merged.body),
+        BTreeMap::from([("book".to_owned(), 2)])
+    );
+    assert_eq!(merged.body["version"], 2);
+    assert_eq!(app.get_cart(&guest_id, None).await.code(), "CART_NOT_FOUND");
+}
