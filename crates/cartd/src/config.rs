@@ -208,6 +208,10 @@ pub struct ServeArgs {
     /// How long idempotency records are kept.
     #[arg(long, env = "CARTD_IDEMPOTENCY_TTL", value_name = "CARTD_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_duration)]
     pub idempotency_ttl: Duration,
+    /// How long a catalog lookup is reused by adds (0s: read the catalog every time). Catalog
+    /// changes made by another process are seen within this time.
+    #[arg(long, env = "CARTD_CATALOG_CACHE_TTL", value_name = "CARTD_CATALOG_CACHE_TTL", default_value = "2s", value_parser = parse_duration)]
+    pub catalog_cache_ttl: Duration,
     /// How often the sweeper deletes expired carts and idempotency records.
     #[arg(long, env = "CARTD_SWEEP_INTERVAL", value_name = "CARTD_SWEEP_INTERVAL", default_value = "1m", value_parser = parse_duration)]
     pub sweep_interval: Duration,
@@ -308,6 +312,13 @@ impl ServeArgs {
             guest_ttl: to_time("CARTD_GUEST_TTL", self.guest_ttl)?,
             user_ttl: to_time("CARTD_USER_TTL", self.user_ttl)?,
             idempotency_ttl: to_time("CARTD_IDEMPOTENCY_TTL", self.idempotency_ttl)?,
+            catalog_cache_ttl: time::Duration::try_from(self.catalog_cache_ttl)
+                .ok()
+                .filter(|ttl| *ttl <= time::Duration::hours(1))
+                .ok_or(SettingError {
+                    setting: "CARTD_CATALOG_CACHE_TTL",
+                    reason: "must be between 0s and 1h".into(),
+                })?,
         })
     }
 

@@ -51,6 +51,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         idempotency_ttl_secs = args.idempotency_ttl.as_secs(),
         sweep_interval_secs = args.sweep_interval.as_secs(),
         sweep_batch = args.sweep_batch,
+        catalog_cache_ttl_ms = args.catalog_cache_ttl.as_millis() as u64,
         demo_catalog = args.demo_catalog,
         rate_limit_per_second = args.rate_limit,
         rate_burst = ?args.rate_burst,

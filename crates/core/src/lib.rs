@@ -8,11 +8,13 @@
 //! - [`product`]: catalog products and the parsing of product rows.
 //! - [`cart`]: the cart and its pure rules, and ([`cart::merge`]) merging a guest cart at sign-in.
 //! - [`events`]: the domain events written to the outbox.
+//! - [`catalog_cache`]: a read-through cache of catalog lookups.
 //! - [`ports`]: the `Store`, `Catalog`, `Clock` and `IdGenerator` traits backends implement.
 //! - [`service`]: `CartService`, the use cases: load → decide → one atomic commit.
 //! - [`error`]: `CartError`, the one error type of the use cases.
 
 pub mod cart;
+pub mod catalog_cache;
 pub mod error;
 pub mod events;
 pub mod ids;
@@ -20,6 +22,7 @@ pub mod money;
 pub mod ports;
 pub mod product;
 pub mod quantity;
+mod recent;
 pub mod service;
 
 #[cfg(test)]

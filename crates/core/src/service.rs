@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::cart::merge::{MergeReport, MergeStrategy};
 use crate::cart::{AddItem, Cart};
+use crate::catalog_cache::CachedCatalog;
 use crate::error::CartError;
 use crate::events::{CartEvent, EventType, LineChange};
 use crate::ids::{CartKey, GuestId, Owner, ProductId, UserId};
@@ -21,6 +22,7 @@ use crate::ports::{
 };
 use crate::product::Product;
 use crate::quantity::{Limits, RequestedQuantity};
+use crate::recent::RecentCarts;
 
 /// How many times an unconditional write retries a lost compare-and-set. Writers of one cart in
 /// one process are already serialised (see [`CartService`]), so retries only happen when another
@@ -41,16 +43,20 @@ pub struct CartPolicy {
     pub user_ttl: Duration,
     /// How long an idempotency record is kept.
     pub idempotency_ttl: Duration,
+    /// How long a catalog lookup is reused (zero: every add reads the catalog).
+    pub catalog_cache_ttl: Duration,
 }
 
 impl Default for CartPolicy {
-    /// API.md defaults: 99 a line, 100 lines, guests 7 days, users 90 days, records 24 h.
+    /// API.md defaults: 99 a line, 100 lines, guests 7 days, users 90 days, records 24 h;
+    /// catalog lookups reused for 2 s.
     fn default() -> Self {
         Self {
             limits: Limits::default(),
             guest_ttl: Duration::days(7),
             user_ttl: Duration::days(90),
             idempotency_ttl: Duration::hours(24),
+            catalog_cache_ttl: Duration::seconds(2),
         }
     }
 }
@@ -148,9 +154,13 @@ pub struct CartService {
     ids: Arc<dyn IdGenerator>,
     policy: CartPolicy,
     /// Writers of one cart wait for each other here instead of failing each other's
-    /// compare-and-set; the compare-and-set still guards against other processes.
-    stripes: Box<[Mutex<()>]>,
+    /// compare-and-set; the compare-and-set still guards against other processes. Each stripe
+    /// also remembers the carts it committed last (see [`crate::recent`]).
+    stripes: Box<[Mutex<RecentCarts>]>,
 }
+
+/// The lock of a cart's stripe, with the stripe's recently committed carts.
+type StripeGuard<'a> = tokio::sync::MutexGuard<'a, RecentCarts>;
 
 impl CartService {
     /// Wires the use cases to their ports.
@@ -161,13 +171,24 @@ impl CartService {
         ids: Arc<dyn IdGenerator>,
         policy: CartPolicy,
     ) -> Self {
+        let catalog: Arc<dyn Catalog> = if policy.catalog_cache_ttl > Duration::ZERO {
+            Arc::new(CachedCatalog::new(
+                catalog,
+                clock.clone(),
+                policy.catalog_cache_ttl,
+            ))
+        } else {
+            catalog
+        };
         Self {
             store,
             catalog,
             clock,
             ids,
             policy,
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            stripes: (0..STRIPES)
+                .map(|_| Mutex::new(RecentCarts::default()))
+                .collect(),
         }
     }
 
@@ -223,9 +244,9 @@ impl CartService {
             .product(&command.product_id)
             .await?
             .ok_or_else(|| CartError::ProductNotFound(command.product_id.clone()))?;
-        let _serialised = self.lock(key).await;
+        let mut stripe = self.lock(key).await;
         let changed = self
-            .write(key, &options, |current, now| {
+            .write(key, &options, &mut stripe, |current, now| {
                 let mut events = Vec::new();
                 let (mut cart, expected_version) = match current {
                     Some(cart) if !cart.is_expired(now) => {
@@ -274,17 +295,31 @@ impl CartService {
         quantity: RequestedQuantity,
         options: WriteOptions,
     ) -> Result<Cart, CartError> {
-        let _serialised = self.lock(key).await;
+        let mut stripe = self.lock(key).await;
         // Raising a quantity needs the catalog entry (availability, stock); fetch it for the
-        // line's product. Writers of this cart are serialised, so the line cannot change
-        // product before the write below.
-        let loaded = self.store.load_cart(key).await?;
-        let product = match loaded.as_ref().map(|cart| cart.line(item_id)) {
-            Some(Ok(line)) => self.catalog.product(line.product_id()).await?,
-            _ => None,
+        // line's product. A line's product never changes, so a remembered cart holding the line
+        // names it as well as the stored one; otherwise the stored cart is read here and the
+        // write starts from it.
+        let (product_id, loaded) = match stripe.get(key).filter(|c| c.line(item_id).is_ok()) {
+            Some(cart) => (
+                cart.line(item_id).ok().map(|l| l.product_id().clone()),
+                None,
+            ),
+            None => {
+                let stored = self.store.load_cart(key).await?;
+                let id = stored
+                    .as_ref()
+                    .and_then(|cart| cart.line(item_id).ok())
+                    .map(|line| line.product_id().clone());
+                (id, Some(stored))
+            }
+        };
+        let product = match product_id {
+            Some(id) => self.catalog.product(&id).await?,
+            None => None,
         };
         let changed = self
-            .write_from(key, &options, Some(loaded), |current, now| {
+            .write_from(key, &options, &mut stripe, loaded, |current, now| {
                 let mut cart = live_cart(current, now)?;
                 let before = cart.line(item_id)?.quantity().get();
                 if u64::from(before) == quantity.get() {
@@ -315,9 +350,9 @@ impl CartService {
         item_id: Uuid,
         options: WriteOptions,
     ) -> Result<Cart, CartError> {
-        let _serialised = self.lock(key).await;
+        let mut stripe = self.lock(key).await;
         let changed = self
-            .write(key, &options, |current, now| {
+            .write(key, &options, &mut stripe, |current, now| {
                 let mut cart = live_cart(current, now)?;
                 let version = cart.version();
                 let line = cart.remove(item_id)?;
@@ -338,8 +373,8 @@ impl CartService {
         key: &CartKey,
         options: WriteOptions,
     ) -> Result<Option<Cart>, CartError> {
-        let _serialised = self.lock(key).await;
-        self.write(key, &options, |current, now| match current {
+        let mut stripe = self.lock(key).await;
+        self.write(key, &options, &mut stripe, |current, now| match current {
             Some(mut cart) if !cart.is_expired(now) => {
                 let version = cart.version();
                 cart.clear();
@@ -366,7 +401,7 @@ impl CartService {
     ) -> Result<Merged, CartError> {
         let user_key = CartKey::User(user.clone());
         let guest_key = CartKey::Guest(request.guest.clone());
-        let _serialised = self.lock_pair(&user_key, &guest_key).await;
+        let (mut user_stripe, mut guest_stripe) = self.lock_pair(&user_key, &guest_key).await;
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
             let stored_user = self.store.load_cart(&user_key).await?;
@@ -437,8 +472,16 @@ impl CartService {
                 at: now,
             };
             match self.store.commit(commit).await {
-                Ok(()) => return Ok(Merged { cart, report }),
+                Ok(()) => {
+                    match guest_stripe.as_mut() {
+                        Some(guest_stripe) => guest_stripe.forget(&guest_key),
+                        None => user_stripe.forget(&guest_key),
+                    }
+                    user_stripe.put(cart.clone());
+                    return Ok(Merged { cart, report });
+                }
                 Err(StoreError::VersionMismatch { key, current }) => {
+                    user_stripe.forget(&user_key);
                     if let (Some(precondition), true) = (options.precondition, key == user_key) {
                         return Err(precondition_error(precondition, current));
                     }
@@ -501,30 +544,28 @@ impl CartService {
         Ok(created.first().copied().unwrap_or(false))
     }
 
-    async fn lock(&self, key: &CartKey) -> tokio::sync::MutexGuard<'_, ()> {
+    async fn lock(&self, key: &CartKey) -> StripeGuard<'_> {
         self.stripes[stripe(key)].lock().await
     }
 
-    /// Locks the stripes of two carts, in stripe order so two merges cannot deadlock.
+    /// Locks the stripes of two carts, in stripe order so two merges cannot deadlock; the
+    /// guards are returned in the order of the keys (`None` for `b` when both share a stripe).
     async fn lock_pair(
         &self,
         a: &CartKey,
         b: &CartKey,
-    ) -> (
-        tokio::sync::MutexGuard<'_, ()>,
-        Option<tokio::sync::MutexGuard<'_, ()>>,
-    ) {
-        let (first, second) = {
-            let (x, y) = (stripe(a), stripe(b));
-            (x.min(y), x.max(y))
-        };
-        let held = self.stripes[first].lock().await;
-        let also = if second == first {
-            None
+    ) -> (StripeGuard<'_>, Option<StripeGuard<'_>>) {
+        let (x, y) = (stripe(a), stripe(b));
+        if x == y {
+            return (self.stripes[x].lock().await, None);
+        }
+        let first = self.stripes[x.min(y)].lock().await;
+        let second = self.stripes[x.max(y)].lock().await;
+        if x < y {
+            (first, Some(second))
         } else {
-            Some(self.stripes[second].lock().await)
-        };
-        (held, also)
+            (second, Some(first))
+        }
     }
 
     /// The idempotency record to commit with a change, if the request carried a key.
@@ -551,34 +592,50 @@ impl CartService {
         &self,
         key: &CartKey,
         options: &WriteOptions,
+        stripe: &mut RecentCarts,
         decide: impl Fn(Option<Cart>, OffsetDateTime) -> Result<Decision, CartError>,
     ) -> Result<Option<Cart>, CartError> {
-        self.write_from(key, options, None, decide).await
+        self.write_from(key, options, stripe, None, decide).await
     }
 
     /// [`Self::write`], whose first attempt starts from `loaded` (the cart the caller already
-    /// read under the cart's lock) instead of reading it again; retries read afresh.
+    /// read from the store under the cart's lock) or else from the cart this process committed
+    /// last; every later attempt reads the store. A remembered cart is trusted only for a
+    /// change that is then committed (the compare-and-set checks it); any other verdict
+    /// reached from it is reached again from the store.
     async fn write_from(
         &self,
         key: &CartKey,
         options: &WriteOptions,
+        stripe: &mut RecentCarts,
         mut loaded: Option<Option<Cart>>,
         decide: impl Fn(Option<Cart>, OffsetDateTime) -> Result<Decision, CartError>,
     ) -> Result<Option<Cart>, CartError> {
+        let mut remembered = if loaded.is_none() {
+            stripe.get(key)
+        } else {
+            None
+        };
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
-            let current = match loaded.take() {
-                Some(current) => current,
-                None => self.store.load_cart(key).await?,
+            let guessed = remembered.is_some();
+            let current = match (loaded.take(), remembered.take()) {
+                (Some(current), _) => current,
+                (None, Some(cart)) => Some(cart),
+                (None, None) => self.store.load_cart(key).await?,
             };
-            check_precondition(options.precondition, current.as_ref().map(Cart::version))?;
-            let (mut cart, expected_version, drafts) = match decide(current, now)? {
-                Decision::Unchanged(cart) => return Ok(cart),
-                Decision::Changed {
+            let verdict =
+                check_precondition(options.precondition, current.as_ref().map(Cart::version))
+                    .and_then(|()| decide(current, now));
+            let (mut cart, expected_version, drafts) = match verdict {
+                Ok(Decision::Changed {
                     cart,
                     expected_version,
                     events,
-                } => (cart, expected_version, events),
+                }) => (cart, expected_version, events),
+                Ok(Decision::Unchanged(_)) | Err(_) if guessed => continue,
+                Ok(Decision::Unchanged(cart)) => return Ok(cart),
+                Err(error) => return Err(error),
             };
             cart.touch(now, self.policy.ttl(key.owner()));
             let events = drafts
@@ -597,8 +654,12 @@ impl CartService {
                 at: now,
             };
             match self.store.commit(commit).await {
-                Ok(()) => return Ok(Some(cart)),
+                Ok(()) => {
+                    stripe.put(cart.clone());
+                    return Ok(Some(cart));
+                }
                 Err(StoreError::VersionMismatch { current, .. }) => {
+                    stripe.forget(key);
                     if let Some(precondition) = options.precondition {
                         return Err(precondition_error(precondition, current));
                     }
@@ -606,7 +667,11 @@ impl CartService {
                 Err(StoreError::DuplicateIdempotencyKey) => {
                     return Err(CartError::IdempotencyKeyCommitted);
                 }
-                Err(other) => return Err(other.into()),
+                Err(other) => {
+                    // The commit may or may not have landed: forget what we thought we knew.
+                    stripe.forget(key);
+                    return Err(other.into());
+                }
             }
         }
         Err(CartError::Contended)

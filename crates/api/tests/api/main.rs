@@ -10,3 +10,4 @@ mod idempotency;
 mod merge;
 mod ops;
 mod products;
+mod replicas;

@@ -1,0 +1,168 @@
+//! Two replicas over one store: each remembers the carts it wrote and the catalog rows it read,
+//! and neither memory may ever make an answer wrong when the other replica changed things.
+
+use std::sync::Arc;
+
+use cart_core::{
+    AddItem, CartError, CartKey, CartPolicy, CartService, Precondition, ProductId, ProductInput,
+    RandomIds, RequestedQuantity, WriteOptions,
+};
+
+use crate::helpers::{TestApp, guest, spawn_app};
+
+fn replica(app: &TestApp) -> CartService {
+    CartService::new(
+        app.store.clone(),
+        app.catalog.clone(),
+        app.clock.clone(),
+        Arc::new(RandomIds),
+        CartPolicy::default(),
+    )
+}
+
+fn add(product: &str) -> AddItem {
+    AddItem {
+        product_id: ProductId::parse(product).expect("product"),
+        variant_id: None,
+        quantity: RequestedQuantity::new(1).expect("1"),
+        asserted_unit_price: None,
+    }
+}
+
+fn quantity(cart: &cart_core::Cart, product: &str) -> Option<u32> {
+    cart.items()
+        .iter()
+        .find(|l| l.product_id().as_str() == product)
+        .map(|l| l.quantity().get())
+}
+
+fn if_match(version: u64) -> WriteOptions {
+    WriteOptions {
+        precondition: Some(Precondition::IfMatch(version)),
+        idempotency: None,
+    }
+}
+
+#[tokio::test]
+async fn a_replica_whose_remembered_cart_is_stale_still_answers_right() {
+    let app = spawn_app().await;
+    let (a, b) = (&app.service, replica(&app));
+    let key = CartKey::parse(&guest()).expect("key");
+    let first = a
+        .add_item(&key, add("book"), WriteOptions::default())
+        .await
+        .expect("a");
+    assert_eq!(first.version(), 1);
+    b.add_item(&key, add("pen"), WriteOptions::default())
+        .await
+        .expect("b");
+    // A remembers version 1; the store is at 2. Its add still lands on top of B's.
+    let third = a
+        .add_item(&key, add("book"), WriteOptions::default())
+        .await
+        .expect("a");
+    assert_eq!(
+        (
+            third.version(),
+            quantity(&third, "book"),
+            quantity(&third, "pen")
+        ),
+        (3, Some(2), Some(1))
+    );
+    let fourth = b
+        .add_item(&key, add("lamp"), WriteOptions::default())
+        .await
+        .expect("b");
+    let lamp = fourth
+        .items()
+        .iter()
+        .find(|l| l.product_id().as_str() == "lamp")
+        .expect("lamp")
+        .item_id();
+    // A never saw the lamp line: it must find it in the store, not answer ITEM_NOT_FOUND.
+    let fifth = a
+        .set_quantity(
+            &key,
+            lamp,
+            RequestedQuantity::new(3).expect("3"),
+            WriteOptions::default(),
+        )
+        .await
+        .expect("a sets the line B added");
+    assert_eq!((fifth.version(), quantity(&fifth, "lamp")), (5, Some(3)));
+    // B remembers version 4: If-Match on the real version 5 must pass ...
+    let book = fifth.items()[0].item_id();
+    let sixth = b
+        .set_quantity(
+            &key,
+            book,
+            RequestedQuantity::new(5).expect("5"),
+            if_match(5),
+        )
+        .await
+        .expect("b's If-Match on the stored version");
+    assert_eq!(sixth.version(), 6);
+    // ... and A's If-Match on the version it remembers (5) must fail with the stored one.
+    let pen = sixth.items()[1].item_id();
+    let stale = a.remove_item(&key, pen, if_match(5)).await;
+    assert_eq!(
+        stale,
+        Err(CartError::PreconditionFailed {
+            expected: 5,
+            current: Some(6)
+        })
+    );
+    // A's own clear of B's cart is conditional on what is stored, not remembered.
+    let cleared = a
+        .clear(&key, if_match(6))
+        .await
+        .expect("clear")
+        .expect("cart");
+    assert_eq!((cleared.version(), cleared.items().len()), (7, 0));
+    // And a read through either replica shows the stored cart.
+    assert_eq!(b.get(&key).await.expect("get"), cleared);
+}
+
+#[tokio::test]
+async fn catalog_changes_from_another_replica_are_seen_within_the_cache_ttl() {
+    let app = spawn_app().await;
+    let (a, b) = (&app.service, replica(&app));
+    let key = CartKey::parse(&guest()).expect("key");
+    let before = a
+        .add_item(&key, add("pen"), WriteOptions::default())
+        .await
+        .expect("add");
+    assert_eq!(before.items()[0].unit_price(), 250);
+    let repriced = ProductInput {
+        id: "pen".into(),
+        name: "Product pen".into(),
+        unit_price: 300,
+        currency: "USD".into(),
+        active: true,
+        stock: None,
+    }
+    .parse()
+    .expect("product");
+    b.put_product(repriced).await.expect("reprice on B");
+    // Within the TTL, A still prices from its remembered row ...
+    let soon = a
+        .add_item(&key, add("pen"), WriteOptions::default())
+        .await
+        .expect("add");
+    assert_eq!(soon.items()[0].unit_price(), 250);
+    // ... after it, from the catalog.
+    app.clock
+        .advance(CartPolicy::default().catalog_cache_ttl + time::Duration::milliseconds(1));
+    let later = a
+        .add_item(&key, add("pen"), WriteOptions::default())
+        .await
+        .expect("add");
+    assert_eq!(later.items()[0].unit_price(), 300);
+    // B changed the row itself, so B sees it at once.
+    let other = CartKey::parse(&guest()).expect("key");
+    let on_b = b
+        .add_item(&other, add("pen"), WriteOptions::default())
+        .await
+        .expect("add");
+    assert_eq!(on_b.items()[0].unit_price(), 300);
+}
