@@ -333,6 +333,39 @@ pub async fn a_two_cart_commit_is_all_or_nothing(store: Arc<dyn Store>) {
     );
 }
 
+/// A cart whose expiry moved later (every write extends it) is never swept before its new
+/// expiry, whatever the backend does to make sweeping cheap; once expired it is swept.
+pub async fn a_cart_is_never_swept_before_its_extended_expiry(store: Arc<dyn Store>) {
+    let start = OffsetDateTime::now_utc();
+    let k = key(60);
+    store
+        .commit(commit_of(&k, None, start))
+        .await
+        .expect("create");
+    let first = store.load_cart(&k).await.expect("load").expect("cart");
+    // Written again three hours later: the expiry moves three hours on.
+    let later = start + Duration::hours(3);
+    store
+        .commit(commit_of(&k, Some(&first), later))
+        .await
+        .expect("update");
+    let extended = store.load_cart(&k).await.expect("load").expect("cart");
+    assert!(extended.expires_at() > first.expires_at() + Duration::hours(2));
+    // After the first expiry (and its hour), before the second: still there.
+    let between = first.expires_at() + Duration::minutes(90);
+    store.sweep_expired(between, 100).await.expect("sweep");
+    assert_eq!(
+        store.load_cart(&k).await.expect("load"),
+        Some(extended.clone())
+    );
+    // Well after the second: gone.
+    store
+        .sweep_expired(extended.expires_at() + Duration::days(1), 100)
+        .await
+        .expect("sweep");
+    assert_eq!(store.load_cart(&k).await.expect("load"), None);
+}
+
 /// A cart's stamp is its id, version and expiry, read without the contents.
 pub async fn stamps_match_the_stored_cart(store: Arc<dyn Store>) {
     let now = OffsetDateTime::now_utc();
@@ -390,6 +423,10 @@ macro_rules! conformance {
         #[tokio::test]
         async fn a_two_cart_commit_is_all_or_nothing() {
             super::a_two_cart_commit_is_all_or_nothing($open).await;
+        }
+        #[tokio::test]
+        async fn a_cart_is_never_swept_before_its_extended_expiry() {
+            super::a_cart_is_never_swept_before_its_extended_expiry($open).await;
         }
         #[tokio::test]
         async fn deletes_are_conditional() {

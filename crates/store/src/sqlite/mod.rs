@@ -214,21 +214,68 @@ impl EncodedCommit {
     }
 }
 
+/// How far the sweeper's index column rounds expiries up: an hour, so a cart edited during a
+/// session updates that index at most once an hour. Expired carts are swept up to an hour late;
+/// they answer `410` from their exact expiry on (reads check the document's `expires_at`).
+const SWEEP_GRANULARITY_MS: i64 = 3_600_000;
+
+/// `expires_at` rounded up to the sweep granularity: never before the real expiry.
+fn sweep_after(expires_at: i64) -> i64 {
+    expires_at.div_euclid(SWEEP_GRANULARITY_MS) * SWEEP_GRANULARITY_MS
+        + if expires_at.rem_euclid(SWEEP_GRANULARITY_MS) == 0 {
+            0
+        } else {
+            SWEEP_GRANULARITY_MS
+        }
+}
+
 fn write_cart(conn: &Connection, write: &EncodedWrite) -> Result<(), StoreError> {
     let key = write.key.as_str();
     let changed = match (&write.new_state, write.expected_version) {
-        (Some((id, version, expires, doc)), Some(expected)) => conn
-            .prepare_cached(
+        (Some((id, version, expires, doc)), Some(expected)) => {
+            // Most writes stay within the cart's sweep hour: leave `sweep_after` (and its index)
+            // alone then, and set it only when the new expiry has moved past it.
+            conn.prepare_cached(
                 "UPDATE carts SET version = ?2, expires_at = ?3, doc = ?4, cart_id = ?6
-                 WHERE cart_key = ?1 AND version = ?5",
+                 WHERE cart_key = ?1 AND version = ?5 AND sweep_after >= ?3",
             )
-            .and_then(|mut s| s.execute(params![key, version, expires, doc, expected, id])),
+            .and_then(|mut s| s.execute(params![key, version, expires, doc, expected, id]))
+            .and_then(|changed| match changed {
+                0 => conn
+                    .prepare_cached(
+                        "UPDATE carts SET version = ?2, expires_at = ?3, doc = ?4, cart_id = ?6,
+                                          sweep_after = ?7
+                         WHERE cart_key = ?1 AND version = ?5",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            key,
+                            version,
+                            expires,
+                            doc,
+                            expected,
+                            id,
+                            sweep_after(*expires)
+                        ])
+                    }),
+                n => Ok(n),
+            })
+        }
         (Some((id, version, expires, doc)), None) => conn
             .prepare_cached(
-                "INSERT INTO carts (cart_key, cart_id, version, expires_at, doc)
-                 VALUES (?1, ?5, ?2, ?3, ?4) ON CONFLICT (cart_key) DO NOTHING",
+                "INSERT INTO carts (cart_key, cart_id, version, expires_at, sweep_after, doc)
+                 VALUES (?1, ?5, ?2, ?3, ?6, ?4) ON CONFLICT (cart_key) DO NOTHING",
             )
-            .and_then(|mut s| s.execute(params![key, version, expires, doc, id])),
+            .and_then(|mut s| {
+                s.execute(params![
+                    key,
+                    version,
+                    expires,
+                    doc,
+                    id,
+                    sweep_after(*expires)
+                ])
+            }),
         (None, Some(expected)) => conn
             .prepare_cached("DELETE FROM carts WHERE cart_key = ?1 AND version = ?2")
             .and_then(|mut s| s.execute(params![key, expected])),
@@ -430,8 +477,8 @@ impl Store for SqliteStore {
             .write(move |conn| {
                 let carts = conn
                     .prepare_cached(
-                        "DELETE FROM carts WHERE cart_key IN
-                         (SELECT cart_key FROM carts WHERE expires_at <= ?1 LIMIT ?2)",
+                        "DELETE FROM carts WHERE rowid IN
+                         (SELECT rowid FROM carts WHERE sweep_after <= ?1 LIMIT ?2)",
                     )
                     .and_then(|mut s| s.execute(params![now, batch]))
                     .map_err(sql_error)?;
@@ -572,5 +619,21 @@ impl Catalog for SqliteStore {
             .map_err(sql_error)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sweep_after;
+
+    #[test]
+    fn the_sweep_column_rounds_expiry_up_to_the_hour_and_never_before_it() {
+        assert_eq!(sweep_after(0), 0);
+        assert_eq!(sweep_after(1), 3_600_000);
+        assert_eq!(sweep_after(3_600_000), 3_600_000);
+        assert_eq!(sweep_after(3_600_001), 7_200_000);
+        for t in [5, 999_999, 3_599_999, 86_400_123] {
+            assert!(sweep_after(t) >= t && sweep_after(t) - t < 3_600_000);
+        }
     }
 }
