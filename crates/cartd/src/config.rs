@@ -100,7 +100,8 @@ pub enum JwksCommand {
 /// Where the data lives.
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// Store URL: `sqlite://PATH[?synchronous=normal|full]`.
+    /// Store URL: `sqlite://PATH[?synchronous=normal|full]` or
+    /// `postgres://USER@HOST/DB[?max_connections=16&acquire_timeout=5s&statement_timeout=5s&schema=NAME]`.
     #[arg(
         long = "store",
         env = "CARTD_STORE",
@@ -394,5 +395,6 @@ impl JwtArgs {
 pub fn redacted_url(url: &StoreUrl) -> String {
     match url {
         StoreUrl::Sqlite(options) => format!("sqlite://{}", options.path.display()),
+        StoreUrl::Postgres(options) => options.redacted(),
     }
 }

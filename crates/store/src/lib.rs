@@ -7,12 +7,18 @@
 //!   a pool of readers, WAL.
 //!
 //! [`open`] turns a URL into a [`Backend`], whose store and catalog the service is wired to.
-//! PostgreSQL, Redis and DynamoDB modules fit next to `sqlite` behind their own features.
+//! - [`postgres`]: PostgreSQL (feature `postgres`): JSONB cart documents, a transaction per commit.
+//!
+//! Redis and DynamoDB modules fit next to these behind their own features.
 
 use std::sync::Arc;
 
 use cart_core::{Catalog, Store, StoreError};
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod columns;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod url;
@@ -26,6 +32,9 @@ pub enum Backend {
     /// The embedded SQLite store.
     #[cfg(feature = "sqlite")]
     Sqlite(Arc<sqlite::SqliteStore>),
+    /// PostgreSQL.
+    #[cfg(feature = "postgres")]
+    Postgres(Arc<postgres::PgStore>),
 }
 
 impl Backend {
@@ -34,6 +43,8 @@ impl Backend {
         match self {
             #[cfg(feature = "sqlite")]
             Self::Sqlite(store) => store.clone(),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(store) => store.clone(),
         }
     }
 
@@ -42,6 +53,8 @@ impl Backend {
         match self {
             #[cfg(feature = "sqlite")]
             Self::Sqlite(store) => store.clone(),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(store) => store.clone(),
         }
     }
 
@@ -50,6 +63,8 @@ impl Backend {
         match self {
             #[cfg(feature = "sqlite")]
             Self::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_) => "postgres",
         }
     }
 }
@@ -65,5 +80,13 @@ pub async fn open(url: &StoreUrl) -> Result<Backend, StoreError> {
                 .map_err(|e| StoreError::Internal(format!("open task failed: {e}")))??;
             Ok(Backend::Sqlite(Arc::new(store)))
         }
+        #[cfg(feature = "postgres")]
+        StoreUrl::Postgres(options) => Ok(Backend::Postgres(Arc::new(
+            postgres::PgStore::open(options).await?,
+        ))),
+        #[allow(unreachable_patterns)]
+        other => Err(StoreError::Unavailable(format!(
+            "this build of cartd has no support for {other:?}; enable its cargo feature"
+        ))),
     }
 }

@@ -1,6 +1,7 @@
 //! The store URL (`CARTD_STORE`): which backend, and where.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -10,6 +11,46 @@ pub enum StoreUrl {
     /// `sqlite://PATH[?synchronous=normal|full]`: a file, relative (`sqlite://cartd.db`) or
     /// absolute (`sqlite:///var/lib/cartd/cartd.db`).
     Sqlite(SqliteOptions),
+    /// `postgres://USER@HOST[:PORT]/DB[?max_connections=16&acquire_timeout=5s&statement_timeout=5s&schema=NAME]`
+    /// (also `postgresql://`); other query parameters (e.g. `sslmode`) go to the driver.
+    Postgres(PostgresOptions),
+}
+
+/// Where the PostgreSQL store is and how its pool behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// The connection URL as the driver reads it (cartd's own parameters removed).
+    pub url: String,
+    /// Most connections in the pool (default 16).
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before `503` (default 5 s).
+    pub acquire_timeout: Duration,
+    /// Server-side limit on every statement (default 5 s).
+    pub statement_timeout: Duration,
+    /// Schema to use instead of `public` (`search_path`), e.g. to share a database.
+    pub schema: Option<String>,
+}
+
+impl PostgresOptions {
+    /// The URL with any password replaced, for logs.
+    pub fn redacted(&self) -> String {
+        redact_password(&self.url)
+    }
+}
+
+/// `scheme://user:secret@host…` → `scheme://user:***@host…`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 /// Where and how durably the embedded store writes.
@@ -35,7 +76,7 @@ pub enum Synchronous {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UrlError {
     /// The scheme names no backend compiled into this build.
-    #[error("unsupported store scheme in {0:?}; this build knows sqlite://")]
+    #[error("unsupported store scheme in {0:?}; use sqlite:// or postgres://")]
     UnsupportedScheme(String),
     /// A scheme without a location.
     #[error("store URL {0:?} names no database")]
@@ -48,6 +89,9 @@ pub enum UrlError {
 impl StoreUrl {
     /// Parses a store URL.
     pub fn parse(raw: &str) -> Result<Self, UrlError> {
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return parse_postgres(raw);
+        }
         let Some(rest) = raw.strip_prefix("sqlite://") else {
             return Err(UrlError::UnsupportedScheme(raw.to_owned()));
         };
@@ -70,19 +114,107 @@ impl StoreUrl {
     }
 }
 
+fn parse_postgres(raw: &str) -> Result<StoreUrl, UrlError> {
+    let (base, query) = raw.split_once('?').unwrap_or((raw, ""));
+    let host_and_db = base.split_once("://").map_or("", |(_, rest)| rest);
+    if host_and_db.is_empty() {
+        return Err(UrlError::MissingPath(raw.to_owned()));
+    }
+    let duration = |pair: &str, value: &str| {
+        humantime::parse_duration(value)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| UrlError::BadOption(pair.to_owned()))
+    };
+    let mut options = PostgresOptions {
+        url: String::new(),
+        max_connections: 16,
+        acquire_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(5),
+        schema: None,
+    };
+    let mut passed_on = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match name {
+            "max_connections" => {
+                options.max_connections = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| UrlError::BadOption(pair.to_owned()))?;
+            }
+            "acquire_timeout" => options.acquire_timeout = duration(pair, value)?,
+            "statement_timeout" => options.statement_timeout = duration(pair, value)?,
+            "schema" => {
+                let valid = !value.is_empty()
+                    && value.len() <= 63
+                    && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    return Err(UrlError::BadOption(pair.to_owned()));
+                }
+                options.schema = Some(value.to_owned());
+            }
+            _ => passed_on.push(pair),
+        }
+    }
+    options.url = if passed_on.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", passed_on.join("&"))
+    };
+    Ok(StoreUrl::Postgres(options))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn sqlite_urls_name_a_file() {
-        let StoreUrl::Sqlite(relative) = StoreUrl::parse("sqlite://cartd.db").expect("relative");
+        let Ok(StoreUrl::Sqlite(relative)) = StoreUrl::parse("sqlite://cartd.db") else {
+            panic!("relative");
+        };
         assert_eq!(relative.path, PathBuf::from("cartd.db"));
         assert_eq!(relative.synchronous, Synchronous::Normal);
-        let StoreUrl::Sqlite(absolute) =
-            StoreUrl::parse("sqlite:///var/lib/c.db?synchronous=full").expect("absolute");
+        let Ok(StoreUrl::Sqlite(absolute)) =
+            StoreUrl::parse("sqlite:///var/lib/c.db?synchronous=full")
+        else {
+            panic!("absolute");
+        };
         assert_eq!(absolute.path, PathBuf::from("/var/lib/c.db"));
         assert_eq!(absolute.synchronous, Synchronous::Full);
+    }
+
+    #[test]
+    fn postgres_urls_carry_pool_settings_and_pass_the_rest_on() {
+        let url = StoreUrl::parse(
+            "postgres://cart:pw@db:5432/carts?max_connections=4&sslmode=require&statement_timeout=2s&schema=tenant_a",
+        )
+        .expect("url");
+        let StoreUrl::Postgres(options) = url else {
+            panic!("not postgres");
+        };
+        assert_eq!(
+            options.url,
+            "postgres://cart:pw@db:5432/carts?sslmode=require"
+        );
+        assert_eq!(options.max_connections, 4);
+        assert_eq!(options.statement_timeout, Duration::from_secs(2));
+        assert_eq!(options.acquire_timeout, Duration::from_secs(5));
+        assert_eq!(options.schema.as_deref(), Some("tenant_a"));
+        assert_eq!(
+            options.redacted(),
+            "postgres://cart:***@db:5432/carts?sslmode=require"
+        );
+        for bad in [
+            "postgres://db/x?max_connections=0",
+            "postgres://db/x?statement_timeout=soon",
+            "postgres://db/x?schema=a;drop",
+            "postgres://",
+        ] {
+            assert!(StoreUrl::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -83,13 +83,27 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(Options::default()).await
 }
 
+/// Which backend the HTTP suite runs on: `CARTD_TEST_BACKEND` = `sqlite` (default) or
+/// `postgres` (a fresh schema of `CARTD_TEST_POSTGRES_URL`, default the local `test` database).
+pub fn backend_under_test() -> String {
+    std::env::var("CARTD_TEST_BACKEND").unwrap_or_else(|_| "sqlite".into())
+}
+
 pub async fn spawn_with(options: Options) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = cart_store::StoreUrl::parse(&format!(
-        "sqlite://{}",
-        dir.path().join("cartd.db").display()
-    ))
-    .expect("url");
+    let url = match backend_under_test().as_str() {
+        "sqlite" => format!("sqlite://{}", dir.path().join("cartd.db").display()),
+        "postgres" => {
+            let base = std::env::var("CARTD_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            format!(
+                "{base}?schema=cartd_api_{}&acquire_timeout=5s",
+                uuid::Uuid::new_v4().simple()
+            )
+        }
+        other => panic!("CARTD_TEST_BACKEND={other:?}: use sqlite or postgres"),
+    };
+    let url = cart_store::StoreUrl::parse(&url).expect("url");
     let backend = cart_store::open(&url).await.expect("open store");
     backend
         .catalog()

@@ -155,6 +155,9 @@ async fn a_client_over_its_rate_gets_429_with_retry_after_and_probes_stay_open()
 
 #[tokio::test]
 async fn a_broken_store_is_a_500_problem_that_leaks_nothing() {
+    if crate::helpers::backend_under_test() != "sqlite" {
+        return; // breaks the SQLite file directly
+    }
     let app = spawn_app().await;
     let key = guest();
     app.add_product(&key, "book", 1).await;
@@ -174,6 +177,9 @@ async fn a_broken_store_is_a_500_problem_that_leaks_nothing() {
 
 #[tokio::test]
 async fn a_store_locked_by_someone_else_is_a_503_and_not_ready() {
+    if crate::helpers::backend_under_test() != "sqlite" {
+        return; // locks the SQLite file directly
+    }
     let app = spawn_app().await;
     let side = rusqlite::Connection::open(&app.db_path).expect("open");
     // Another process holds the write lock longer than the store waits for it (5 s).

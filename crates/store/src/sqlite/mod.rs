@@ -17,10 +17,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use cart_core::{
-    Cart, CartEvent, CartKey, CartStamp, CartWrite, Catalog, Commit, Currency, IdempotencyRecord,
-    OutboxEntry, Price, Product, ProductId, Store, StoreError, StoredResponse, SweepReport,
+    Cart, CartEvent, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord,
+    OutboxEntry, Product, ProductId, Store, StoreError, StoredResponse, SweepReport,
 };
 
+use crate::columns::{self, json_error, version_column};
 use crate::url::{SqliteOptions, Synchronous};
 use writer::Writer;
 
@@ -49,10 +50,6 @@ fn sql_error(e: rusqlite::Error) -> StoreError {
         }
         other => StoreError::Internal(other.to_string()),
     }
-}
-
-fn json_error(e: serde_json::Error) -> StoreError {
-    StoreError::Internal(format!("stored JSON is invalid: {e}"))
 }
 
 fn millis(at: OffsetDateTime) -> i64 {
@@ -146,10 +143,6 @@ struct EncodedRecord {
     fingerprint: String,
     response: String,
     expires_at: i64,
-}
-
-fn version_column(version: u64) -> i64 {
-    i64::try_from(version).unwrap_or(i64::MAX)
 }
 
 impl EncodedCommit {
@@ -350,25 +343,15 @@ fn record_idempotency(
 }
 
 fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Product, StoreError>> {
-    let id: String = row.get(0)?;
-    let name: String = row.get(1)?;
-    let unit_price: i64 = row.get(2)?;
     let currency: String = row.get(3)?;
-    let active: bool = row.get(4)?;
-    let stock: Option<i64> = row.get(5)?;
-    let bad = |what: &str| StoreError::Internal(format!("stored product {id:?} has a bad {what}"));
-    Ok((|| {
-        let currency = Currency::parse(&currency).map_err(|_| bad("currency"))?;
-        Ok(Product {
-            id: ProductId::parse(&id).map_err(|_| bad("id"))?,
-            name,
-            price: Price::new(unit_price, currency).map_err(|_| bad("price"))?,
-            active,
-            stock: stock
-                .map(|n| u32::try_from(n).map_err(|_| bad("stock")))
-                .transpose()?,
-        })
-    })())
+    Ok(columns::product(
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        &currency,
+        row.get(4)?,
+        row.get(5)?,
+    ))
 }
 
 #[async_trait]

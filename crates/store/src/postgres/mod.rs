@@ -1,0 +1,409 @@
+//! The PostgreSQL backend (feature `postgres`): carts as JSONB documents keyed by cart key, the
+//! outbox, idempotency records and the catalog in tables of one database (or one schema), one
+//! transaction per commit.
+//!
+//! - **Compare-and-set**: `UPDATE … WHERE cart_key = $1 AND version = $2` (PostgreSQL re-checks
+//!   the condition after waiting for a concurrent writer's row lock, so two writers of one cart
+//!   cannot both succeed); creation is `INSERT … ON CONFLICT DO NOTHING`. `READ COMMITTED` is
+//!   enough: every condition is checked by the statement that writes.
+//! - **Per-cart event order**: a cart's commits are serialised by its row lock, so their outbox
+//!   rows get increasing `seq` in commit order.
+//! - **Sweeping**: expired carts are deleted in batches picked with `FOR UPDATE SKIP LOCKED`, so
+//!   several replicas can sweep at once without waiting on each other.
+//! - **Timeouts**: acquiring a connection waits at most `acquire_timeout`; every statement runs
+//!   under the server-side `statement_timeout`.
+
+mod schema;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use cart_core::{
+    Cart, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord, OutboxEntry, Product,
+    ProductId, Store, StoreError, StoredResponse, SweepReport,
+};
+
+use crate::columns::{self, json_error, version_column};
+use crate::url::PostgresOptions;
+
+/// The PostgreSQL store and catalog.
+pub struct PgStore {
+    pool: PgPool,
+}
+
+fn sql_error(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(db)
+            // statement_timeout, serialization failure, deadlock, too many connections,
+            // cannot connect now, admin shutdown: worth retrying later.
+            if matches!(
+                db.code().as_deref(),
+                Some("57014" | "40001" | "40P01" | "53300" | "57P03" | "57P01")
+            ) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+impl PgStore {
+    /// Connects (at least one connection must open now), applies pending migrations under an
+    /// advisory lock (replicas starting together migrate once) and returns the store.
+    pub async fn open(options: &PostgresOptions) -> Result<Self, StoreError> {
+        let mut connect: PgConnectOptions = options.url.parse().map_err(|e: sqlx::Error| {
+            StoreError::Unavailable(format!("bad PostgreSQL URL: {e}"))
+        })?;
+        let statement_timeout = format!("{}", options.statement_timeout.as_millis());
+        let mut settings = vec![("statement_timeout", statement_timeout)];
+        if let Some(schema) = &options.schema {
+            settings.push(("search_path", schema.clone()));
+        }
+        connect = connect.application_name("cartd").options(settings);
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+        schema::migrate(&pool, options.schema.as_deref())
+            .await
+            .map_err(sql_error)?;
+        Ok(Self { pool })
+    }
+}
+
+async fn write_cart(
+    tx: &mut Transaction<'_, Postgres>,
+    write: &CartWrite,
+) -> Result<(), StoreError> {
+    let key = write.key.as_str();
+    let changed = match (&write.new_state, write.expected_version) {
+        (Some(cart), Some(expected)) => {
+            let doc = serde_json::to_string(cart).map_err(json_error)?;
+            sqlx::query(
+                "UPDATE carts SET version = $2, expires_at = $3, doc = $4::jsonb, cart_id = $6
+                 WHERE cart_key = $1 AND version = $5",
+            )
+            .bind(key)
+            .bind(version_column(cart.version()))
+            .bind(cart.expires_at())
+            .bind(doc)
+            .bind(version_column(expected))
+            .bind(cart.id())
+            .execute(&mut **tx)
+            .await
+        }
+        (Some(cart), None) => {
+            let doc = serde_json::to_string(cart).map_err(json_error)?;
+            sqlx::query(
+                "INSERT INTO carts (cart_key, cart_id, version, expires_at, doc)
+                 VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (cart_key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(cart.id())
+            .bind(version_column(cart.version()))
+            .bind(cart.expires_at())
+            .bind(doc)
+            .execute(&mut **tx)
+            .await
+        }
+        (None, Some(expected)) => {
+            sqlx::query("DELETE FROM carts WHERE cart_key = $1 AND version = $2")
+                .bind(key)
+                .bind(version_column(expected))
+                .execute(&mut **tx)
+                .await
+        }
+        (None, None) => {
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM carts WHERE cart_key = $1)")
+                    .bind(key)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(sql_error)?;
+            if exists {
+                return mismatch(tx, write).await;
+            }
+            return Ok(());
+        }
+    }
+    .map_err(sql_error)?;
+    if changed.rows_affected() == 1 {
+        Ok(())
+    } else {
+        mismatch(tx, write).await
+    }
+}
+
+/// The version-mismatch error for `write`, with the version stored now.
+async fn mismatch(tx: &mut Transaction<'_, Postgres>, write: &CartWrite) -> Result<(), StoreError> {
+    let current: Option<i64> = sqlx::query_scalar("SELECT version FROM carts WHERE cart_key = $1")
+        .bind(write.key.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(sql_error)?;
+    Err(StoreError::VersionMismatch {
+        key: write.key.clone(),
+        current: current.map(|v| v as u64),
+    })
+}
+
+async fn record_idempotency(
+    tx: &mut Transaction<'_, Postgres>,
+    record: &IdempotencyRecord,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let response = serde_json::to_string(&record.response).map_err(json_error)?;
+    // Inserts, or takes over a record that has expired but not been swept yet.
+    let changed = sqlx::query(
+        "INSERT INTO idempotency (scoped_key, fingerprint, response, expires_at)
+         VALUES ($1, $2, $3::jsonb, $4)
+         ON CONFLICT (scoped_key) DO UPDATE SET
+            fingerprint = excluded.fingerprint, response = excluded.response,
+            expires_at = excluded.expires_at
+         WHERE idempotency.expires_at <= $5",
+    )
+    .bind(&record.scoped_key)
+    .bind(&record.fingerprint)
+    .bind(response)
+    .bind(record.expires_at)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map_err(sql_error)?;
+    if changed.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::DuplicateIdempotencyKey)
+    }
+}
+
+fn product_from_row(row: &sqlx::postgres::PgRow) -> Result<Product, StoreError> {
+    let currency: String = row.try_get("currency").map_err(sql_error)?;
+    let stock: Option<i64> = row.try_get("stock").map_err(sql_error)?;
+    columns::product(
+        row.try_get("id").map_err(sql_error)?,
+        row.try_get("name").map_err(sql_error)?,
+        row.try_get("unit_price").map_err(sql_error)?,
+        &currency,
+        row.try_get("active").map_err(sql_error)?,
+        stock,
+    )
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn load_cart(&self, key: &CartKey) -> Result<Option<Cart>, StoreError> {
+        let doc: Option<String> =
+            sqlx::query_scalar("SELECT doc::text FROM carts WHERE cart_key = $1")
+                .bind(key.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(sql_error)?;
+        doc.map(|doc| serde_json::from_str(&doc).map_err(json_error))
+            .transpose()
+    }
+
+    async fn cart_stamp(&self, key: &CartKey) -> Result<Option<CartStamp>, StoreError> {
+        let row: Option<(Uuid, i64, OffsetDateTime)> =
+            sqlx::query_as("SELECT cart_id, version, expires_at FROM carts WHERE cart_key = $1")
+                .bind(key.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(sql_error)?;
+        Ok(row.map(|(cart_id, version, expires_at)| CartStamp {
+            cart_id,
+            version: version as u64,
+            expires_at,
+        }))
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        for write in &commit.writes {
+            write_cart(&mut tx, write).await?;
+        }
+        for event in &commit.events {
+            let payload = serde_json::to_string(event).map_err(json_error)?;
+            sqlx::query(
+                "INSERT INTO outbox (event_id, cart_key, version, event_type, payload, created_at)
+                 VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
+            )
+            .bind(event.id)
+            .bind(event.cart_key.as_str())
+            .bind(version_column(event.version))
+            .bind(event.event_type.as_str())
+            .bind(payload)
+            .bind(commit.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        }
+        if let Some(record) = &commit.idempotency {
+            record_idempotency(&mut tx, record, commit.at).await?;
+        }
+        // Dropping the transaction on an early return above rolls it back.
+        tx.commit().await.map_err(sql_error)
+    }
+
+    async fn idempotency_record(
+        &self,
+        scoped_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let row: Option<(String, String, OffsetDateTime)> = sqlx::query_as(
+            "SELECT fingerprint, response::text, expires_at FROM idempotency
+             WHERE scoped_key = $1 AND expires_at > $2",
+        )
+        .bind(scoped_key)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        row.map(|(fingerprint, response, expires_at)| {
+            let response: StoredResponse = serde_json::from_str(&response).map_err(json_error)?;
+            Ok(IdempotencyRecord {
+                scoped_key: scoped_key.to_owned(),
+                fingerprint,
+                response,
+                expires_at,
+            })
+        })
+        .transpose()
+    }
+
+    async fn sweep_expired(
+        &self,
+        now: OffsetDateTime,
+        batch: usize,
+    ) -> Result<SweepReport, StoreError> {
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        // SKIP LOCKED: rows another replica's sweep (or a writer) holds are left to it.
+        let carts = sqlx::query(
+            "DELETE FROM carts WHERE cart_key IN
+             (SELECT cart_key FROM carts WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(now)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        let records = sqlx::query(
+            "DELETE FROM idempotency WHERE scoped_key IN
+             (SELECT scoped_key FROM idempotency WHERE expires_at <= $1 LIMIT $2
+              FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(now)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(SweepReport {
+            carts: carts.rows_affected() as usize,
+            idempotency_records: records.rows_affected() as usize,
+        })
+    }
+
+    async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT seq, payload::text FROM outbox WHERE published_at IS NULL
+             ORDER BY seq LIMIT $1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        rows.into_iter()
+            .map(|(seq, payload)| {
+                Ok(OutboxEntry {
+                    seq: seq as u64,
+                    event: serde_json::from_str(&payload).map_err(json_error)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(sql_error)
+    }
+}
+
+#[async_trait]
+impl Catalog for PgStore {
+    async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, unit_price, currency, active, stock FROM products WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        row.as_ref().map(product_from_row).transpose()
+    }
+
+    async fn products(
+        &self,
+        after: Option<&ProductId>,
+        limit: usize,
+    ) -> Result<Vec<Product>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, unit_price, currency, active, stock FROM products
+             WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after.map_or("", ProductId::as_str))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        rows.iter().map(product_from_row).collect()
+    }
+
+    async fn upsert_products(&self, products: Vec<Product>) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let mut created = Vec::with_capacity(products.len());
+        for p in &products {
+            // `xmax = 0` is true for a freshly inserted row, false for an updated one.
+            let inserted: bool = sqlx::query_scalar(
+                "INSERT INTO products (id, name, unit_price, currency, active, stock)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name,
+                    unit_price = excluded.unit_price, currency = excluded.currency,
+                    active = excluded.active, stock = excluded.stock
+                 RETURNING (xmax = 0)",
+            )
+            .bind(p.id.as_str())
+            .bind(&p.name)
+            .bind(p.price.amount())
+            .bind(p.price.currency().as_str())
+            .bind(p.active)
+            .bind(p.stock.map(i64::from))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+            created.push(inserted);
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(created)
+    }
+
+    async fn product_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM products")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(sql_error)?;
+        Ok(count as u64)
+    }
+}
