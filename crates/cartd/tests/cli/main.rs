@@ -5,3 +5,4 @@ mod commands;
 mod crash;
 mod harness;
 mod identity;
+mod postgres;
