@@ -18,6 +18,8 @@
 #   BENCH_THREADS      wrk -t [2]
 #   BENCH_SCENARIOS    subset/order of scenarios ["health read add"]
 #   BENCH_CARTS        guest carts the add scenario spreads over [10000]
+#   BENCH_STORE        sqlite, or a postgres:// URL: each run then gets a fresh schema in that
+#                      database (e.g. postgres://postgres@127.0.0.1:5432/test) [sqlite]
 #
 # Only loopback traffic; every server started is killed on exit.
 
@@ -47,6 +49,7 @@ BENCH_RUNS="${BENCH_RUNS:-3}"
 BENCH_THREADS="${BENCH_THREADS:-2}"
 BENCH_SCENARIOS="${BENCH_SCENARIOS:-health read add}"
 export BENCH_CARTS="${BENCH_CARTS:-10000}"
+BENCH_STORE="${BENCH_STORE:-sqlite}"
 export BENCH_WRK_DIR="$BENCH_DIR/wrk"   # where the Lua scripts find report.lua
 
 OUT_DIR="$BENCH_DIR/out"
@@ -145,8 +148,12 @@ start_server() {
     db="$TMP_DIR/$name.$attempt.db"
     logf="$TMP_DIR/$name.$attempt.log"
     rm -f "$db" "$db-wal" "$db-shm"
+    local store_url="sqlite://$db"
+    if [[ "$BENCH_STORE" == postgres* ]]; then
+      store_url="$BENCH_STORE?schema=bench_${name//[^A-Za-z0-9]/_}_${attempt}_$RANDOM$RANDOM"
+    fi
     CARTD_LOG="${CARTD_LOG:-warn}" CARTD_SHUTDOWN_GRACE=1s \
-      "$CARTD_BIN" serve --listen "127.0.0.1:$port" --store "sqlite://$db" \
+      "$CARTD_BIN" serve --listen "127.0.0.1:$port" --store "$store_url" \
       >"$logf" 2>&1 &
     SERVER_PID=$!
     SERVER_PIDS+=("$SERVER_PID")
@@ -302,6 +309,7 @@ CPU_MODEL="${CPU_MODEL:-unknown}"
 COMMAND="CARTD_BIN=$CARTD_BIN BENCH_DURATION=$BENCH_DURATION BENCH_CONNECTIONS=\"$BENCH_CONNECTIONS\" BENCH_RUNS=$BENCH_RUNS BENCH_THREADS=$BENCH_THREADS"
 [[ "$BENCH_SCENARIOS" == "health read add" ]] || COMMAND+=" BENCH_SCENARIOS=\"$BENCH_SCENARIOS\""
 [[ "$BENCH_CARTS" == 10000 ]] || COMMAND+=" BENCH_CARTS=$BENCH_CARTS"
+[[ "$BENCH_STORE" == sqlite ]] || COMMAND+=" BENCH_STORE=$BENCH_STORE"
 COMMAND+=" bench/run.sh${ORIG_ARGS[*]:+ ${ORIG_ARGS[*]}}"
 
 fmt_ms() { awk -v us="$1" 'BEGIN { printf "%.3f", us / 1000 }'; }
@@ -320,7 +328,7 @@ report() {
   local overrides
   overrides="$(env | grep '^CARTD_' | grep -v -e '^CARTD_BIN=' -e '^CARTD_LOG=' | sed 's/^\(CARTD_[A-Z_]*SECRET\)=.*/\1=[redacted]/' | sort | tr '\n' ' ' || true)"
   [[ -z "$overrides" ]] || echo "- Server settings from the environment: \`${overrides% }\`"
-  echo "- Load generator: $(wrk --version 2>&1 | head -n 1 | awk '{ print $1, $2 }'), \`-t$BENCH_THREADS -d$BENCH_DURATION\`, $BENCH_RUNS run(s) per row, fresh server and SQLite file per run"
+  echo "- Load generator: $(wrk --version 2>&1 | head -n 1 | awk '{ print $1, $2 }'), \`-t$BENCH_THREADS -d$BENCH_DURATION\`, $BENCH_RUNS run(s) per row, fresh server and store per run (store: $BENCH_STORE)"
   echo "- Command: \`$COMMAND\`"
   echo
   echo "Scenarios: **health** = \`GET /health\`; **read** = \`GET /v1/cart/{guest}\` on one cart with 10 lines;"
