@@ -396,5 +396,6 @@ pub fn redacted_url(url: &StoreUrl) -> String {
     match url {
         StoreUrl::Sqlite(options) => format!("sqlite://{}", options.path.display()),
         StoreUrl::Postgres(options) => options.redacted(),
+        StoreUrl::Redis(options) => options.redacted(),
     }
 }

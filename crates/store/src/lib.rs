@@ -9,7 +9,9 @@
 //! [`open`] turns a URL into a [`Backend`], whose store and catalog the service is wired to.
 //! - [`postgres`]: PostgreSQL (feature `postgres`): JSONB cart documents, a transaction per commit.
 //!
-//! Redis and DynamoDB modules fit next to these behind their own features.
+//! - [`redis`]: Redis (feature `redis`): one Lua script per commit, the outbox in a stream.
+//!
+//! A DynamoDB module fits next to these behind its own feature.
 
 use std::sync::Arc;
 
@@ -19,6 +21,8 @@ use cart_core::{Catalog, Store, StoreError};
 mod columns;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod url;
@@ -35,6 +39,9 @@ pub enum Backend {
     /// PostgreSQL.
     #[cfg(feature = "postgres")]
     Postgres(Arc<postgres::PgStore>),
+    /// Redis.
+    #[cfg(feature = "redis")]
+    Redis(Arc<redis::RedisStore>),
 }
 
 impl Backend {
@@ -45,6 +52,8 @@ impl Backend {
             Self::Sqlite(store) => store.clone(),
             #[cfg(feature = "postgres")]
             Self::Postgres(store) => store.clone(),
+            #[cfg(feature = "redis")]
+            Self::Redis(store) => store.clone(),
         }
     }
 
@@ -55,6 +64,8 @@ impl Backend {
             Self::Sqlite(store) => store.clone(),
             #[cfg(feature = "postgres")]
             Self::Postgres(store) => store.clone(),
+            #[cfg(feature = "redis")]
+            Self::Redis(store) => store.clone(),
         }
     }
 
@@ -65,6 +76,8 @@ impl Backend {
             Self::Sqlite(_) => "sqlite",
             #[cfg(feature = "postgres")]
             Self::Postgres(_) => "postgres",
+            #[cfg(feature = "redis")]
+            Self::Redis(_) => "redis",
         }
     }
 }
@@ -83,6 +96,10 @@ pub async fn open(url: &StoreUrl) -> Result<Backend, StoreError> {
         #[cfg(feature = "postgres")]
         StoreUrl::Postgres(options) => Ok(Backend::Postgres(Arc::new(
             postgres::PgStore::open(options).await?,
+        ))),
+        #[cfg(feature = "redis")]
+        StoreUrl::Redis(options) => Ok(Backend::Redis(Arc::new(
+            redis::RedisStore::open(options).await?,
         ))),
         #[allow(unreachable_patterns)]
         other => Err(StoreError::Unavailable(format!(

@@ -14,6 +14,26 @@ pub enum StoreUrl {
     /// `postgres://USER@HOST[:PORT]/DB[?max_connections=16&acquire_timeout=5s&statement_timeout=5s&schema=NAME]`
     /// (also `postgresql://`); other query parameters (e.g. `sslmode`) go to the driver.
     Postgres(PostgresOptions),
+    /// `redis://HOST[:PORT][/DB][?prefix=cartd&timeout=2s]` (also `rediss://` for TLS).
+    Redis(RedisOptions),
+}
+
+/// Where the Redis store is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisOptions {
+    /// The connection URL as the client reads it (cartd's own parameters removed).
+    pub url: String,
+    /// Key prefix, also the Redis Cluster hash tag: `{prefix}:…` (default `cartd`).
+    pub prefix: String,
+    /// Timeout of connecting and of every call (default 2 s).
+    pub timeout: Duration,
+}
+
+impl RedisOptions {
+    /// The URL with any password replaced, for logs.
+    pub fn redacted(&self) -> String {
+        redact_password(&self.url)
+    }
 }
 
 /// Where the PostgreSQL store is and how its pool behaves.
@@ -76,7 +96,7 @@ pub enum Synchronous {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UrlError {
     /// The scheme names no backend compiled into this build.
-    #[error("unsupported store scheme in {0:?}; use sqlite:// or postgres://")]
+    #[error("unsupported store scheme in {0:?}; use sqlite://, postgres:// or redis://")]
     UnsupportedScheme(String),
     /// A scheme without a location.
     #[error("store URL {0:?} names no database")]
@@ -91,6 +111,9 @@ impl StoreUrl {
     pub fn parse(raw: &str) -> Result<Self, UrlError> {
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
             return parse_postgres(raw);
+        }
+        if raw.starts_with("redis://") || raw.starts_with("rediss://") {
+            return parse_redis(raw);
         }
         let Some(rest) = raw.strip_prefix("sqlite://") else {
             return Err(UrlError::UnsupportedScheme(raw.to_owned()));
@@ -166,6 +189,45 @@ fn parse_postgres(raw: &str) -> Result<StoreUrl, UrlError> {
     Ok(StoreUrl::Postgres(options))
 }
 
+fn parse_redis(raw: &str) -> Result<StoreUrl, UrlError> {
+    let (base, query) = raw.split_once('?').unwrap_or((raw, ""));
+    if base
+        .split_once("://")
+        .is_none_or(|(_, rest)| rest.is_empty())
+    {
+        return Err(UrlError::MissingPath(raw.to_owned()));
+    }
+    let mut options = RedisOptions {
+        url: base.to_owned(),
+        prefix: "cartd".into(),
+        timeout: Duration::from_secs(2),
+    };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match name {
+            "prefix" => {
+                let valid = !value.is_empty()
+                    && value.len() <= 64
+                    && value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+                if !valid {
+                    return Err(UrlError::BadOption(pair.to_owned()));
+                }
+                options.prefix = value.to_owned();
+            }
+            "timeout" => {
+                options.timeout = humantime::parse_duration(value)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| UrlError::BadOption(pair.to_owned()))?;
+            }
+            _ => return Err(UrlError::BadOption(pair.to_owned())),
+        }
+    }
+    Ok(StoreUrl::Redis(options))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +274,27 @@ mod tests {
             "postgres://db/x?statement_timeout=soon",
             "postgres://db/x?schema=a;drop",
             "postgres://",
+        ] {
+            assert!(StoreUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redis_urls_carry_a_prefix_and_a_timeout() {
+        let Ok(StoreUrl::Redis(options)) =
+            StoreUrl::parse("redis://:pw@cache:6380/2?prefix=shop-a&timeout=500ms")
+        else {
+            panic!("not redis");
+        };
+        assert_eq!(options.url, "redis://:pw@cache:6380/2");
+        assert_eq!(options.prefix, "shop-a");
+        assert_eq!(options.timeout, Duration::from_millis(500));
+        assert_eq!(options.redacted(), "redis://:***@cache:6380/2");
+        for bad in [
+            "redis://",
+            "redis://h?prefix=a{b}",
+            "redis://h?timeout=0s",
+            "redis://h?x=1",
         ] {
             assert!(StoreUrl::parse(bad).is_err(), "{bad}");
         }

@@ -507,3 +507,25 @@ mod postgres {
 
     conformance!(open());
 }
+
+mod redis {
+    use std::sync::Arc;
+
+    use cart_core::Store;
+
+    /// A store under a fresh key prefix of the test server (`CARTD_TEST_REDIS_URL`, default the
+    /// local server), so tests run in parallel without seeing each other.
+    async fn open() -> Option<Arc<dyn Store>> {
+        let base = std::env::var("CARTD_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let prefix = format!("cartd-test-{}", uuid::Uuid::new_v4().simple());
+        let url = cart_store::StoreUrl::parse(&format!("{base}?prefix={prefix}&timeout=2s"))
+            .expect("url");
+        match cart_store::open(&url).await {
+            Ok(backend) => Some(backend.store()),
+            Err(e) => super::unavailable("Redis", e),
+        }
+    }
+
+    conformance!(open());
+}

@@ -83,8 +83,9 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(Options::default()).await
 }
 
-/// Which backend the HTTP suite runs on: `CARTD_TEST_BACKEND` = `sqlite` (default) or
-/// `postgres` (a fresh schema of `CARTD_TEST_POSTGRES_URL`, default the local `test` database).
+/// Which backend the HTTP suite runs on: `CARTD_TEST_BACKEND` = `sqlite` (default), `postgres`
+/// (a fresh schema of `CARTD_TEST_POSTGRES_URL`, default the local `test` database) or `redis`
+/// (a fresh key prefix on `CARTD_TEST_REDIS_URL`, default the local server).
 pub fn backend_under_test() -> String {
     std::env::var("CARTD_TEST_BACKEND").unwrap_or_else(|_| "sqlite".into())
 }
@@ -101,7 +102,15 @@ pub async fn spawn_with(options: Options) -> TestApp {
                 uuid::Uuid::new_v4().simple()
             )
         }
-        other => panic!("CARTD_TEST_BACKEND={other:?}: use sqlite or postgres"),
+        "redis" => {
+            let base = std::env::var("CARTD_TEST_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+            format!(
+                "{base}?prefix=cartd-api-{}&timeout=5s",
+                uuid::Uuid::new_v4().simple()
+            )
+        }
+        other => panic!("CARTD_TEST_BACKEND={other:?}: use sqlite, postgres or redis"),
     };
     let url = cart_store::StoreUrl::parse(&url).expect("url");
     let backend = cart_store::open(&url).await.expect("open store");

@@ -1,8 +1,8 @@
 //! Tests of the `cartd` binary as an operator runs it: settings, subcommands, signals, and crash
 //! safety under SIGKILL.
 
+mod backends;
 mod commands;
 mod crash;
 mod harness;
 mod identity;
-mod postgres;

@@ -1,6 +1,7 @@
-//! Every subcommand on PostgreSQL: `migrate`, `catalog import`, `serve` and `outbox list` with
-//! one `CARTD_STORE` URL (a fresh schema of `CARTD_TEST_POSTGRES_URL`). Skipped with a printed
-//! reason when no PostgreSQL answers, unless `CARTD_REQUIRE_SERVICES=1`.
+//! Every subcommand on every server backend: `migrate`, `catalog import`, `serve` and
+//! `outbox list` with one `CARTD_STORE` URL (a fresh PostgreSQL schema of
+//! `CARTD_TEST_POSTGRES_URL`, a fresh Redis key prefix on `CARTD_TEST_REDIS_URL`). Skipped with a
+//! printed reason when the server does not answer, unless `CARTD_REQUIRE_SERVICES=1`.
 
 use serde_json::{Value, json};
 
@@ -14,14 +15,29 @@ async fn migrate_import_serve_and_outbox_list_work_on_postgres() {
         "{base}?schema=cartd_test_cli_{}&acquire_timeout=3s",
         uuid::Uuid::new_v4().simple()
     );
-    let store = [("CARTD_STORE", url.as_str())];
+    every_subcommand_on(&url, "PostgreSQL").await;
+}
+
+#[tokio::test]
+async fn migrate_import_serve_and_outbox_list_work_on_redis() {
+    let base =
+        std::env::var("CARTD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let url = format!(
+        "{base}?prefix=cartd-test-cli-{}&timeout=2s",
+        uuid::Uuid::new_v4().simple()
+    );
+    every_subcommand_on(&url, "Redis").await;
+}
+
+async fn every_subcommand_on(url: &str, service: &str) {
+    let store = [("CARTD_STORE", url)];
     let migrated = run(&["migrate"], &store);
     if !migrated.status.success() {
         let why = String::from_utf8_lossy(&migrated.stderr).to_string();
         if std::env::var("CARTD_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("PostgreSQL is required but `cartd migrate` failed: {why}");
+            panic!("{service} is required but `cartd migrate` failed: {why}");
         }
-        eprintln!("skipping: PostgreSQL unavailable: {why}");
+        eprintln!("skipping: {service} unavailable: {why}");
         return;
     }
     // Migrating again is a no-op.

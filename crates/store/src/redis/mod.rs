@@ -1,0 +1,404 @@
+//! The Redis backend (feature `redis`): every commit is one Lua script, so the compare-and-set
+//! on each cart's version, the cart values, the outbox entries (a Redis Stream) and the
+//! idempotency record are written all or nothing.
+//!
+//! Keys, under a configurable prefix `P` (default `cartd`):
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `{P}:cart:<cart key>` | hash | `v` version, `id` cart id, `exp` expiry (ms), `doc` the cart JSON |
+//! | `{P}:expiry` | sorted set | cart keys by expiry, for the sweeper |
+//! | `{P}:idem:<scoped key>` | hash | `fp` fingerprint, `resp` stored response, `exp` expiry |
+//! | `{P}:outbox` | stream | `seq`, `event` (the event JSON), in commit order |
+//! | `{P}:outbox:seq` | string | the last outbox sequence number |
+//! | `{P}:product:<id>` | hash | `name`, `unit_price`, `currency`, `active`, `stock` |
+//! | `{P}:products` | sorted set | product ids (score 0: ordered by id, for paging) |
+//!
+//! Every key carries the hash tag `{P}`, so in Redis Cluster they all live in one slot: a commit
+//! that touches two carts (a merge) and the shared outbox must be on one node for one script to
+//! write them atomically. Scaling past one primary means one prefix per tenant (or shop), each
+//! its own slot. Carts get `PEXPIREAT` a grace period after their expiry (so they answer `410`
+//! until then); the sweeper deletes them earlier from the expiry index.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use cart_core::{
+    Cart, CartKey, CartStamp, Catalog, Commit, IdempotencyRecord, OutboxEntry, Product, ProductId,
+    Store, StoreError, StoredResponse, SweepReport,
+};
+
+use crate::columns::{self, json_error, version_column};
+use crate::url::RedisOptions;
+
+/// How long Redis keeps a cart after it expired (answering `410`) if no sweeper deleted it.
+const GRACE_MS: i64 = 7 * 24 * 3600 * 1000;
+
+const COMMIT: &str = include_str!("commit.lua");
+
+/// Deletes up to ARGV[2] carts whose expiry (ARGV[1], ms) has passed; returns how many existed.
+const SWEEP: &str = r"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local deleted = 0
+for _, member in ipairs(due) do
+  local key = ARGV[3] .. member
+  local exp = redis.call('HGET', key, 'exp')
+  if exp and tonumber(exp) <= tonumber(ARGV[1]) then
+    redis.call('DEL', key)
+    deleted = deleted + 1
+  end
+  if (not exp) or tonumber(exp) <= tonumber(ARGV[1]) then
+    redis.call('ZREM', KEYS[1], member)
+  end
+end
+return deleted
+";
+
+/// The Redis store and catalog.
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    commit: redis::Script,
+    sweep: redis::Script,
+}
+
+fn redis_error(e: redis::RedisError) -> StoreError {
+    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Internal(e.to_string())
+    }
+}
+
+fn millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| StoreError::Internal(format!("stored time: {e}")))
+}
+
+impl RedisStore {
+    /// Connects (the server must answer now) and returns the store.
+    pub async fn open(options: &RedisOptions) -> Result<Self, StoreError> {
+        let client = redis::Client::open(options.url.as_str())
+            .map_err(|e| StoreError::Unavailable(format!("bad Redis URL: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.timeout))
+            .set_response_timeout(Some(options.timeout))
+            .set_number_of_retries(1);
+        let conn = tokio::time::timeout(
+            options.timeout,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable("Redis did not answer in time".into()))?
+        .map_err(|e| StoreError::Unavailable(format!("cannot connect to Redis: {e}")))?;
+        let store = Self {
+            conn,
+            prefix: format!("{{{}}}", options.prefix),
+            timeout: options.timeout,
+            commit: redis::Script::new(COMMIT),
+            sweep: redis::Script::new(SWEEP),
+        };
+        store.check().await?;
+        Ok(store)
+    }
+
+    fn cart_key(&self, key: &CartKey) -> String {
+        format!("{}:cart:{}", self.prefix, key.as_str())
+    }
+
+    fn key(&self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.prefix)
+    }
+
+    /// Runs one Redis call under the store's timeout.
+    async fn call<T>(
+        &self,
+        work: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| StoreError::Unavailable("Redis did not answer in time".into()))?
+            .map_err(redis_error)
+    }
+}
+
+fn product_from_fields(
+    id: &ProductId,
+    fields: &std::collections::HashMap<String, String>,
+) -> Result<Product, StoreError> {
+    let bad = |what: &str| StoreError::Internal(format!("stored product {id:?} has a bad {what}"));
+    let field = |name: &str| fields.get(name).ok_or_else(|| bad(name));
+    columns::product(
+        id.as_str().to_owned(),
+        field("name")?.clone(),
+        field("unit_price")?
+            .parse()
+            .map_err(|_| bad("unit_price"))?,
+        field("currency")?,
+        field("active")? == "1",
+        match fields.get("stock").map(String::as_str) {
+            None | Some("") => None,
+            Some(n) => Some(n.parse().map_err(|_| bad("stock"))?),
+        },
+    )
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn load_cart(&self, key: &CartKey) -> Result<Option<Cart>, StoreError> {
+        let mut conn = self.conn.clone();
+        let doc: Option<String> = self.call(conn.hget(self.cart_key(key), "doc")).await?;
+        doc.map(|doc| serde_json::from_str(&doc).map_err(json_error))
+            .transpose()
+    }
+
+    async fn cart_stamp(&self, key: &CartKey) -> Result<Option<CartStamp>, StoreError> {
+        let mut conn = self.conn.clone();
+        let (version, id, exp): (Option<i64>, Option<String>, Option<i64>) = self
+            .call(conn.hmget(self.cart_key(key), &["v", "id", "exp"]))
+            .await?;
+        match (version, id, exp) {
+            (Some(version), Some(id), Some(exp)) => Ok(Some(CartStamp {
+                cart_id: id
+                    .parse()
+                    .map_err(|_| StoreError::Internal("stored cart id".into()))?,
+                version: version as u64,
+                expires_at: from_millis(exp)?,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        let writes = commit
+            .writes
+            .iter()
+            .map(|write| match &write.new_state {
+                Some(cart) => Ok(json!({
+                    "expected": write.expected_version.map(version_column),
+                    "version": version_column(cart.version()),
+                    "id": cart.id().to_string(),
+                    "exp": millis(cart.expires_at()),
+                    "doc": serde_json::to_string(cart).map_err(json_error)?,
+                })),
+                None => Ok(json!({
+                    "expected": write.expected_version.map(version_column),
+                    "delete": true,
+                })),
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let events = commit
+            .events
+            .iter()
+            .map(|event| serde_json::to_string(event).map_err(json_error))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let idem = commit
+            .idempotency
+            .as_ref()
+            .map(|record| {
+                Ok::<_, StoreError>(json!({
+                    "fp": record.fingerprint,
+                    "resp": serde_json::to_string(&record.response).map_err(json_error)?,
+                    "exp": millis(record.expires_at),
+                }))
+            })
+            .transpose()?;
+        let spec = json!({
+            "writes": writes,
+            "events": events,
+            "idem": idem,
+            "at": millis(commit.at),
+            "grace": GRACE_MS,
+            "cart_prefix": self.key("cart:"),
+        });
+        let mut invocation = self.commit.prepare_invoke();
+        for write in &commit.writes {
+            invocation.key(self.cart_key(&write.key));
+        }
+        if let Some(record) = &commit.idempotency {
+            invocation.key(self.key(&format!("idem:{}", record.scoped_key)));
+        }
+        invocation
+            .key(self.key("outbox"))
+            .key(self.key("outbox:seq"))
+            .key(self.key("expiry"))
+            .arg(spec.to_string());
+        let mut conn = self.conn.clone();
+        let outcome: Vec<String> = self.call(invocation.invoke_async(&mut conn)).await?;
+        match outcome.first().map(String::as_str) {
+            Some("ok") => Ok(()),
+            Some("duplicate") => Err(StoreError::DuplicateIdempotencyKey),
+            Some("mismatch") => {
+                let index: usize = outcome
+                    .get(1)
+                    .and_then(|i| i.parse().ok())
+                    .ok_or_else(|| StoreError::Internal("commit script answer".into()))?;
+                let write = commit
+                    .writes
+                    .get(index.saturating_sub(1))
+                    .ok_or_else(|| StoreError::Internal("commit script answer".into()))?;
+                Err(StoreError::VersionMismatch {
+                    key: write.key.clone(),
+                    current: outcome.get(2).and_then(|v| v.parse().ok()),
+                })
+            }
+            _ => Err(StoreError::Internal(format!(
+                "unexpected commit script answer {outcome:?}"
+            ))),
+        }
+    }
+
+    async fn idempotency_record(
+        &self,
+        scoped_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let mut conn = self.conn.clone();
+        let (fingerprint, response, exp): (Option<String>, Option<String>, Option<i64>) = self
+            .call(conn.hmget(
+                self.key(&format!("idem:{scoped_key}")),
+                &["fp", "resp", "exp"],
+            ))
+            .await?;
+        let (Some(fingerprint), Some(response), Some(exp)) = (fingerprint, response, exp) else {
+            return Ok(None);
+        };
+        let expires_at = from_millis(exp)?;
+        if expires_at <= now {
+            return Ok(None);
+        }
+        let response: StoredResponse = serde_json::from_str(&response).map_err(json_error)?;
+        Ok(Some(IdempotencyRecord {
+            scoped_key: scoped_key.to_owned(),
+            fingerprint,
+            response,
+            expires_at,
+        }))
+    }
+
+    async fn sweep_expired(
+        &self,
+        now: OffsetDateTime,
+        batch: usize,
+    ) -> Result<SweepReport, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut invocation = self.sweep.prepare_invoke();
+        invocation
+            .key(self.key("expiry"))
+            .arg(millis(now))
+            .arg(batch)
+            .arg(self.key("cart:"));
+        let carts: usize = self.call(invocation.invoke_async(&mut conn)).await?;
+        // Idempotency records carry PEXPIREAT: Redis drops them itself.
+        Ok(SweepReport {
+            carts,
+            idempotency_records: 0,
+        })
+    }
+
+    async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut conn = self.conn.clone();
+        let reply: redis::streams::StreamRangeReply = self
+            .call(conn.xrange_count(self.key("outbox"), "-", "+", limit))
+            .await?;
+        reply
+            .ids
+            .iter()
+            .map(|entry| {
+                let seq: u64 = entry
+                    .get("seq")
+                    .ok_or_else(|| StoreError::Internal("outbox entry without seq".into()))?;
+                let event: String = entry
+                    .get("event")
+                    .ok_or_else(|| StoreError::Internal("outbox entry without event".into()))?;
+                Ok(OutboxEntry {
+                    seq,
+                    event: serde_json::from_str(&event).map_err(json_error)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: String = self.call(redis::cmd("PING").query_async(&mut conn)).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Catalog for RedisStore {
+    async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
+        let mut conn = self.conn.clone();
+        let fields: std::collections::HashMap<String, String> = self
+            .call(conn.hgetall(self.key(&format!("product:{}", id.as_str()))))
+            .await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        product_from_fields(id, &fields).map(Some)
+    }
+
+    async fn products(
+        &self,
+        after: Option<&ProductId>,
+        limit: usize,
+    ) -> Result<Vec<Product>, StoreError> {
+        let mut conn = self.conn.clone();
+        let start = after.map_or_else(|| "-".to_owned(), |id| format!("({}", id.as_str()));
+        let ids: Vec<String> = self
+            .call(conn.zrangebylex_limit(self.key("products"), start, "+", 0, limit as isize))
+            .await?;
+        let mut products = Vec::with_capacity(ids.len());
+        for raw in ids {
+            let id = ProductId::parse(&raw)
+                .map_err(|_| StoreError::Internal(format!("stored product id {raw:?}")))?;
+            if let Some(product) = self.product(&id).await? {
+                products.push(product);
+            }
+        }
+        Ok(products)
+    }
+
+    async fn upsert_products(&self, products: Vec<Product>) -> Result<Vec<bool>, StoreError> {
+        // One MULTI/EXEC: all products or none.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for p in &products {
+            pipe.zadd(self.key("products"), p.id.as_str(), 0);
+        }
+        for p in &products {
+            let key = self.key(&format!("product:{}", p.id.as_str()));
+            pipe.del(&key).ignore();
+            pipe.hset_multiple(
+                &key,
+                &[
+                    ("name", p.name.clone()),
+                    ("unit_price", p.price.amount().to_string()),
+                    ("currency", p.price.currency().as_str().to_owned()),
+                    ("active", if p.active { "1" } else { "0" }.to_owned()),
+                    ("stock", p.stock.map(|n| n.to_string()).unwrap_or_default()),
+                ],
+            )
+            .ignore();
+        }
+        let mut conn = self.conn.clone();
+        let added: Vec<i64> = self.call(pipe.query_async(&mut conn)).await?;
+        Ok(added.into_iter().map(|n| n == 1).collect())
+    }
+
+    async fn product_count(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        self.call(conn.zcard(self.key("products"))).await
+    }
+}
