@@ -18,8 +18,9 @@
 #   BENCH_THREADS      wrk -t [2]
 #   BENCH_SCENARIOS    subset/order of scenarios ["health read add"]
 #   BENCH_CARTS        guest carts the add scenario spreads over [10000]
-#   BENCH_STORE        sqlite, or a postgres:// URL: each run then gets a fresh schema in that
-#                      database (e.g. postgres://postgres@127.0.0.1:5432/test) [sqlite]
+#   BENCH_STORE        sqlite, a postgres:// URL (each run gets a fresh schema in that
+#                      database, e.g. postgres://postgres@127.0.0.1:5432/test) or a redis://
+#                      URL (each run gets a fresh key prefix) [sqlite]
 #
 # Only loopback traffic; every server started is killed on exit.
 
@@ -151,6 +152,8 @@ start_server() {
     local store_url="sqlite://$db"
     if [[ "$BENCH_STORE" == postgres* ]]; then
       store_url="$BENCH_STORE?schema=bench_${name//[^A-Za-z0-9]/_}_${attempt}_$RANDOM$RANDOM"
+    elif [[ "$BENCH_STORE" == redis* ]]; then
+      store_url="$BENCH_STORE?prefix=bench-${name//[^A-Za-z0-9]/-}-${attempt}-$RANDOM$RANDOM"
     fi
     CARTD_LOG="${CARTD_LOG:-warn}" CARTD_SHUTDOWN_GRACE=1s \
       "$CARTD_BIN" serve --listen "127.0.0.1:$port" --store "$store_url" \

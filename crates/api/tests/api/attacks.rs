@@ -479,6 +479,20 @@ async fn tokens_of_every_supported_algorithm_and_cognito_shapes_are_accepted() {
         app.get_cart("rs256", Some(&plain)).await.status,
         StatusCode::FORBIDDEN
     );
+    // Clock skew within CARTD_JWT_LEEWAY (30 s by default) is tolerated on exp and nbf.
+    let now = unix_now();
+    let skewed = keys
+        .rsa
+        .sign(&Claims {
+            exp: now - 10,
+            nbf: Some(now + 10),
+            ..good("frank")
+        })
+        .expect("sign");
+    assert_eq!(
+        app.get_cart("me", Some(&skewed)).await.code(),
+        "CART_NOT_FOUND"
+    );
     // The HS256 development secret still works next to the JWKS (tokens without a kid).
     let dev = signed(serde_json::to_value(good("erin")).expect("claims"), SECRET);
     assert_eq!(
