@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Server, guest, run, temp_db};
+use crate::harness::{Server, get_json, guest, run, temp_db};
 
 #[tokio::test]
 async fn migrate_import_serve_and_outbox_list_work_on_postgres() {
@@ -66,14 +66,7 @@ async fn every_subcommand_on(url: &str, service: &str) {
 
     let server = Server::start(&unused_db, &store).await;
     let client = reqwest::Client::new();
-    let products: Value = client
-        .get(format!("{}/v1/products", server.base))
-        .send()
-        .await
-        .expect("products")
-        .json()
-        .await
-        .expect("json");
+    let products = get_json(&format!("{}/v1/products", server.base)).await;
     let ids: Vec<&str> = products["items"]
         .as_array()
         .expect("items")
@@ -89,14 +82,7 @@ async fn every_subcommand_on(url: &str, service: &str) {
         .await
         .expect("add");
     assert_eq!(added.status(), 201);
-    let ready: Value = client
-        .get(format!("{}/ready", server.base))
-        .send()
-        .await
-        .expect("ready")
-        .json()
-        .await
-        .expect("json");
+    let ready = get_json(&format!("{}/ready", server.base)).await;
     assert_eq!(ready["checks"]["store"]["status"], "ok");
     drop(server);
 

@@ -137,3 +137,13 @@ pub fn guest(n: u128) -> String {
         .as_str()
         .to_owned()
 }
+
+/// `GET url` and its JSON body (the test fails on any error).
+pub async fn get_json(url: &str) -> serde_json::Value {
+    reqwest::get(url)
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("a JSON body")
+}

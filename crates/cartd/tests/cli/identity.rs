@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Server, cartd, run, temp_db};
+use crate::harness::{Server, cartd, get_json, run, temp_db};
 
 /// A running `cartd jwks serve`, killed when dropped.
 struct Provider {
@@ -97,12 +97,7 @@ async fn keygen_jwks_serve_and_token_drive_the_asymmetric_path_end_to_end() {
     assert_eq!(again.status.code(), Some(2));
 
     let idp = provider(&[&rsa, &ec]).await;
-    let published: Value = reqwest::get(&idp.url)
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let published = get_json(&idp.url).await;
     let kinds: Vec<&str> = published["keys"]
         .as_array()
         .expect("keys")
@@ -117,14 +112,7 @@ async fn keygen_jwks_serve_and_token_drive_the_asymmetric_path_end_to_end() {
 
     let server = Server::start(&db, &[("CARTD_JWKS_URL", idp.url.as_str())]).await;
     let client = reqwest::Client::new();
-    let ready: Value = client
-        .get(format!("{}/ready", server.base))
-        .send()
-        .await
-        .expect("ready")
-        .json()
-        .await
-        .expect("json");
+    let ready = get_json(&format!("{}/ready", server.base)).await;
     assert_eq!(ready["checks"]["identity_provider"]["status"], "ok");
 
     let rsa_path = rsa.to_str().expect("path");
