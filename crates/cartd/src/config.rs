@@ -397,5 +397,15 @@ pub fn redacted_url(url: &StoreUrl) -> String {
         StoreUrl::Sqlite(options) => format!("sqlite://{}", options.path.display()),
         StoreUrl::Postgres(options) => options.redacted(),
         StoreUrl::Redis(options) => options.redacted(),
+        StoreUrl::Dynamo(options) => format!(
+            "dynamodb://{} (region {}{})",
+            options.table,
+            options.region,
+            options
+                .endpoint
+                .as_deref()
+                .map(|e| format!(", endpoint {e}"))
+                .unwrap_or_default()
+        ),
     }
 }

@@ -11,7 +11,7 @@
 //!
 //! - [`redis`]: Redis (feature `redis`): one Lua script per commit, the outbox in a stream.
 //!
-//! A DynamoDB module fits next to these behind its own feature.
+//! - [`dynamodb`]: DynamoDB (feature `dynamodb`): one table, `TransactWriteItems` per commit.
 
 use std::sync::Arc;
 
@@ -19,6 +19,8 @@ use cart_core::{Catalog, Store, StoreError};
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod columns;
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "redis")]
@@ -42,6 +44,9 @@ pub enum Backend {
     /// Redis.
     #[cfg(feature = "redis")]
     Redis(Arc<redis::RedisStore>),
+    /// DynamoDB.
+    #[cfg(feature = "dynamodb")]
+    Dynamo(Arc<dynamodb::DynamoStore>),
 }
 
 impl Backend {
@@ -54,6 +59,8 @@ impl Backend {
             Self::Postgres(store) => store.clone(),
             #[cfg(feature = "redis")]
             Self::Redis(store) => store.clone(),
+            #[cfg(feature = "dynamodb")]
+            Self::Dynamo(store) => store.clone(),
         }
     }
 
@@ -66,6 +73,8 @@ impl Backend {
             Self::Postgres(store) => store.clone(),
             #[cfg(feature = "redis")]
             Self::Redis(store) => store.clone(),
+            #[cfg(feature = "dynamodb")]
+            Self::Dynamo(store) => store.clone(),
         }
     }
 
@@ -78,6 +87,8 @@ impl Backend {
             Self::Postgres(_) => "postgres",
             #[cfg(feature = "redis")]
             Self::Redis(_) => "redis",
+            #[cfg(feature = "dynamodb")]
+            Self::Dynamo(_) => "dynamodb",
         }
     }
 }
@@ -100,6 +111,10 @@ pub async fn open(url: &StoreUrl) -> Result<Backend, StoreError> {
         #[cfg(feature = "redis")]
         StoreUrl::Redis(options) => Ok(Backend::Redis(Arc::new(
             redis::RedisStore::open(options).await?,
+        ))),
+        #[cfg(feature = "dynamodb")]
+        StoreUrl::Dynamo(options) => Ok(Backend::Dynamo(Arc::new(
+            dynamodb::DynamoStore::open(options).await?,
         ))),
         #[allow(unreachable_patterns)]
         other => Err(StoreError::Unavailable(format!(

@@ -16,6 +16,23 @@ pub enum StoreUrl {
     Postgres(PostgresOptions),
     /// `redis://HOST[:PORT][/DB][?prefix=cartd&timeout=2s]` (also `rediss://` for TLS).
     Redis(RedisOptions),
+    /// `dynamodb://TABLE[?region=us-east-1&endpoint=http://…&create=true&timeout=5s]`.
+    Dynamo(DynamoOptions),
+}
+
+/// Which DynamoDB table, where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamoOptions {
+    /// The table.
+    pub table: String,
+    /// The AWS region (default: `AWS_REGION`, else `us-east-1`).
+    pub region: String,
+    /// Another endpoint than AWS's (DynamoDB Local, moto).
+    pub endpoint: Option<String>,
+    /// Create the table (with its TTL attribute) when it is missing (`cartd migrate`).
+    pub create: bool,
+    /// Timeout of every call (default 5 s).
+    pub timeout: Duration,
 }
 
 /// Where the Redis store is.
@@ -96,7 +113,9 @@ pub enum Synchronous {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UrlError {
     /// The scheme names no backend compiled into this build.
-    #[error("unsupported store scheme in {0:?}; use sqlite://, postgres:// or redis://")]
+    #[error(
+        "unsupported store scheme in {0:?}; use sqlite://, postgres://, redis:// or dynamodb://"
+    )]
     UnsupportedScheme(String),
     /// A scheme without a location.
     #[error("store URL {0:?} names no database")]
@@ -114,6 +133,9 @@ impl StoreUrl {
         }
         if raw.starts_with("redis://") || raw.starts_with("rediss://") {
             return parse_redis(raw);
+        }
+        if let Some(rest) = raw.strip_prefix("dynamodb://") {
+            return parse_dynamo(raw, rest);
         }
         let Some(rest) = raw.strip_prefix("sqlite://") else {
             return Err(UrlError::UnsupportedScheme(raw.to_owned()));
@@ -187,6 +209,43 @@ fn parse_postgres(raw: &str) -> Result<StoreUrl, UrlError> {
         format!("{base}?{}", passed_on.join("&"))
     };
     Ok(StoreUrl::Postgres(options))
+}
+
+fn parse_dynamo(raw: &str, rest: &str) -> Result<StoreUrl, UrlError> {
+    let (table, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let valid_table = (3..=255).contains(&table.len())
+        && table
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !valid_table {
+        return Err(UrlError::MissingPath(raw.to_owned()));
+    }
+    let mut options = DynamoOptions {
+        table: table.to_owned(),
+        region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        endpoint: None,
+        create: false,
+        timeout: Duration::from_secs(5),
+    };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let bad = || UrlError::BadOption(pair.to_owned());
+        match name {
+            "region" if !value.is_empty() => options.region = value.to_owned(),
+            "endpoint" if value.starts_with("http://") || value.starts_with("https://") => {
+                options.endpoint = Some(value.to_owned());
+            }
+            "create" => options.create = value.parse().map_err(|_| bad())?,
+            "timeout" => {
+                options.timeout = humantime::parse_duration(value)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(bad)?;
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(StoreUrl::Dynamo(options))
 }
 
 fn parse_redis(raw: &str) -> Result<StoreUrl, UrlError> {
@@ -295,6 +354,30 @@ mod tests {
             "redis://h?prefix=a{b}",
             "redis://h?timeout=0s",
             "redis://h?x=1",
+        ] {
+            assert!(StoreUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dynamodb_urls_name_a_table_a_region_and_maybe_an_endpoint() {
+        let Ok(StoreUrl::Dynamo(options)) = StoreUrl::parse(
+            "dynamodb://carts-prod?region=eu-west-1&endpoint=http://127.0.0.1:5005&create=true&timeout=3s",
+        ) else {
+            panic!("not dynamodb");
+        };
+        assert_eq!(options.table, "carts-prod");
+        assert_eq!(options.region, "eu-west-1");
+        assert_eq!(options.endpoint.as_deref(), Some("http://127.0.0.1:5005"));
+        assert!(options.create);
+        assert_eq!(options.timeout, Duration::from_secs(3));
+        for bad in [
+            "dynamodb://",
+            "dynamodb://ab",
+            "dynamodb://t/x?region=a",
+            "dynamodb://table?endpoint=ftp://x",
+            "dynamodb://table?create=maybe",
+            "dynamodb://table?color=red",
         ] {
             assert!(StoreUrl::parse(bad).is_err(), "{bad}");
         }

@@ -583,3 +583,27 @@ mod redis {
 
     conformance!(open());
 }
+
+mod dynamodb {
+    use std::sync::Arc;
+
+    use cart_core::Store;
+
+    /// A store on a fresh table of the test endpoint (`CARTD_TEST_DYNAMODB_ENDPOINT`, default a
+    /// moto server on 127.0.0.1:5005), created for the test.
+    async fn open() -> Option<Arc<dyn Store>> {
+        let endpoint = std::env::var("CARTD_TEST_DYNAMODB_ENDPOINT")
+            .unwrap_or_else(|_| "http://127.0.0.1:5005".into());
+        let table = format!("cartd-test-{}", uuid::Uuid::new_v4().simple());
+        let url = cart_store::StoreUrl::parse(&format!(
+            "dynamodb://{table}?region=us-east-1&endpoint={endpoint}&create=true&timeout=5s"
+        ))
+        .expect("url");
+        match cart_store::open(&url).await {
+            Ok(backend) => Some(backend.store()),
+            Err(e) => super::unavailable("DynamoDB (moto)", e),
+        }
+    }
+
+    conformance!(open());
+}

@@ -85,7 +85,8 @@ pub async fn spawn_app() -> TestApp {
 
 /// Which backend the HTTP suite runs on: `CARTD_TEST_BACKEND` = `sqlite` (default), `postgres`
 /// (a fresh schema of `CARTD_TEST_POSTGRES_URL`, default the local `test` database) or `redis`
-/// (a fresh key prefix on `CARTD_TEST_REDIS_URL`, default the local server).
+/// (a fresh key prefix on `CARTD_TEST_REDIS_URL`, default the local server) or `dynamodb` (a
+/// fresh table at `CARTD_TEST_DYNAMODB_ENDPOINT`, default a moto server on 127.0.0.1:5005).
 pub fn backend_under_test() -> String {
     std::env::var("CARTD_TEST_BACKEND").unwrap_or_else(|_| "sqlite".into())
 }
@@ -110,7 +111,15 @@ pub async fn spawn_with(options: Options) -> TestApp {
                 uuid::Uuid::new_v4().simple()
             )
         }
-        other => panic!("CARTD_TEST_BACKEND={other:?}: use sqlite, postgres or redis"),
+        "dynamodb" => {
+            let endpoint = std::env::var("CARTD_TEST_DYNAMODB_ENDPOINT")
+                .unwrap_or_else(|_| "http://127.0.0.1:5005".into());
+            format!(
+                "dynamodb://cartd-api-{}?region=us-east-1&endpoint={endpoint}&create=true",
+                uuid::Uuid::new_v4().simple()
+            )
+        }
+        other => panic!("CARTD_TEST_BACKEND={other:?}: use sqlite, postgres, redis or dynamodb"),
     };
     let url = cart_store::StoreUrl::parse(&url).expect("url");
     let backend = cart_store::open(&url).await.expect("open store");

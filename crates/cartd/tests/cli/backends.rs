@@ -29,6 +29,17 @@ async fn migrate_import_serve_and_outbox_list_work_on_redis() {
     every_subcommand_on(&url, "Redis").await;
 }
 
+#[tokio::test]
+async fn migrate_import_serve_and_outbox_list_work_on_dynamodb() {
+    let endpoint = std::env::var("CARTD_TEST_DYNAMODB_ENDPOINT")
+        .unwrap_or_else(|_| "http://127.0.0.1:5005".into());
+    let url = format!(
+        "dynamodb://cartd-test-cli-{}?region=us-east-1&endpoint={endpoint}&create=true",
+        uuid::Uuid::new_v4().simple()
+    );
+    every_subcommand_on(&url, "DynamoDB (moto)").await;
+}
+
 async fn every_subcommand_on(url: &str, service: &str) {
     let store = [("CARTD_STORE", url)];
     let migrated = run(&["migrate"], &store);

@@ -1,0 +1,682 @@
+//! The DynamoDB backend (feature `dynamodb`): one table, every commit one `TransactWriteItems`
+//! with a condition on each cart's version. The single-table design is in `docs/DECISIONS.md`:
+//!
+//! | item | `pk` | `sk` | attributes |
+//! |---|---|---|---|
+//! | cart | `CART#<cart key>` | `CART` | `version`, `cart_id`, `expires_at` (ms), `doc`, `ttl` (s) |
+//! | idempotency record | `IDEM#<scoped key>` | `IDEM` | `fp`, `resp`, `expires_at` (ms), `ttl` (s) |
+//! | outbox event | `OUTBOX` | `EV#<seq, 20 digits>` | `seq`, `event` |
+//! | outbox counter | `OUTBOX` | `#SEQ` | `n` |
+//! | product | `PRODUCT` | `<id>` | `name`, `unit_price`, `currency`, `active`, `stock` |
+//!
+//! The outbox's sequence numbers come from a counter item updated, with a condition on its value,
+//! in the same transaction as the events: two commits racing for the same numbers cannot both
+//! succeed, and the loser retries with fresh numbers. That serialises commits that write events
+//! (all of them) through one item, which caps write throughput per table; DynamoDB Streams would
+//! lift it and is the way forward once the relay (issue 5) exists.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement,
+    KeyType, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+};
+use time::OffsetDateTime;
+
+use cart_core::{
+    Cart, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord, OutboxEntry, Product,
+    ProductId, Store, StoreError, StoredResponse, SweepReport,
+};
+
+use crate::columns::{self, json_error, version_column};
+use crate::url::DynamoOptions;
+
+/// How long DynamoDB keeps a cart after it expired (answering `410`) if no sweeper deleted it.
+const GRACE_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Commits retried when another commit took the same outbox numbers first.
+const SEQUENCE_RETRIES: usize = 64;
+
+/// The DynamoDB store and catalog.
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn cart_pk(cart: &CartKey) -> String {
+    format!("CART#{}", cart.as_str())
+}
+
+fn millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| StoreError::Internal(format!("stored time: {e}")))
+}
+
+fn sdk_error<E: std::fmt::Debug, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+    match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            StoreError::Unavailable(format!("{e:?}"))
+        }
+        _ => StoreError::Internal(format!("{e:?}")),
+    }
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Internal(format!("request: {e}"))
+}
+
+fn string(item: &Item, name: &str) -> Result<String, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => Ok(value.clone()),
+        _ => Err(StoreError::Internal(format!("stored item lacks {name}"))),
+    }
+}
+
+fn number(item: &Item, name: &str) -> Result<i64, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(value)) => value
+            .parse()
+            .map_err(|_| StoreError::Internal(format!("stored {name} is not an integer"))),
+        _ => Err(StoreError::Internal(format!("stored item lacks {name}"))),
+    }
+}
+
+impl DynamoStore {
+    /// Connects, and creates the table (with its TTL attribute) when asked and missing.
+    pub async fn open(options: &DynamoOptions) -> Result<Self, StoreError> {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(options.region.clone()))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(options.timeout)
+                    .connect_timeout(options.timeout)
+                    .build(),
+            );
+        if let Some(endpoint) = &options.endpoint {
+            loader = loader.endpoint_url(endpoint);
+            // A local emulator (DynamoDB Local, moto) needs credentials of some kind; give it
+            // placeholders when none are configured.
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+                loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "local",
+                    "local",
+                    None,
+                    None,
+                    "cartd-local",
+                ));
+            }
+        }
+        let client = Client::new(&loader.load().await);
+        let store = Self {
+            client,
+            table: options.table.clone(),
+        };
+        match store
+            .client
+            .describe_table()
+            .table_name(&store.table)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if options.create => {
+                tracing::info!(table = %store.table, error = ?e, "creating the DynamoDB table");
+                store.create_table().await?;
+            }
+            Err(e) => {
+                return Err(StoreError::Unavailable(format!(
+                    "DynamoDB table {} is not there ({e:?}); run `cartd migrate` with `create=true`",
+                    store.table
+                )));
+            }
+        }
+        Ok(store)
+    }
+
+    async fn create_table(&self) -> Result<(), StoreError> {
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build_error)
+        };
+        let element = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(build_error)
+        };
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute("pk")?)
+            .attribute_definitions(attribute("sk")?)
+            .key_schema(element("pk", KeyType::Hash)?)
+            .key_schema(element("sk", KeyType::Range)?)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("ttl")
+                    .enabled(true)
+                    .build()
+                    .map_err(build_error)?,
+            )
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.item)
+    }
+
+    fn cart_write(&self, write: &CartWrite) -> Result<TransactWriteItem, StoreError> {
+        let pk = cart_pk(&write.key);
+        let condition = |builder_expected: Option<u64>| match builder_expected {
+            Some(expected) => (
+                "version = :expected".to_owned(),
+                Some(n(version_column(expected))),
+            ),
+            None => ("attribute_not_exists(pk)".to_owned(), None),
+        };
+        let (expression, expected) = condition(write.expected_version);
+        let item = match &write.new_state {
+            Some(cart) => {
+                let mut item = key(pk, "CART");
+                item.insert("version".into(), n(version_column(cart.version())));
+                item.insert("cart_id".into(), s(cart.id().to_string()));
+                item.insert("expires_at".into(), n(millis(cart.expires_at())));
+                item.insert(
+                    "doc".into(),
+                    s(serde_json::to_string(cart).map_err(json_error)?),
+                );
+                item.insert(
+                    "ttl".into(),
+                    n((millis(cart.expires_at()) + GRACE_MS) / 1000),
+                );
+                TransactWriteItem::builder().put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression(expression)
+                        .set_expression_attribute_values(
+                            expected.map(|v| HashMap::from([(":expected".to_owned(), v)])),
+                        )
+                        .build()
+                        .map_err(build_error)?,
+                )
+            }
+            None if write.expected_version.is_some() => TransactWriteItem::builder().delete(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(pk, "CART")))
+                    .condition_expression(expression)
+                    .set_expression_attribute_values(
+                        expected.map(|v| HashMap::from([(":expected".to_owned(), v)])),
+                    )
+                    .build()
+                    .map_err(build_error)?,
+            ),
+            None => TransactWriteItem::builder().condition_check(
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(pk, "CART")))
+                    .condition_expression(expression)
+                    .build()
+                    .map_err(build_error)?,
+            ),
+        };
+        Ok(item.build())
+    }
+
+    /// The version stored under `cart` now.
+    async fn current_version(&self, cart: &CartKey) -> Result<Option<u64>, StoreError> {
+        let item = self.get(key(cart_pk(cart), "CART")).await?;
+        item.map(|item| number(&item, "version").map(|v| v as u64))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn load_cart(&self, cart: &CartKey) -> Result<Option<Cart>, StoreError> {
+        let item = self.get(key(cart_pk(cart), "CART")).await?;
+        item.map(|item| serde_json::from_str(&string(&item, "doc")?).map_err(json_error))
+            .transpose()
+    }
+
+    async fn cart_stamp(&self, cart: &CartKey) -> Result<Option<CartStamp>, StoreError> {
+        let item = self.get(key(cart_pk(cart), "CART")).await?;
+        item.map(|item| {
+            Ok(CartStamp {
+                cart_id: string(&item, "cart_id")?
+                    .parse()
+                    .map_err(|_| StoreError::Internal("stored cart id".into()))?,
+                version: number(&item, "version")? as u64,
+                expires_at: from_millis(number(&item, "expires_at")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        let carts = commit
+            .writes
+            .iter()
+            .map(|write| self.cart_write(write))
+            .collect::<Result<Vec<_>, _>>()?;
+        let idempotency = match &commit.idempotency {
+            Some(record) => {
+                let mut item = key(format!("IDEM#{}", record.scoped_key), "IDEM");
+                item.insert("fp".into(), s(&record.fingerprint));
+                item.insert(
+                    "resp".into(),
+                    s(serde_json::to_string(&record.response).map_err(json_error)?),
+                );
+                item.insert("expires_at".into(), n(millis(record.expires_at)));
+                item.insert("ttl".into(), n(millis(record.expires_at) / 1000));
+                Some(
+                    TransactWriteItem::builder()
+                        .put(
+                            Put::builder()
+                                .table_name(&self.table)
+                                .set_item(Some(item))
+                                // An unexpired record wins; an expired one is taken over.
+                                .condition_expression(
+                                    "attribute_not_exists(pk) OR expires_at <= :at",
+                                )
+                                .expression_attribute_values(":at", n(millis(commit.at)))
+                                .build()
+                                .map_err(build_error)?,
+                        )
+                        .build(),
+                )
+            }
+            None => None,
+        };
+        let payloads = commit
+            .events
+            .iter()
+            .map(|event| serde_json::to_string(event).map_err(json_error))
+            .collect::<Result<Vec<_>, _>>()?;
+        for _ in 0..SEQUENCE_RETRIES {
+            let mut items = carts.clone();
+            let counter_index = items.len();
+            if !payloads.is_empty() {
+                let last = match self.get(key("OUTBOX", "#SEQ")).await? {
+                    Some(item) => number(&item, "n")?,
+                    None => 0,
+                };
+                let next = last + payloads.len() as i64;
+                let counter = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key("OUTBOX", "#SEQ")))
+                    .update_expression("SET n = :next")
+                    .expression_attribute_values(":next", n(next));
+                let counter = if last == 0 {
+                    counter.condition_expression("attribute_not_exists(pk)")
+                } else {
+                    counter
+                        .condition_expression("n = :last")
+                        .expression_attribute_values(":last", n(last))
+                };
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(counter.build().map_err(build_error)?)
+                        .build(),
+                );
+                for (i, payload) in payloads.iter().enumerate() {
+                    let seq = last + 1 + i as i64;
+                    let mut item = key("OUTBOX", format!("EV#{seq:020}"));
+                    item.insert("seq".into(), n(seq));
+                    item.insert("event".into(), s(payload));
+                    items.push(
+                        TransactWriteItem::builder()
+                            .put(
+                                Put::builder()
+                                    .table_name(&self.table)
+                                    .set_item(Some(item))
+                                    .build()
+                                    .map_err(build_error)?,
+                            )
+                            .build(),
+                    );
+                }
+            }
+            let idempotency_index = items.len();
+            if let Some(record) = &idempotency {
+                items.push(record.clone());
+            }
+            let outcome = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await;
+            let error = match outcome {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let Some(cancelled) = error
+                .as_service_error()
+                .and_then(|e| match e {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
+                    _ => None,
+                })
+            else {
+                return Err(sdk_error(error));
+            };
+            let failed: Vec<usize> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .enumerate()
+                .filter(|(_, reason)| reason.code() == Some("ConditionalCheckFailed"))
+                .map(|(i, _)| i)
+                .collect();
+            if let Some(&i) = failed.iter().find(|&&i| i < counter_index) {
+                let write = &commit.writes[i];
+                return Err(StoreError::VersionMismatch {
+                    key: write.key.clone(),
+                    current: self.current_version(&write.key).await?,
+                });
+            }
+            if failed.contains(&idempotency_index) && idempotency.is_some() {
+                return Err(StoreError::DuplicateIdempotencyKey);
+            }
+            // Another commit took these outbox numbers, or DynamoDB saw a conflicting
+            // transaction: try again with fresh numbers.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Err(StoreError::Unavailable(
+            "the outbox counter stayed contended".into(),
+        ))
+    }
+
+    async fn idempotency_record(
+        &self,
+        scoped_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let Some(item) = self.get(key(format!("IDEM#{scoped_key}"), "IDEM")).await? else {
+            return Ok(None);
+        };
+        let expires_at = from_millis(number(&item, "expires_at")?)?;
+        if expires_at <= now {
+            return Ok(None);
+        }
+        let response: StoredResponse =
+            serde_json::from_str(&string(&item, "resp")?).map_err(json_error)?;
+        Ok(Some(IdempotencyRecord {
+            scoped_key: scoped_key.to_owned(),
+            fingerprint: string(&item, "fp")?,
+            response,
+            expires_at,
+        }))
+    }
+
+    async fn sweep_expired(
+        &self,
+        now: OffsetDateTime,
+        batch: usize,
+    ) -> Result<SweepReport, StoreError> {
+        // DynamoDB's TTL deletes expired items on its own (within a day or two of `ttl`); this
+        // scan deletes carts as soon as they expired, each conditional on the version read.
+        let mut deleted = 0;
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :cart AND expires_at <= :now")
+                .expression_attribute_values(":cart", s("CART"))
+                .expression_attribute_values(":now", n(millis(now)))
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in page.items() {
+                if deleted >= batch {
+                    break;
+                }
+                let outcome = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(string(item, "pk")?, "CART")))
+                    .condition_expression("version = :v")
+                    .expression_attribute_values(":v", n(number(item, "version")?))
+                    .send()
+                    .await;
+                match outcome {
+                    Ok(_) => deleted += 1,
+                    // Written again since the scan read it: not expired any more.
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                    Err(e) => return Err(sdk_error(e)),
+                }
+            }
+            match page.last_evaluated_key {
+                Some(next) if deleted < batch => start = Some(next),
+                _ => break,
+            }
+        }
+        Ok(SweepReport {
+            carts: deleted,
+            idempotency_records: 0,
+        })
+    }
+
+    async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start: Option<Item> = None;
+        while entries.len() < limit {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :ev)")
+                .expression_attribute_values(":pk", s("OUTBOX"))
+                .expression_attribute_values(":ev", s("EV#"))
+                .consistent_read(true)
+                .limit(i32::try_from(limit - entries.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in page.items() {
+                entries.push(OutboxEntry {
+                    seq: number(item, "seq")? as u64,
+                    event: serde_json::from_str(&string(item, "event")?).map_err(json_error)?,
+                });
+            }
+            match page.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+        Ok(entries)
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        self.client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk_error)
+    }
+}
+
+fn product_from_item(item: &Item) -> Result<Product, StoreError> {
+    let stock = match item.get("stock") {
+        Some(AttributeValue::N(value)) => Some(
+            value
+                .parse()
+                .map_err(|_| StoreError::Internal("stored stock".into()))?,
+        ),
+        _ => None,
+    };
+    let active = matches!(item.get("active"), Some(AttributeValue::Bool(true)));
+    columns::product(
+        string(item, "sk")?,
+        string(item, "name")?,
+        number(item, "unit_price")?,
+        &string(item, "currency")?,
+        active,
+        stock,
+    )
+}
+
+#[async_trait]
+impl Catalog for DynamoStore {
+    async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
+        let item = self.get(key("PRODUCT", id.as_str())).await?;
+        item.as_ref().map(product_from_item).transpose()
+    }
+
+    async fn products(
+        &self,
+        after: Option<&ProductId>,
+        limit: usize,
+    ) -> Result<Vec<Product>, StoreError> {
+        let mut products = Vec::new();
+        let mut start: Option<Item> = after.map(|id| key("PRODUCT", id.as_str()));
+        while products.len() < limit {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s("PRODUCT"))
+                .limit(i32::try_from(limit - products.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in page.items() {
+                products.push(product_from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+        Ok(products)
+    }
+
+    async fn upsert_products(&self, products: Vec<Product>) -> Result<Vec<bool>, StoreError> {
+        let mut created = Vec::with_capacity(products.len());
+        for p in &products {
+            created.push(self.get(key("PRODUCT", p.id.as_str())).await?.is_none());
+        }
+        // One transaction may not name an item twice: the last row of an id wins, as elsewhere.
+        let mut last: HashMap<&str, &Product> = HashMap::new();
+        for p in &products {
+            last.insert(p.id.as_str(), p);
+        }
+        let unique: Vec<&Product> = products
+            .iter()
+            .filter(|p| std::ptr::eq(*p, last[p.id.as_str()]))
+            .collect();
+        // A transaction holds at most 100 items: larger imports are atomic per 100 products
+        // (every row is validated before any is written).
+        for chunk in unique.chunks(100) {
+            let items = chunk
+                .iter()
+                .map(|p| {
+                    let mut item = key("PRODUCT", p.id.as_str());
+                    item.insert("name".into(), s(&p.name));
+                    item.insert("unit_price".into(), n(p.price.amount()));
+                    item.insert("currency".into(), s(p.price.currency().as_str()));
+                    item.insert("active".into(), AttributeValue::Bool(p.active));
+                    if let Some(stock) = p.stock {
+                        item.insert("stock".into(), n(stock));
+                    }
+                    Ok(TransactWriteItem::builder()
+                        .put(
+                            Put::builder()
+                                .table_name(&self.table)
+                                .set_item(Some(item))
+                                .build()
+                                .map_err(build_error)?,
+                        )
+                        .build())
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+        }
+        Ok(created)
+    }
+
+    async fn product_count(&self) -> Result<u64, StoreError> {
+        let mut count = 0u64;
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s("PRODUCT"))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            count += page.count() as u64;
+            match page.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(count),
+            }
+        }
+    }
+}
