@@ -20,7 +20,8 @@
 #   BENCH_CARTS        guest carts the add scenario spreads over [10000]
 #   BENCH_STORE        sqlite, a postgres:// URL (each run gets a fresh schema in that
 #                      database, e.g. postgres://postgres@127.0.0.1:5432/test) or a redis://
-#                      URL (each run gets a fresh key prefix) [sqlite]
+#                      URL (each run gets a fresh key prefix), or dynamodb://?region=…&endpoint=…
+#                      (each run gets a fresh table) [sqlite]
 #
 # Only loopback traffic; every server started is killed on exit.
 
@@ -154,6 +155,9 @@ start_server() {
       store_url="$BENCH_STORE?schema=bench_${name//[^A-Za-z0-9]/_}_${attempt}_$RANDOM$RANDOM"
     elif [[ "$BENCH_STORE" == redis* ]]; then
       store_url="$BENCH_STORE?prefix=bench-${name//[^A-Za-z0-9]/-}-${attempt}-$RANDOM$RANDOM"
+    elif [[ "$BENCH_STORE" == dynamodb* ]]; then
+      # BENCH_STORE=dynamodb://?endpoint=…: a fresh table per run, created on start.
+      store_url="dynamodb://bench-${name//[^A-Za-z0-9]/-}-${attempt}-$RANDOM$RANDOM?${BENCH_STORE#*\?}&create=true"
     fi
     CARTD_LOG="${CARTD_LOG:-warn}" CARTD_SHUTDOWN_GRACE=1s \
       "$CARTD_BIN" serve --listen "127.0.0.1:$port" --store "$store_url" \
