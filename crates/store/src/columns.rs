@@ -1,5 +1,7 @@
 //! Turning stored columns back into domain values, shared by the SQL backends.
 
+use time::OffsetDateTime;
+
 use cart_core::{Currency, Price, Product, ProductId, StoreError};
 
 /// A product from its stored columns; a row that no longer parses is an internal error naming
@@ -33,4 +35,15 @@ pub(crate) fn json_error(e: serde_json::Error) -> StoreError {
 /// A version as a signed 64-bit column (versions never get near `i64::MAX`).
 pub(crate) fn version_column(version: u64) -> i64 {
     i64::try_from(version).unwrap_or(i64::MAX)
+}
+
+/// A time as unix milliseconds, as the stores keep expiries.
+pub(crate) fn millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Unix milliseconds back to a time; out of range is an internal error.
+pub(crate) fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| StoreError::Internal(format!("stored time: {e}")))
 }

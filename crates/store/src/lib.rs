@@ -17,7 +17,12 @@ use std::sync::Arc;
 
 use cart_core::{Catalog, Store, StoreError};
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "redis",
+    feature = "dynamodb"
+))]
 mod columns;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
@@ -34,62 +39,35 @@ pub use url::{StoreUrl, UrlError};
 /// An opened backend: one object that is both the cart store and the catalog, so one URL is all
 /// an operator sets.
 #[derive(Clone)]
-pub enum Backend {
-    /// The embedded SQLite store.
-    #[cfg(feature = "sqlite")]
-    Sqlite(Arc<sqlite::SqliteStore>),
-    /// PostgreSQL.
-    #[cfg(feature = "postgres")]
-    Postgres(Arc<postgres::PgStore>),
-    /// Redis.
-    #[cfg(feature = "redis")]
-    Redis(Arc<redis::RedisStore>),
-    /// DynamoDB.
-    #[cfg(feature = "dynamodb")]
-    Dynamo(Arc<dynamodb::DynamoStore>),
+pub struct Backend {
+    store: Arc<dyn Store>,
+    catalog: Arc<dyn Catalog>,
+    kind: &'static str,
 }
 
 impl Backend {
+    fn new<T: Store + Catalog>(backend: T, kind: &'static str) -> Self {
+        let backend = Arc::new(backend);
+        Self {
+            store: backend.clone(),
+            catalog: backend,
+            kind,
+        }
+    }
+
     /// The cart store.
     pub fn store(&self) -> Arc<dyn Store> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Self::Sqlite(store) => store.clone(),
-            #[cfg(feature = "postgres")]
-            Self::Postgres(store) => store.clone(),
-            #[cfg(feature = "redis")]
-            Self::Redis(store) => store.clone(),
-            #[cfg(feature = "dynamodb")]
-            Self::Dynamo(store) => store.clone(),
-        }
+        self.store.clone()
     }
 
     /// The catalog.
     pub fn catalog(&self) -> Arc<dyn Catalog> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Self::Sqlite(store) => store.clone(),
-            #[cfg(feature = "postgres")]
-            Self::Postgres(store) => store.clone(),
-            #[cfg(feature = "redis")]
-            Self::Redis(store) => store.clone(),
-            #[cfg(feature = "dynamodb")]
-            Self::Dynamo(store) => store.clone(),
-        }
+        self.catalog.clone()
     }
 
-    /// A short name for logs and `/ready` (`sqlite`, …).
+    /// A short name for logs and `/ready` (`sqlite`, `postgres`, `redis`, `dynamodb`).
     pub fn kind(&self) -> &'static str {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Self::Sqlite(_) => "sqlite",
-            #[cfg(feature = "postgres")]
-            Self::Postgres(_) => "postgres",
-            #[cfg(feature = "redis")]
-            Self::Redis(_) => "redis",
-            #[cfg(feature = "dynamodb")]
-            Self::Dynamo(_) => "dynamodb",
-        }
+        self.kind
     }
 }
 
@@ -102,20 +80,23 @@ pub async fn open(url: &StoreUrl) -> Result<Backend, StoreError> {
             let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&options))
                 .await
                 .map_err(|e| StoreError::Internal(format!("open task failed: {e}")))??;
-            Ok(Backend::Sqlite(Arc::new(store)))
+            Ok(Backend::new(store, "sqlite"))
         }
         #[cfg(feature = "postgres")]
-        StoreUrl::Postgres(options) => Ok(Backend::Postgres(Arc::new(
+        StoreUrl::Postgres(options) => Ok(Backend::new(
             postgres::PgStore::open(options).await?,
-        ))),
+            "postgres",
+        )),
         #[cfg(feature = "redis")]
-        StoreUrl::Redis(options) => Ok(Backend::Redis(Arc::new(
+        StoreUrl::Redis(options) => Ok(Backend::new(
             redis::RedisStore::open(options).await?,
-        ))),
+            "redis",
+        )),
         #[cfg(feature = "dynamodb")]
-        StoreUrl::Dynamo(options) => Ok(Backend::Dynamo(Arc::new(
+        StoreUrl::Dynamo(options) => Ok(Backend::new(
             dynamodb::DynamoStore::open(options).await?,
-        ))),
+            "dynamodb",
+        )),
         #[allow(unreachable_patterns)]
         other => Err(StoreError::Unavailable(format!(
             "this build of cartd has no support for {other:?}; enable its cargo feature"

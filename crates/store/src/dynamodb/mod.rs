@@ -32,7 +32,7 @@ use cart_core::{
     ProductId, Store, StoreError, StoredResponse, SweepReport,
 };
 
-use crate::columns::{self, json_error, version_column};
+use crate::columns::{self, from_millis, json_error, millis, version_column};
 use crate::url::DynamoOptions;
 
 /// How long DynamoDB keeps a cart after it expired (answering `410`) if no sweeper deleted it.
@@ -63,15 +63,6 @@ fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
 
 fn cart_pk(cart: &CartKey) -> String {
     format!("CART#{}", cart.as_str())
-}
-
-fn millis(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|e| StoreError::Internal(format!("stored time: {e}")))
 }
 
 fn sdk_error<E: std::fmt::Debug, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {

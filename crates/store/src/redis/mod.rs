@@ -33,7 +33,7 @@ use cart_core::{
     Store, StoreError, StoredResponse, SweepReport,
 };
 
-use crate::columns::{self, json_error, version_column};
+use crate::columns::{self, from_millis, json_error, millis, version_column};
 use crate::url::RedisOptions;
 
 /// How long Redis keeps a cart after it expired (answering `410`) if no sweeper deleted it.
@@ -74,15 +74,6 @@ fn redis_error(e: redis::RedisError) -> StoreError {
     } else {
         StoreError::Internal(e.to_string())
     }
-}
-
-fn millis(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|e| StoreError::Internal(format!("stored time: {e}")))
 }
 
 impl RedisStore {

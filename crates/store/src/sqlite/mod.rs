@@ -21,7 +21,7 @@ use cart_core::{
     OutboxEntry, Product, ProductId, Store, StoreError, StoredResponse, SweepReport,
 };
 
-use crate::columns::{self, json_error, version_column};
+use crate::columns::{self, from_millis, json_error, millis, version_column};
 use crate::url::{SqliteOptions, Synchronous};
 use writer::Writer;
 
@@ -50,15 +50,6 @@ fn sql_error(e: rusqlite::Error) -> StoreError {
         }
         other => StoreError::Internal(other.to_string()),
     }
-}
-
-fn millis(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn from_millis(millis: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-        .map_err(|e| StoreError::Internal(format!("stored time: {e}")))
 }
 
 fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
