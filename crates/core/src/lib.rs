@@ -38,7 +38,8 @@ pub use ids::{CartKey, GuestId, IdError, Owner, ProductId, UserId, VariantId};
 pub use money::{Currency, MoneyError, Price};
 pub use ports::{
     CartStamp, CartWrite, Catalog, Clock, Commit, IdGenerator, IdempotencyRecord, ManualClock,
-    OutboxEntry, RandomIds, Store, StoreError, StoredResponse, SweepReport, SystemClock,
+    Outbox, OutboxEntry, OutboxStats, RandomIds, Store, StoreError, StoredResponse, SweepReport,
+    SystemClock,
 };
 pub use product::{Product, ProductError, ProductInput};
 pub use quantity::{Limits, Quantity, RequestedQuantity};

@@ -32,6 +32,10 @@ pub enum StoreError {
     /// The store cannot be reached or is overloaded; worth retrying later.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The relay lease is held by another relay (or expired and was taken over): this relay
+    /// must stop publishing and must not mark anything published.
+    #[error("the relay lease is held by another relay")]
+    LeaseLost,
     /// Anything else; the message is for logs, never for clients.
     #[error("store failure: {0}")]
     Internal(String),
@@ -150,6 +154,58 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks that the store answers (for `/ready`).
     async fn check(&self) -> Result<(), StoreError>;
+}
+
+/// How far the outbox is behind its relay, for metrics and `/ready`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    /// Events not yet published.
+    pub depth: u64,
+    /// When the oldest unpublished event was committed (`None`: nothing is waiting).
+    pub oldest_pending_at: Option<OffsetDateTime>,
+}
+
+/// The relay's side of the outbox: who may publish, what is published, what may be forgotten.
+///
+/// One relay at a time publishes: it holds the store's relay lease, renews it before every
+/// batch, and every mark is conditional on still holding it. Any number of relays may run
+/// against one store; the others wait for the lease to fall free. Reading in `seq` order from
+/// one publisher keeps each cart's events in order. The store's
+/// [`Store::pending_events`] is the read side.
+#[async_trait]
+pub trait Outbox: Send + Sync + 'static {
+    /// Takes the relay lease for `holder` until `now + ttl`, or renews it if `holder` holds it.
+    /// `Ok(false)`: another holder's lease has not expired.
+    async fn acquire_relay_lease(
+        &self,
+        holder: &str,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease up if `holder` holds it, so a standby relay takes over at once.
+    async fn release_relay_lease(&self, holder: &str) -> Result<(), StoreError>;
+
+    /// Marks the events numbered `seqs` published at `now`, if `holder` still holds an
+    /// unexpired lease; otherwise nothing is marked and the answer is
+    /// [`StoreError::LeaseLost`]. `seqs` are always the oldest pending events, in order.
+    async fn mark_published(
+        &self,
+        holder: &str,
+        seqs: &[u64],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes up to `batch` published events published (or, where the backend keeps no
+    /// publish time, committed) before `before`. Never deletes an unpublished event.
+    async fn prune_published(
+        &self,
+        before: OffsetDateTime,
+        batch: usize,
+    ) -> Result<usize, StoreError>;
+
+    /// How many events wait and since when.
+    async fn outbox_stats(&self, now: OffsetDateTime) -> Result<OutboxStats, StoreError>;
 }
 
 /// The product catalog: where names and prices come from.

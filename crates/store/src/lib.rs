@@ -1,4 +1,5 @@
-//! cart-store: the backends behind `cart_core::Store` and `cart_core::Catalog`.
+//! cart-store: the backends behind `cart_core::Store`, `cart_core::Catalog` and
+//! `cart_core::Outbox`.
 //!
 //! # Layout
 //!
@@ -6,7 +7,8 @@
 //! - [`sqlite`]: the embedded default (feature `sqlite`): one writer thread with group commit,
 //!   a pool of readers, WAL.
 //!
-//! [`open`] turns a URL into a [`Backend`], whose store and catalog the service is wired to.
+//! [`open`] turns a URL into a [`Backend`], whose store, catalog and outbox the service is wired
+//! to.
 //! - [`postgres`]: PostgreSQL (feature `postgres`): JSONB cart documents, a transaction per commit.
 //!
 //! - [`redis`]: Redis (feature `redis`): one Lua script per commit, the outbox in a stream.
@@ -15,7 +17,7 @@
 
 use std::sync::Arc;
 
-use cart_core::{Catalog, Store, StoreError};
+use cart_core::{Catalog, Outbox, Store, StoreError};
 
 #[cfg(any(
     feature = "sqlite",
@@ -36,21 +38,23 @@ pub mod url;
 
 pub use url::{StoreUrl, UrlError};
 
-/// An opened backend: one object that is both the cart store and the catalog, so one URL is all
-/// an operator sets.
+/// An opened backend: one object that is the cart store, the catalog and the relay's outbox, so
+/// one URL is all an operator sets.
 #[derive(Clone)]
 pub struct Backend {
     store: Arc<dyn Store>,
     catalog: Arc<dyn Catalog>,
+    outbox: Arc<dyn Outbox>,
     kind: &'static str,
 }
 
 impl Backend {
-    fn new<T: Store + Catalog>(backend: T, kind: &'static str) -> Self {
+    fn new<T: Store + Catalog + Outbox>(backend: T, kind: &'static str) -> Self {
         let backend = Arc::new(backend);
         Self {
             store: backend.clone(),
-            catalog: backend,
+            catalog: backend.clone(),
+            outbox: backend,
             kind,
         }
     }
@@ -63,6 +67,12 @@ impl Backend {
     /// The catalog.
     pub fn catalog(&self) -> Arc<dyn Catalog> {
         self.catalog.clone()
+    }
+
+    /// The relay's side of the outbox (lease, marks, pruning, stats) over the same store whose
+    /// [`Store::pending_events`] it publishes.
+    pub fn outbox(&self) -> Arc<dyn Outbox> {
+        self.outbox.clone()
     }
 
     /// A short name for logs and `/ready` (`sqlite`, `postgres`, `redis`, `dynamodb`).

@@ -1,6 +1,7 @@
-//! The store conformance suite: the guarantees every `Store` backend must keep, written once
-//! against the trait. Each backend gets a module that opens a fresh store and runs every check;
-//! SQLite runs here, PostgreSQL, Redis and DynamoDB join as their modules land.
+//! The store conformance suite: the guarantees every `Store` and `Outbox` backend must keep,
+//! written once against the traits. Each backend gets a module that opens a fresh store (its own
+//! file, schema, key prefix or table) and runs every check: SQLite, PostgreSQL, Redis and
+//! DynamoDB.
 
 use std::sync::Arc;
 
@@ -9,9 +10,10 @@ use uuid::Uuid;
 
 use cart_core::{
     AddItem, Cart, CartEvent, CartKey, CartWrite, Commit, Currency, EventType, GuestId,
-    IdempotencyRecord, Limits, Price, Product, ProductId, RequestedQuantity, Store, StoreError,
-    StoredResponse,
+    IdempotencyRecord, Limits, OutboxEntry, OutboxStats, Price, Product, ProductId,
+    RequestedQuantity, Store, StoreError, StoredResponse,
 };
+use cart_store::Backend;
 
 fn key(n: u128) -> CartKey {
     CartKey::Guest(GuestId::from_ulid_bits(n))
@@ -438,6 +440,264 @@ pub async fn stamps_match_the_stored_cart(store: Arc<dyn Store>) {
     );
 }
 
+/// Now, to the whole second: every backend stores times at least to the millisecond, so times
+/// built from it come back equal.
+fn whole_second_now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).expect("now")
+}
+
+/// Commits `count` changes to the cart under `k`, the i-th at `start + i` seconds; returns the
+/// outbox entries they produced, in order.
+async fn commit_events(
+    store: &dyn Store,
+    k: &CartKey,
+    start: OffsetDateTime,
+    count: i64,
+) -> Vec<OutboxEntry> {
+    for i in 0..count {
+        let current = store.load_cart(k).await.expect("load");
+        store
+            .commit(commit_of(k, current.as_ref(), start + Duration::seconds(i)))
+            .await
+            .expect("commit");
+    }
+    let entries: Vec<OutboxEntry> = store
+        .pending_events(1000)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .filter(|e| &e.event.cart_key == k)
+        .collect();
+    assert_eq!(entries.len() as i64, count);
+    entries
+}
+
+fn seqs(entries: &[OutboxEntry]) -> Vec<u64> {
+    entries.iter().map(|e| e.seq).collect()
+}
+
+async fn pending_seqs(store: &dyn Store) -> Vec<u64> {
+    seqs(&store.pending_events(1000).await.expect("pending"))
+}
+
+/// One relay at a time: the lease goes to one holder, is renewed by it, falls free at its
+/// expiry (and only then) or when its holder releases it; a relay that lost it marks nothing.
+pub async fn the_relay_lease_is_exclusive_and_guards_marks(backend: Backend) {
+    let (store, outbox) = (backend.store(), backend.outbox());
+    let t0 = whole_second_now();
+    let s = |n: i64| t0 + Duration::seconds(n);
+    let ttl = Duration::seconds(30);
+    let entries = commit_events(store.as_ref(), &key(80), t0, 3).await;
+    let all = seqs(&entries);
+
+    assert!(outbox.acquire_relay_lease("a", s(0), ttl).await.expect("a"));
+    assert!(!outbox.acquire_relay_lease("b", s(1), ttl).await.expect("b"));
+    // A renewal moves the expiry to s(40): b still cannot take it at s(39).
+    assert!(
+        outbox
+            .acquire_relay_lease("a", s(10), ttl)
+            .await
+            .expect("renew")
+    );
+    assert!(
+        !outbox
+            .acquire_relay_lease("b", s(39), ttl)
+            .await
+            .expect("b")
+    );
+    outbox
+        .mark_published("a", &all[..1], s(20))
+        .await
+        .expect("the holder marks");
+    assert_eq!(pending_seqs(store.as_ref()).await, all[1..]);
+
+    // At its expiry the lease is free.
+    assert!(
+        outbox
+            .acquire_relay_lease("b", s(40), ttl)
+            .await
+            .expect("b takes over")
+    );
+    assert_eq!(
+        outbox.mark_published("a", &all[1..2], s(41)).await,
+        Err(StoreError::LeaseLost)
+    );
+    assert_eq!(
+        pending_seqs(store.as_ref()).await,
+        all[1..],
+        "a lost lease marks nothing"
+    );
+    assert!(
+        !outbox
+            .acquire_relay_lease("a", s(41), ttl)
+            .await
+            .expect("a")
+    );
+    // Releasing a lease one does not hold changes nothing.
+    outbox.release_relay_lease("a").await.expect("release");
+    assert!(
+        !outbox
+            .acquire_relay_lease("a", s(42), ttl)
+            .await
+            .expect("a")
+    );
+    outbox
+        .mark_published("b", &all[1..2], s(43))
+        .await
+        .expect("b marks");
+    assert_eq!(pending_seqs(store.as_ref()).await, all[2..]);
+
+    // The holder's release lets another relay in at once.
+    outbox.release_relay_lease("b").await.expect("release");
+    assert!(
+        outbox
+            .acquire_relay_lease("a", s(44), ttl)
+            .await
+            .expect("a")
+    );
+    assert_eq!(
+        outbox.mark_published("b", &all[2..], s(45)).await,
+        Err(StoreError::LeaseLost)
+    );
+    // A holder whose own lease expired (s(74)) may not mark either.
+    assert_eq!(
+        outbox.mark_published("a", &all[2..], s(74)).await,
+        Err(StoreError::LeaseLost)
+    );
+    assert_eq!(pending_seqs(store.as_ref()).await, all[2..]);
+}
+
+/// Marking removes exactly the marked prefix from the pending events, the rest stays in order,
+/// and the stats follow: depth and the commit time of the oldest pending event.
+pub async fn marks_remove_exactly_the_published_prefix(backend: Backend) {
+    let (store, outbox) = (backend.store(), backend.outbox());
+    let t0 = whole_second_now();
+    let s = |n: i64| t0 + Duration::seconds(n);
+    let stats = |depth, oldest| OutboxStats {
+        depth,
+        oldest_pending_at: oldest,
+    };
+    assert_eq!(
+        outbox.outbox_stats(t0).await.expect("stats"),
+        stats(0, None)
+    );
+    let entries = commit_events(store.as_ref(), &key(81), t0, 5).await;
+    let all = seqs(&entries);
+    assert_eq!(
+        outbox.outbox_stats(s(5)).await.expect("stats"),
+        stats(5, Some(t0))
+    );
+    assert!(
+        outbox
+            .acquire_relay_lease("relay", s(10), Duration::minutes(1))
+            .await
+            .expect("lease")
+    );
+
+    outbox
+        .mark_published("relay", &all[..2], s(11))
+        .await
+        .expect("mark");
+    assert_eq!(
+        store.pending_events(1000).await.expect("pending"),
+        entries[2..]
+    );
+    assert_eq!(
+        outbox.outbox_stats(s(11)).await.expect("stats"),
+        stats(3, Some(s(2)))
+    );
+
+    outbox
+        .mark_published("relay", &all[2..4], s(12))
+        .await
+        .expect("mark");
+    assert_eq!(
+        store.pending_events(1000).await.expect("pending"),
+        entries[4..]
+    );
+    assert_eq!(
+        outbox.outbox_stats(s(12)).await.expect("stats"),
+        stats(1, Some(s(4)))
+    );
+    // Marking again what is published already (a retried mark) changes nothing.
+    outbox
+        .mark_published("relay", &all[..2], s(13))
+        .await
+        .expect("mark again");
+    assert_eq!(pending_seqs(store.as_ref()).await, all[4..]);
+
+    outbox
+        .mark_published("relay", &all[4..], s(14))
+        .await
+        .expect("mark");
+    assert!(pending_seqs(store.as_ref()).await.is_empty());
+    assert_eq!(
+        outbox.outbox_stats(s(14)).await.expect("stats"),
+        stats(0, None)
+    );
+
+    // New events after a drained outbox are pending, after the published ones.
+    let more = commit_events(store.as_ref(), &key(82), s(20), 1).await;
+    assert!(more[0].seq > all[4]);
+    assert_eq!(store.pending_events(1000).await.expect("pending"), more);
+    assert_eq!(
+        outbox.outbox_stats(s(21)).await.expect("stats"),
+        stats(1, Some(s(20)))
+    );
+}
+
+/// Pruning deletes published events from before the cutoff only, never an unpublished one, at
+/// most `batch` at a time.
+pub async fn pruning_deletes_only_old_published_events(backend: Backend) {
+    let (store, outbox) = (backend.store(), backend.outbox());
+    let t0 = whole_second_now();
+    let s = |n: i64| t0 + Duration::seconds(n);
+    let far = t0 + Duration::days(365);
+    let entries = commit_events(store.as_ref(), &key(83), t0, 6).await;
+    let all = seqs(&entries);
+    assert_eq!(
+        outbox.prune_published(far, 100).await.expect("prune"),
+        0,
+        "nothing published"
+    );
+    assert!(
+        outbox
+            .acquire_relay_lease("relay", s(10), Duration::minutes(1))
+            .await
+            .expect("lease")
+    );
+    outbox
+        .mark_published("relay", &all[..3], s(10))
+        .await
+        .expect("mark");
+
+    // Committed and published after the cutoff: kept.
+    assert_eq!(outbox.prune_published(t0, 100).await.expect("prune"), 0);
+    assert_eq!(outbox.prune_published(far, 2).await.expect("prune"), 2);
+    assert_eq!(outbox.prune_published(far, 100).await.expect("prune"), 1);
+    assert_eq!(outbox.prune_published(far, 100).await.expect("prune"), 0);
+    assert_eq!(
+        store.pending_events(1000).await.expect("pending"),
+        entries[3..],
+        "the unpublished half stays, in order"
+    );
+    assert_eq!(
+        outbox.outbox_stats(s(11)).await.expect("stats"),
+        OutboxStats {
+            depth: 3,
+            oldest_pending_at: Some(s(3)),
+        }
+    );
+
+    outbox
+        .mark_published("relay", &all[3..], s(12))
+        .await
+        .expect("mark the rest");
+    assert_eq!(outbox.prune_published(far, 100).await.expect("prune"), 3);
+    assert!(pending_seqs(store.as_ref()).await.is_empty());
+    assert_eq!(outbox.outbox_stats(s(12)).await.expect("stats").depth, 0);
+}
+
 /// A backend's server is missing: skip the test with a printed reason, unless
 /// `CARTD_REQUIRE_SERVICES=1` makes that a failure.
 pub fn unavailable<T>(service: &str, why: impl std::fmt::Display) -> Option<T> {
@@ -452,101 +712,115 @@ macro_rules! conformance {
     ($open:expr) => {
         #[tokio::test]
         async fn stamps_match_the_stored_cart() {
-            if let Some(store) = $open.await {
-                super::stamps_match_the_stored_cart(store).await;
+            if let Some(backend) = $open.await {
+                super::stamps_match_the_stored_cart(backend.store()).await;
             }
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn compare_and_set_has_one_winner() {
-            if let Some(store) = $open.await {
-                super::compare_and_set_has_one_winner(store).await;
+            if let Some(backend) = $open.await {
+                super::compare_and_set_has_one_winner(backend.store()).await;
             }
         }
         #[tokio::test]
         async fn creation_and_update_conditions_hold() {
-            if let Some(store) = $open.await {
-                super::creation_and_update_conditions_hold(store).await;
+            if let Some(backend) = $open.await {
+                super::creation_and_update_conditions_hold(backend.store()).await;
             }
         }
         #[tokio::test]
         async fn a_duplicate_idempotency_key_writes_nothing() {
-            if let Some(store) = $open.await {
-                super::a_duplicate_idempotency_key_writes_nothing(store).await;
+            if let Some(backend) = $open.await {
+                super::a_duplicate_idempotency_key_writes_nothing(backend.store()).await;
             }
         }
         #[tokio::test]
         async fn expired_idempotency_records_are_reusable() {
-            if let Some(store) = $open.await {
-                super::expired_idempotency_records_are_reusable(store).await;
+            if let Some(backend) = $open.await {
+                super::expired_idempotency_records_are_reusable(backend.store()).await;
             }
         }
         #[tokio::test]
         async fn sweeping_deletes_only_what_expired() {
-            if let Some(store) = $open.await {
-                super::sweeping_deletes_only_what_expired(store).await;
+            if let Some(backend) = $open.await {
+                super::sweeping_deletes_only_what_expired(backend.store()).await;
             }
         }
         #[tokio::test]
         async fn the_outbox_keeps_commit_order() {
-            if let Some(store) = $open.await {
-                super::the_outbox_keeps_commit_order(store).await;
+            if let Some(backend) = $open.await {
+                super::the_outbox_keeps_commit_order(backend.store()).await;
             }
         }
         #[tokio::test]
         async fn a_two_cart_commit_is_all_or_nothing() {
-            if let Some(store) = $open.await {
-                super::a_two_cart_commit_is_all_or_nothing(store).await;
+            if let Some(backend) = $open.await {
+                super::a_two_cart_commit_is_all_or_nothing(backend.store()).await;
             }
         }
         #[tokio::test]
         async fn a_cart_is_never_swept_before_its_extended_expiry() {
-            if let Some(store) = $open.await {
-                super::a_cart_is_never_swept_before_its_extended_expiry(store).await;
+            if let Some(backend) = $open.await {
+                super::a_cart_is_never_swept_before_its_extended_expiry(backend.store()).await;
             }
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn every_committed_change_has_its_event_once_and_in_order() {
-            if let Some(store) = $open.await {
-                super::every_committed_change_has_its_event_once_and_in_order(store).await;
+            if let Some(backend) = $open.await {
+                super::every_committed_change_has_its_event_once_and_in_order(backend.store())
+                    .await;
             }
         }
         #[tokio::test]
         async fn deletes_are_conditional() {
-            if let Some(store) = $open.await {
-                super::deletes_are_conditional(store).await;
+            if let Some(backend) = $open.await {
+                super::deletes_are_conditional(backend.store()).await;
+            }
+        }
+        #[tokio::test]
+        async fn the_relay_lease_is_exclusive_and_guards_marks() {
+            if let Some(backend) = $open.await {
+                super::the_relay_lease_is_exclusive_and_guards_marks(backend).await;
+            }
+        }
+        #[tokio::test]
+        async fn marks_remove_exactly_the_published_prefix() {
+            if let Some(backend) = $open.await {
+                super::marks_remove_exactly_the_published_prefix(backend).await;
+            }
+        }
+        #[tokio::test]
+        async fn pruning_deletes_only_old_published_events() {
+            if let Some(backend) = $open.await {
+                super::pruning_deletes_only_old_published_events(backend).await;
             }
         }
     };
 }
 
 mod sqlite {
-    use std::sync::Arc;
-
-    use cart_core::Store;
+    use cart_store::Backend;
 
     /// A store on a fresh file; the directory lives as long as the process (tests are short).
-    async fn open() -> Option<Arc<dyn Store>> {
+    async fn open() -> Option<Backend> {
         let dir = tempfile::tempdir().expect("temp dir").keep();
         let url = cart_store::StoreUrl::parse(&format!(
             "sqlite://{}",
             dir.join("conformance.db").display()
         ))
         .expect("url");
-        let backend = cart_store::open(&url).await.expect("open");
-        Some(backend.store())
+        Some(cart_store::open(&url).await.expect("open"))
     }
 
     conformance!(open());
 }
 
 mod postgres {
-    use std::sync::Arc;
-
-    use cart_core::Store;
+    use cart_store::Backend;
 
     /// A store in a fresh schema of the test database (`CARTD_TEST_POSTGRES_URL`, default the
     /// local server's `test` database), so tests run in parallel without seeing each other.
-    async fn open() -> Option<Arc<dyn Store>> {
+    async fn open() -> Option<Backend> {
         let base = std::env::var("CARTD_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         let schema = format!("cartd_test_{}", uuid::Uuid::new_v4().simple());
@@ -554,7 +828,7 @@ mod postgres {
             cart_store::StoreUrl::parse(&format!("{base}?schema={schema}&acquire_timeout=3s"))
                 .expect("url");
         match cart_store::open(&url).await {
-            Ok(backend) => Some(backend.store()),
+            Ok(backend) => Some(backend),
             Err(e) => super::unavailable("PostgreSQL", e),
         }
     }
@@ -563,20 +837,18 @@ mod postgres {
 }
 
 mod redis {
-    use std::sync::Arc;
-
-    use cart_core::Store;
+    use cart_store::Backend;
 
     /// A store under a fresh key prefix of the test server (`CARTD_TEST_REDIS_URL`, default the
     /// local server), so tests run in parallel without seeing each other.
-    async fn open() -> Option<Arc<dyn Store>> {
+    async fn open() -> Option<Backend> {
         let base = std::env::var("CARTD_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let prefix = format!("cartd-test-{}", uuid::Uuid::new_v4().simple());
         let url = cart_store::StoreUrl::parse(&format!("{base}?prefix={prefix}&timeout=2s"))
             .expect("url");
         match cart_store::open(&url).await {
-            Ok(backend) => Some(backend.store()),
+            Ok(backend) => Some(backend),
             Err(e) => super::unavailable("Redis", e),
         }
     }
@@ -585,13 +857,11 @@ mod redis {
 }
 
 mod dynamodb {
-    use std::sync::Arc;
-
-    use cart_core::Store;
+    use cart_store::Backend;
 
     /// A store on a fresh table of the test endpoint (`CARTD_TEST_DYNAMODB_ENDPOINT`, default a
     /// moto server on 127.0.0.1:5005), created for the test.
-    async fn open() -> Option<Arc<dyn Store>> {
+    async fn open() -> Option<Backend> {
         let endpoint = std::env::var("CARTD_TEST_DYNAMODB_ENDPOINT")
             .unwrap_or_else(|_| "http://127.0.0.1:5005".into());
         let table = format!("cartd-test-{}", uuid::Uuid::new_v4().simple());
@@ -600,7 +870,7 @@ mod dynamodb {
         ))
         .expect("url");
         match cart_store::open(&url).await {
-            Ok(backend) => Some(backend.store()),
+            Ok(backend) => Some(backend),
             Err(e) => super::unavailable("DynamoDB (moto)", e),
         }
     }

@@ -5,8 +5,9 @@
 //! |---|---|---|---|
 //! | cart | `CART#<cart key>` | `CART` | `version`, `cart_id`, `expires_at` (ms), `doc`, `ttl` (s) |
 //! | idempotency record | `IDEM#<scoped key>` | `IDEM` | `fp`, `resp`, `expires_at` (ms), `ttl` (s) |
-//! | outbox event | `OUTBOX` | `EV#<seq, 20 digits>` | `seq`, `event` |
+//! | outbox event | `OUTBOX` | `EV#<seq, 20 digits>` | `seq`, `at` (commit time, ms), `event` |
 //! | outbox counter | `OUTBOX` | `#SEQ` | `n` |
+//! | publication cursor, relay lease | `OUTBOX` | `#CURSOR`, `#LEASE` | see [`outbox`] |
 //! | product | `PRODUCT` | `<id>` | `name`, `unit_price`, `currency`, `active`, `stock` |
 //!
 //! The outbox's sequence numbers come from a counter item updated, with a condition on its value,
@@ -14,6 +15,8 @@
 //! succeed, and the loser retries with fresh numbers. That serialises commits that write events
 //! (all of them) through one item, which caps write throughput per table; DynamoDB Streams would
 //! lift it and is the way forward once the relay (issue 5) exists.
+
+mod outbox;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -358,8 +361,9 @@ impl Store for DynamoStore {
                 );
                 for (i, payload) in payloads.iter().enumerate() {
                     let seq = last + 1 + i as i64;
-                    let mut item = key("OUTBOX", format!("EV#{seq:020}"));
+                    let mut item = key("OUTBOX", outbox::event_sk(seq));
                     item.insert("seq".into(), n(seq));
+                    item.insert("at".into(), n(millis(commit.at)));
                     item.insert("event".into(), s(payload));
                     items.push(
                         TransactWriteItem::builder()
@@ -501,34 +505,8 @@ impl Store for DynamoStore {
     }
 
     async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut entries = Vec::new();
-        let mut start: Option<Item> = None;
-        while entries.len() < limit {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :ev)")
-                .expression_attribute_values(":pk", s("OUTBOX"))
-                .expression_attribute_values(":ev", s("EV#"))
-                .consistent_read(true)
-                .limit(i32::try_from(limit - entries.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for item in page.items() {
-                entries.push(OutboxEntry {
-                    seq: number(item, "seq")? as u64,
-                    event: serde_json::from_str(&string(item, "event")?).map_err(json_error)?,
-                });
-            }
-            match page.last_evaluated_key {
-                Some(next) => start = Some(next),
-                None => break,
-            }
-        }
-        Ok(entries)
+        // Published events are the partition up to the relay's cursor.
+        self.events_after_cursor(limit).await
     }
 
     async fn check(&self) -> Result<(), StoreError> {

@@ -12,7 +12,9 @@
 //!   several replicas can sweep at once without waiting on each other.
 //! - **Timeouts**: acquiring a connection waits at most `acquire_timeout`; every statement runs
 //!   under the server-side `statement_timeout`.
+//! - **Relay**: the lease, publication marks and pruning are in [`outbox`].
 
+mod outbox;
 mod schema;
 
 use async_trait::async_trait;

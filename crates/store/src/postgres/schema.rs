@@ -51,6 +51,17 @@ const MIGRATIONS: &[&str] = &[
         stock      BIGINT
     );
     "#,
+    // 2: the outbox relay. One named lease row says which relay may publish until when; the
+    // pruner finds published rows by `published_at` (a partial index, as `outbox_pending` is for
+    // the unpublished ones).
+    r#"
+    CREATE TABLE relay_lease (
+        name       TEXT PRIMARY KEY,     -- always 'relay': one lease per store
+        holder     TEXT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL;
+    "#,
 ];
 
 /// Applies pending migrations; returns how many ran. A database migrated by a newer cartd is

@@ -5,6 +5,8 @@
 -- ARGV[1]: JSON {writes: [{expected, version, id, exp, doc}|{expected, delete: true}],
 --                events: [payload], idem: {fp, resp, exp} | null, at, grace}
 -- Returns {'ok'} | {'mismatch', index (1-based), current version or ''} | {'duplicate'}.
+-- Each event becomes one stream entry: `seq` (from the counter, gap-free), `at` (the commit time,
+-- ms, which the relay's stats and pruning read) and `event`.
 local spec = cjson.decode(ARGV[1])
 local n = #spec.writes
 local idem = spec.idem ~= cjson.null and spec.idem or nil
@@ -42,7 +44,8 @@ for i, w in ipairs(spec.writes) do
 end
 for _, payload in ipairs(spec.events) do
   local seq = redis.call('INCR', seq_key)
-  redis.call('XADD', outbox, '*', 'seq', seq, 'event', payload)
+  redis.call('XADD', outbox, '*', 'seq', seq, 'at', string.format('%d', spec.at),
+    'event', payload)
 end
 if idem then
   redis.call('DEL', KEYS[n + 1])

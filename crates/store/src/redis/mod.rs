@@ -9,8 +9,10 @@
 //! | `{P}:cart:<cart key>` | hash | `v` version, `id` cart id, `exp` expiry (ms), `doc` the cart JSON |
 //! | `{P}:expiry` | sorted set | cart keys by expiry, for the sweeper |
 //! | `{P}:idem:<scoped key>` | hash | `fp` fingerprint, `resp` stored response, `exp` expiry |
-//! | `{P}:outbox` | stream | `seq`, `event` (the event JSON), in commit order |
+//! | `{P}:outbox` | stream | `seq`, `at` (commit time, ms), `event` (the event JSON), in commit order |
 //! | `{P}:outbox:seq` | string | the last outbox sequence number |
+//! | `{P}:outbox:cursor` | hash | `id`, `seq` of the last published event (see [`outbox`]) |
+//! | `{P}:relay:lease` | hash | `holder`, `exp` (ms): which relay may publish |
 //! | `{P}:product:<id>` | hash | `name`, `unit_price`, `currency`, `active`, `stock` |
 //! | `{P}:products` | sorted set | product ids (score 0: ordered by id, for paging) |
 //!
@@ -19,6 +21,8 @@
 //! write them atomically. Scaling past one primary means one prefix per tenant (or shop), each
 //! its own slot. Carts get `PEXPIREAT` a grace period after their expiry (so they answer `410`
 //! until then); the sweeper deletes them earlier from the expiry index.
+
+mod outbox;
 
 use std::time::Duration;
 
@@ -66,6 +70,8 @@ pub struct RedisStore {
     timeout: Duration,
     commit: redis::Script,
     sweep: redis::Script,
+    /// The relay's scripts (lease, marks, pruning, stats, pending reads).
+    outbox: outbox::Scripts,
 }
 
 fn redis_error(e: redis::RedisError) -> StoreError {
@@ -98,6 +104,7 @@ impl RedisStore {
             timeout: options.timeout,
             commit: redis::Script::new(COMMIT),
             sweep: redis::Script::new(SWEEP),
+            outbox: outbox::Scripts::new(),
         };
         store.check().await?;
         Ok(store)
@@ -298,26 +305,8 @@ impl Store for RedisStore {
     }
 
     async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut conn = self.conn.clone();
-        let reply: redis::streams::StreamRangeReply = self
-            .call(conn.xrange_count(self.key("outbox"), "-", "+", limit))
-            .await?;
-        reply
-            .ids
-            .iter()
-            .map(|entry| {
-                let seq: u64 = entry
-                    .get("seq")
-                    .ok_or_else(|| StoreError::Internal("outbox entry without seq".into()))?;
-                let event: String = entry
-                    .get("event")
-                    .ok_or_else(|| StoreError::Internal("outbox entry without event".into()))?;
-                Ok(OutboxEntry {
-                    seq,
-                    event: serde_json::from_str(&event).map_err(json_error)?,
-                })
-            })
-            .collect()
+        // Published events are the stream up to the relay's cursor.
+        self.events_after_cursor(limit).await
     }
 
     async fn check(&self) -> Result<(), StoreError> {

@@ -3,8 +3,10 @@
 //! Writes go to one writer thread that groups concurrent commits into one transaction
 //! ([`writer`]); reads use a small pool of read connections on the blocking thread pool, which
 //! WAL lets run beside the writer. Carts are stored as JSON documents with their version and
-//! expiry in columns, so a compare-and-set is one `UPDATE … WHERE version = ?`.
+//! expiry in columns, so a compare-and-set is one `UPDATE … WHERE version = ?`. The relay's
+//! side of the outbox (lease, marks, pruning) is in [`outbox`].
 
+mod outbox;
 mod schema;
 mod writer;
 

@@ -69,6 +69,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE carts_v2 RENAME TO carts;
     CREATE INDEX carts_by_sweep ON carts (sweep_after);
     ",
+    // 3: the outbox relay. One named lease row says which relay may publish until when; the
+    // pruner finds published rows by `published_at` (a partial index: pending rows stay out of
+    // it, as published ones stay out of `outbox_pending`).
+    r"
+    CREATE TABLE relay_lease (
+        name       TEXT PRIMARY KEY, -- always 'relay': one lease per store
+        holder     TEXT NOT NULL,
+        expires_at INTEGER NOT NULL  -- unix milliseconds
+    ) WITHOUT ROWID;
+    CREATE INDEX outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL;
+    ",
 ];
 
 /// Applies the migrations the database has not seen yet, in one transaction. Returns how many
@@ -96,6 +107,50 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A database at `version`, as the cartd of that version left it.
+    fn database_at(version: usize) -> Connection {
+        let mut conn = Connection::open_in_memory().expect("db");
+        let tx = conn.transaction().expect("tx");
+        for sql in &MIGRATIONS[..version] {
+            tx.execute_batch(sql).expect("migration");
+        }
+        tx.pragma_update(None, "user_version", version as i64)
+            .expect("version");
+        tx.commit().expect("commit");
+        conn
+    }
+
+    #[test]
+    fn migration_3_adds_the_relay_lease_and_keeps_the_outbox() {
+        let mut conn = database_at(2);
+        conn.execute(
+            "INSERT INTO outbox (event_id, cart_key, version, event_type, payload, created_at)
+             VALUES ('e1', 'alice', 1, 'cart.item_added', '{}', 5)",
+            [],
+        )
+        .expect("event");
+
+        assert_eq!(migrate(&mut conn).expect("migrate"), 1);
+        conn.execute(
+            "INSERT INTO relay_lease (name, holder, expires_at) VALUES ('relay', 'r1', 10)",
+            [],
+        )
+        .expect("lease row");
+        let pending: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
+                [],
+                |row| row.get(0),
+            )
+            .expect("outbox");
+        assert_eq!(pending, 1, "the pending event survives");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("version");
+        assert_eq!(version, 3);
+        assert_eq!(migrate(&mut conn).expect("again"), 0);
+    }
 
     #[test]
     fn a_version_1_database_keeps_its_carts_through_migration_2() {
