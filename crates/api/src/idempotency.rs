@@ -26,6 +26,7 @@ use crate::dto::{CartView, MergeReportView, MergedCartView};
 use crate::extract::idempotency_key;
 use crate::problem::{ApiError, Code};
 use crate::state::AppState;
+use crate::trace_context::traceparent;
 
 /// The header marking a replayed response.
 pub const REPLAYED: &str = "idempotent-replayed";
@@ -219,6 +220,7 @@ where
         let options = WriteOptions {
             precondition: request.precondition,
             idempotency: None,
+            traceparent: traceparent(request.headers),
         };
         let written = write(options).await?.into();
         return Ok(render(success, &written));
@@ -241,6 +243,7 @@ where
             fingerprint: fingerprint.clone(),
             render: Box::new(move |cart, merge| render_write(success, cart, merge, false)),
         }),
+        traceparent: traceparent(request.headers),
     };
     match write(options).await {
         Ok(written) => Ok(render(success, &written.into())),

@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //!
+//! - [`graphql`]: `/graphql` and `/graphql/ws`: the same carts over queries, mutations and
+//!   subscriptions, with REST's rules, codes and idempotency; schema in `docs/schema.graphql`.
 //! - [`routes`]: REST v1 (`carts`, `products`, `guests`) and `ops` (health, ready, metrics);
 //!   each module ends in `router()`, built with utoipa-axum so the router and the OpenAPI
 //!   document cannot drift.
@@ -12,20 +14,25 @@
 //! - [`dto`]: JSON shapes.
 //! - [`metrics`]: Prometheus recorder and request metrics.
 //! - [`rate_limit`]: per-client request rate limits.
+//! - [`readiness`]: dependencies besides the store that `/ready` reports.
 //! - [`rendered`]: a validated cache of rendered carts for reads.
+//! - [`trace_context`]: the `traceparent` header, copied onto a change's events.
 
 pub mod auth;
 pub mod devkeys;
 pub mod dto;
 pub mod extract;
+pub mod graphql;
 pub mod idempotency;
 pub mod jwks;
 pub mod metrics;
 pub mod problem;
 pub mod rate_limit;
+pub mod readiness;
 pub mod rendered;
 pub mod routes;
 pub mod state;
+pub mod trace_context;
 
 use std::sync::Arc;
 
@@ -142,6 +149,7 @@ pub fn router(state: AppState) -> Router {
                 }
             }),
         )
+        .merge(graphql::router(&state))
         .fallback(problem::route_not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(

@@ -5,10 +5,13 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use cart_core::CartService;
+use cart_events::live::LiveFeed;
 
 use crate::auth::Authenticator;
+use crate::graphql::GraphqlConfig;
 use crate::idempotency::InFlight;
 use crate::rate_limit::RateLimit;
+use crate::readiness::ReadyCheck;
 use crate::rendered::RenderedCarts;
 
 /// Shared state of the router: cheap to clone.
@@ -28,6 +31,12 @@ pub struct AppState {
     pub rendered: Arc<RenderedCarts>,
     /// Which store backend (`sqlite` …), for `/ready`.
     pub store_kind: &'static str,
+    /// Other dependencies `/ready` reports (the event relay).
+    pub ready_checks: Vec<Arc<dyn ReadyCheck>>,
+    /// Cart changes from the event stream, for subscriptions.
+    pub live: LiveFeed,
+    /// GraphQL limits and introspection (`GraphqlConfig::default()` suits a public endpoint).
+    pub graphql: GraphqlConfig,
 }
 
 /// The default byte budget of the rendered-cart cache.

@@ -11,8 +11,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
 use cart_api::AuthConfig;
+use cart_api::graphql::GraphqlConfig;
 use cart_api::jwks::JwksConfig;
 use cart_core::{CartPolicy, Limits};
+use cart_events::{RelayConfig, SinkUrl};
 use cart_store::StoreUrl;
 
 /// cartd: the shopping-cart service.
@@ -37,6 +39,8 @@ pub enum Command {
     /// Inspect the transactional outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Run only the outbox relay (for deployments that scale it apart from `serve`).
+    Relay(Box<RelayCommandArgs>),
     /// Print a development token, signed with the HS256 secret or a private key file.
     Token(Box<TokenArgs>),
     /// A development identity provider: make signing keys, serve their JWKS.
@@ -235,6 +239,44 @@ pub struct ServeArgs {
     /// Requests a client may burst above its rate (default: the rate itself).
     #[arg(long, env = "CARTD_RATE_BURST", value_name = "CARTD_RATE_BURST")]
     pub rate_burst: Option<u32>,
+    /// Event sinks and relay pacing.
+    #[command(flatten)]
+    pub relay: RelayArgs,
+    /// Do not run the outbox relay in this process (run `cartd relay` elsewhere).
+    #[arg(
+        long = "no-relay",
+        env = "CARTD_NO_RELAY",
+        value_name = "CARTD_NO_RELAY"
+    )]
+    pub no_relay: bool,
+    /// Answer GraphQL introspection (`__schema`, `__type`); the schema is public in
+    /// `docs/schema.graphql` anyway.
+    #[arg(long, env = "CARTD_GRAPHQL_INTROSPECTION", value_name = "CARTD_GRAPHQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphql_introspection: bool,
+    /// The deepest GraphQL selection nesting accepted.
+    #[arg(
+        long,
+        env = "CARTD_GRAPHQL_MAX_DEPTH",
+        value_name = "CARTD_GRAPHQL_MAX_DEPTH",
+        default_value_t = 10
+    )]
+    pub graphql_max_depth: usize,
+    /// The highest GraphQL query complexity accepted (one point per selected field).
+    #[arg(
+        long,
+        env = "CARTD_GRAPHQL_MAX_COMPLEXITY",
+        value_name = "CARTD_GRAPHQL_MAX_COMPLEXITY",
+        default_value_t = 500
+    )]
+    pub graphql_max_complexity: usize,
+    /// How many subscriptions one GraphQL WebSocket connection may hold.
+    #[arg(
+        long,
+        env = "CARTD_GRAPHQL_MAX_SUBSCRIPTIONS",
+        value_name = "CARTD_GRAPHQL_MAX_SUBSCRIPTIONS",
+        default_value_t = 16
+    )]
+    pub graphql_max_subscriptions: usize,
     /// Load the demo bookstore catalog when the catalog is empty.
     #[arg(long, env = "CARTD_DEMO_CATALOG", value_name = "CARTD_DEMO_CATALOG", default_value_t = true, action = clap::ArgAction::Set)]
     pub demo_catalog: bool,
@@ -244,6 +286,119 @@ pub struct ServeArgs {
     /// How long in-flight requests may take to finish after SIGTERM/Ctrl-C.
     #[arg(long, env = "CARTD_SHUTDOWN_GRACE", value_name = "CARTD_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+}
+
+/// Where events go and how the relay paces itself; shared by `serve` and `relay`.
+#[derive(Debug, Clone, Args)]
+pub struct RelayArgs {
+    /// Event sinks, comma-separated: `file://PATH.ndjson`, `nats://HOST:PORT`,
+    /// `redis://HOST:PORT`, `sns://TOPIC-ARN`, `sqs://QUEUE-URL`, `eventbridge://BUS`. Default: a
+    /// file next to the SQLite database (`cartd.events.ndjson` for `cartd.db`), or
+    /// `cartd-events.ndjson` in the working directory for other stores.
+    #[arg(long, env = "CARTD_EVENTS", value_name = "CARTD_EVENTS", value_parser = parse_sinks)]
+    pub events: Option<SinkList>,
+    /// The CloudEvents `source` of published events.
+    #[arg(
+        long,
+        env = "CARTD_EVENTS_SOURCE",
+        value_name = "CARTD_EVENTS_SOURCE",
+        default_value = "/cartd"
+    )]
+    pub events_source: String,
+    /// Events published per round.
+    #[arg(
+        long,
+        env = "CARTD_RELAY_BATCH",
+        value_name = "CARTD_RELAY_BATCH",
+        default_value_t = 256
+    )]
+    pub relay_batch: usize,
+    /// How long the relay lease lasts; a standby relay takes over this long after the active
+    /// one died.
+    #[arg(long, env = "CARTD_RELAY_LEASE", value_name = "CARTD_RELAY_LEASE", default_value = "15s", value_parser = parse_duration)]
+    pub relay_lease: Duration,
+    /// The pause after a round that found nothing to publish.
+    #[arg(long, env = "CARTD_RELAY_POLL", value_name = "CARTD_RELAY_POLL", default_value = "100ms", value_parser = parse_duration)]
+    pub relay_poll: Duration,
+    /// The longest pause between retries while a broker fails.
+    #[arg(long, env = "CARTD_RELAY_BACKOFF_MAX", value_name = "CARTD_RELAY_BACKOFF_MAX", default_value = "30s", value_parser = parse_duration)]
+    pub relay_backoff_max: Duration,
+    /// How long published events stay in the outbox before they are pruned.
+    #[arg(long, env = "CARTD_OUTBOX_RETENTION", value_name = "CARTD_OUTBOX_RETENTION", default_value = "24h", value_parser = parse_duration)]
+    pub outbox_retention: Duration,
+}
+
+impl RelayArgs {
+    /// The relay's settings, checked.
+    pub fn relay_config(&self) -> Result<RelayConfig, SettingError> {
+        if self.relay_batch == 0 || self.relay_batch > 10_000 {
+            return Err(SettingError {
+                setting: "CARTD_RELAY_BATCH",
+                reason: "must be from 1 to 10000".into(),
+            });
+        }
+        if self.relay_lease < Duration::from_secs(2) || self.relay_lease > Duration::from_secs(600)
+        {
+            return Err(SettingError {
+                setting: "CARTD_RELAY_LEASE",
+                reason: "must be between 2s and 10m".into(),
+            });
+        }
+        if self.relay_poll.is_zero() || self.relay_poll > self.relay_lease / 3 {
+            return Err(SettingError {
+                setting: "CARTD_RELAY_POLL",
+                reason: "must be more than 0s and at most a third of CARTD_RELAY_LEASE".into(),
+            });
+        }
+        let defaults = RelayConfig::default();
+        Ok(RelayConfig {
+            batch: self.relay_batch,
+            lease_ttl: self.relay_lease,
+            idle_poll: self.relay_poll,
+            backoff_max: self.relay_backoff_max.max(defaults.backoff_min),
+            retention: self.outbox_retention,
+            source: self.events_source.clone(),
+            ..defaults
+        })
+    }
+
+    /// The sinks: the configured ones, or the default file next to the store.
+    pub fn sinks(&self, store: &StoreUrl) -> Vec<SinkUrl> {
+        match &self.events {
+            Some(SinkList(sinks)) if !sinks.is_empty() => sinks.clone(),
+            _ => vec![default_sink(store)],
+        }
+    }
+}
+
+/// The file sink used when `CARTD_EVENTS` is not set: next to the SQLite database, so events
+/// are visible out of the box, or in the working directory for other stores.
+pub fn default_sink(store: &StoreUrl) -> SinkUrl {
+    match store {
+        StoreUrl::Sqlite(options) => SinkUrl::File(options.path.with_extension("events.ndjson")),
+        _ => SinkUrl::File(PathBuf::from("cartd-events.ndjson")),
+    }
+}
+
+/// `cartd relay`.
+#[derive(Debug, Args)]
+pub struct RelayCommandArgs {
+    /// The store whose outbox is published.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Sinks and pacing.
+    #[command(flatten)]
+    pub relay: RelayArgs,
+    /// Publish everything pending, print how many, and exit (instead of running until
+    /// SIGTERM).
+    #[arg(long)]
+    pub once: bool,
+    /// Serve `/health`, `/ready` (the relay's state) and `/metrics` on this address.
+    #[arg(long, env = "CARTD_RELAY_LISTEN", value_name = "CARTD_RELAY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Log format.
+    #[arg(long, env = "CARTD_LOG_FORMAT", value_name = "CARTD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// `cartd token`.
@@ -280,6 +435,16 @@ pub struct SettingError {
 
 fn parse_store_url(raw: &str) -> Result<StoreUrl, String> {
     StoreUrl::parse(raw).map_err(|e| e.to_string())
+}
+
+/// The parsed `CARTD_EVENTS` list (a newtype so clap takes it as one value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkList(pub Vec<SinkUrl>);
+
+fn parse_sinks(raw: &str) -> Result<SinkList, String> {
+    SinkUrl::parse_list(raw)
+        .map(SinkList)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_duration(raw: &str) -> Result<Duration, String> {
@@ -335,6 +500,39 @@ impl ServeArgs {
             })
             .transpose()?;
         Ok(NonZeroU32::new(self.rate_limit).map(|rate| (rate, burst.unwrap_or(rate))))
+    }
+
+    /// The GraphQL endpoint's limits.
+    pub fn graphql(&self) -> Result<GraphqlConfig, SettingError> {
+        let in_range = |setting: &'static str, value: usize, max: usize| {
+            if (1..=max).contains(&value) {
+                Ok(value)
+            } else {
+                Err(SettingError {
+                    setting,
+                    reason: format!("must be from 1 to {max}"),
+                })
+            }
+        };
+        Ok(GraphqlConfig {
+            introspection: self.graphql_introspection,
+            max_depth: in_range(
+                "CARTD_GRAPHQL_MAX_DEPTH",
+                self.graphql_max_depth,
+                cart_api::graphql::MAX_DEPTH_CEILING,
+            )?,
+            max_complexity: in_range(
+                "CARTD_GRAPHQL_MAX_COMPLEXITY",
+                self.graphql_max_complexity,
+                100_000,
+            )?,
+            max_subscriptions_per_connection: in_range(
+                "CARTD_GRAPHQL_MAX_SUBSCRIPTIONS",
+                self.graphql_max_subscriptions,
+                1_000,
+            )?,
+            ..GraphqlConfig::default()
+        })
     }
 
     /// Checks the sweeper settings.

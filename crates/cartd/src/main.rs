@@ -6,12 +6,14 @@
 //! - [`serve`]: wiring and running the HTTP server, the sweeper and graceful shutdown.
 //! - [`admin`]: `migrate`, `catalog import`, `outbox list`, `token`, `openapi`.
 //! - [`jwks`]: `jwks keygen`, `jwks serve` (a development identity provider).
+//! - [`relay`]: the outbox relay, in `serve` and as `cartd relay`.
 //! - [`demo`]: the demo bookstore catalog.
 
 mod admin;
 mod config;
 mod demo;
 mod jwks;
+mod relay;
 mod serve;
 
 use std::process::ExitCode;
@@ -101,6 +103,10 @@ fn main() -> ExitCode {
             Command::Serve(args) => {
                 init_logging(args.log_format);
                 serve::run(*args).await
+            }
+            Command::Relay(args) => {
+                init_logging(args.log_format);
+                relay::run(*args).await
             }
             Command::Migrate(store) => admin::migrate(&store).await,
             Command::Catalog(config::CatalogCommand::Import { file, store }) => {

@@ -22,6 +22,7 @@ use crate::demo;
 /// Runs the server until a shutdown signal.
 pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let policy = args.policy()?;
+    let graphql = args.graphql()?;
     args.check_sweeper()?;
     let rate_limit = args
         .rate_limit()?
@@ -53,6 +54,14 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         sweep_batch = args.sweep_batch,
         catalog_cache_ttl_ms = args.catalog_cache_ttl.as_millis() as u64,
         demo_catalog = args.demo_catalog,
+        relay = !args.no_relay,
+        graphql_introspection = graphql.introspection,
+        graphql_max_depth = graphql.max_depth,
+        graphql_max_complexity = graphql.max_complexity,
+        events = ?args.relay.sinks(&args.store.url).iter().map(|s| s.redacted()).collect::<Vec<_>>(),
+        relay_batch = args.relay.relay_batch,
+        relay_lease_ms = args.relay.relay_lease.as_millis() as u64,
+        outbox_retention_secs = args.relay.outbox_retention.as_secs(),
         rate_limit_per_second = args.rate_limit,
         rate_burst = ?args.rate_burst,
         "effective configuration"
@@ -93,6 +102,18 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         Arc::new(RandomIds),
         policy,
     ));
+    let live = cart_events::live::LiveFeed::default();
+    let follower = crate::relay::follow_live(&args.relay, &args.store.url, &live).await?;
+    let relay = if args.no_relay {
+        tracing::info!("the outbox relay does not run in this process (--no-relay)");
+        None
+    } else {
+        Some(crate::relay::build(&backend, &args.relay, &args.store.url, Some(&live)).await?)
+    };
+    let mut ready_checks: Vec<Arc<dyn cart_api::readiness::ReadyCheck>> = Vec::new();
+    if let Some(relay) = &relay {
+        ready_checks.push(Arc::new(crate::relay::EventsCheck(relay.status())));
+    }
     let state = AppState {
         service: service.clone(),
         auth: Arc::new(auth),
@@ -101,6 +122,9 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         rate_limit: rate_limit.clone(),
         rendered: Arc::new(RenderedCarts::new(cart_api::state::RENDERED_CART_BUDGET)),
         store_kind: backend.kind(),
+        ready_checks,
+        live,
+        graphql,
     };
     let listener = TcpListener::bind(args.listen)
         .await
@@ -116,6 +140,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         args.sweep_batch,
         stop_rx.clone(),
     ));
+    let relay = relay.map(|relay| tokio::spawn(relay.run(stop_rx.clone())));
     let grace = args.shutdown_grace;
     let mut grace_rx = stop_rx;
     let app = cart_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -134,6 +159,12 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         () = deadline => tracing::warn!("grace period over: dropping remaining connections"),
     }
     let _ = sweeper.await;
+    if let Some(relay) = relay {
+        let _ = relay.await;
+    }
+    if let Some(follower) = follower {
+        follower.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -170,7 +201,7 @@ async fn sweep(
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

@@ -105,6 +105,10 @@ pub struct CartEvent {
     /// The merge report, on `cart.merged` and `cart.merged_away`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<MergeReport>,
+    /// The W3C `traceparent` of the request that made the change, if it carried one, so the
+    /// published event joins the request's trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl CartEvent {
@@ -122,7 +126,14 @@ impl CartEvent {
             totals: cart.totals(),
             currency: cart.currency().to_string(),
             merge: None,
+            traceparent: None,
         }
+    }
+
+    /// The event joined to the trace of the request that caused it.
+    pub fn in_trace(mut self, traceparent: Option<&str>) -> Self {
+        self.traceparent = traceparent.map(str::to_owned);
+        self
     }
 
     /// The event with a merge report attached.

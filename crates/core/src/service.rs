@@ -112,6 +112,8 @@ pub struct WriteOptions {
     pub precondition: Option<Precondition>,
     /// Records the response under an idempotency key in the same commit.
     pub idempotency: Option<IdempotencyIntent>,
+    /// The W3C `traceparent` of the request, copied onto the change's events.
+    pub traceparent: Option<String>,
 }
 
 /// What a decision step concluded.
@@ -441,18 +443,23 @@ impl CartService {
             }
             let mut events: Vec<CartEvent> = events
                 .into_iter()
-                .map(|kind| CartEvent::about(self.ids.event_id(), kind, &cart, None))
+                .map(|kind| {
+                    CartEvent::about(self.ids.event_id(), kind, &cart, None)
+                        .in_trace(options.traceparent.as_deref())
+                })
                 .collect();
             events.push(
                 CartEvent::about(self.ids.event_id(), EventType::CartMerged, &cart, None)
-                    .with_merge(report.clone()),
+                    .with_merge(report.clone())
+                    .in_trace(options.traceparent.as_deref()),
             );
             // The guest cart's last event follows its last version, so per-cart order holds.
             let mut gone = guest.clone();
             gone.touch(now, Duration::ZERO);
             events.push(
                 CartEvent::about(self.ids.event_id(), EventType::CartMergedAway, &gone, None)
-                    .with_merge(report.clone()),
+                    .with_merge(report.clone())
+                    .in_trace(options.traceparent.as_deref()),
             );
             let commit = Commit {
                 writes: vec![
@@ -640,7 +647,10 @@ impl CartService {
             cart.touch(now, self.policy.ttl(key.owner()));
             let events = drafts
                 .into_iter()
-                .map(|(kind, line)| CartEvent::about(self.ids.event_id(), kind, &cart, line))
+                .map(|(kind, line)| {
+                    CartEvent::about(self.ids.event_id(), kind, &cart, line)
+                        .in_trace(options.traceparent.as_deref())
+                })
                 .collect();
             let idempotency = self.record_for(options, &cart, None, now);
             let commit = Commit {

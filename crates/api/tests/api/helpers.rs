@@ -27,6 +27,11 @@ pub struct Options {
     pub rate_limit: Option<(u32, u32)>,
     /// Token checks beyond the HS256 secret (JWKS, issuer, client id …).
     pub auth: AuthConfig,
+    /// GraphQL limits and introspection.
+    pub graphql: cart_api::graphql::GraphqlConfig,
+    /// Runs an outbox relay in the test that feeds `state.live`, as `cartd serve` does, so
+    /// subscriptions see committed changes (only the tests that need it pay for it).
+    pub relay: bool,
 }
 
 impl Default for Options {
@@ -36,7 +41,18 @@ impl Default for Options {
             limits: Limits::default(),
             rate_limit: None,
             auth: AuthConfig::default(),
+            graphql: cart_api::graphql::GraphqlConfig::default(),
+            relay: false,
         }
+    }
+}
+
+/// Stops the test's relay (see [`Options::relay`]) when the app is dropped.
+pub struct RelayStop(tokio::sync::watch::Sender<bool>);
+
+impl Drop for RelayStop {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
     }
 }
 
@@ -50,6 +66,7 @@ pub struct TestApp {
     pub service: Arc<CartService>,
     pub state: AppState,
     pub db_path: std::path::PathBuf,
+    _relay: Option<RelayStop>,
     _dir: tempfile::TempDir,
 }
 
@@ -159,7 +176,25 @@ pub async fn spawn_with(options: Options) -> TestApp {
             cart_api::state::RENDERED_CART_BUDGET,
         )),
         store_kind: backend.kind(),
+        ready_checks: Vec::new(),
+        live: cart_events::live::LiveFeed::default(),
+        graphql: options.graphql,
     };
+    let relay = options.relay.then(|| {
+        let relay = cart_events::Relay::new(
+            backend.store(),
+            backend.outbox(),
+            vec![Arc::new(cart_events::live::LiveSink(state.live.clone()))],
+            Arc::new(cart_core::SystemClock),
+            cart_events::RelayConfig {
+                idle_poll: std::time::Duration::from_millis(20),
+                ..cart_events::RelayConfig::default()
+            },
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(relay.run(stopped));
+        RelayStop(stop)
+    });
     let shared_state = state.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -179,6 +214,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         service,
         state: shared_state,
         db_path: dir.path().join("cartd.db"),
+        _relay: relay,
         _dir: dir,
     }
 }

@@ -39,7 +39,7 @@ fn quantity(cart: &cart_core::Cart, product: &str) -> Option<u32> {
 fn if_match(version: u64) -> WriteOptions {
     WriteOptions {
         precondition: Some(Precondition::IfMatch(version)),
-        idempotency: None,
+        ..WriteOptions::default()
     }
 }
 

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Server, get_json, guest, run, temp_db};
+use crate::harness::{NO_RELAY, Server, get_json, guest, run, temp_db};
 
 #[tokio::test]
 async fn migrate_import_serve_and_outbox_list_work_on_postgres() {
@@ -75,7 +75,8 @@ async fn every_subcommand_on(url: &str, service: &str) {
         String::from_utf8_lossy(&imported.stderr)
     );
 
-    let server = Server::start(&unused_db, &store).await;
+    // The relay stays off so `outbox list` below still sees the events as pending.
+    let server = Server::start(&unused_db, &[store.as_slice(), &[NO_RELAY]].concat()).await;
     let client = reqwest::Client::new();
     let products = get_json(&format!("{}/v1/products", server.base)).await;
     let ids: Vec<&str> = products["items"]
@@ -106,4 +107,32 @@ async fn every_subcommand_on(url: &str, service: &str) {
         })
         .collect();
     assert_eq!(types, ["cart.created", "cart.item_added"]);
+
+    // `cartd relay --once` publishes them (to a file here) and leaves nothing pending.
+    let events = unused_db.with_extension("events.ndjson");
+    let sink = format!("file://{}", events.display());
+    let relayed = run(
+        &["relay", "--once"],
+        &[store[0], ("CARTD_EVENTS", sink.as_str())],
+    );
+    assert!(
+        relayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&relayed.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&relayed.stdout).trim(),
+        "published 2 events"
+    );
+    let published: Vec<String> = std::fs::read_to_string(&events)
+        .expect("events file")
+        .lines()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line).expect("a JSON line");
+            event["type"].as_str().expect("type").to_owned()
+        })
+        .collect();
+    assert_eq!(published, types);
+    let listed = run(&["outbox", "list"], &store);
+    assert!(listed.stdout.is_empty(), "nothing pending after the relay");
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{SECRET, Server, get_json, guest, run, store_url, temp_db};
+use crate::harness::{NO_RELAY, SECRET, Server, get_json, guest, run, store_url, temp_db};
 
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -113,7 +113,8 @@ fn migrate_and_catalog_import_are_all_or_nothing() {
 #[tokio::test]
 async fn serve_loads_the_demo_catalog_and_outbox_list_prints_pending_events() {
     let (_dir, db) = temp_db();
-    let server = Server::start(&db, &[]).await;
+    // The relay stays off so the events are still pending when listed.
+    let server = Server::start(&db, &[NO_RELAY]).await;
     let client = reqwest::Client::new();
     let products = get_json(&format!("{}/v1/products?limit=100", server.base)).await;
     assert_eq!(products["items"].as_array().map(Vec::len), Some(100));

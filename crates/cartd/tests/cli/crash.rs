@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Server, guest, run, store_url, temp_db};
+use crate::harness::{NO_RELAY, Server, guest, run, store_url, temp_db};
 
 const WRITERS: usize = 8;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_during_writes_loses_no_acknowledged_write() {
     let (_dir, db) = temp_db();
-    let mut server = Server::start(&db, &[]).await;
+    let mut server = Server::start(&db, &[NO_RELAY]).await;
     let client = reqwest::Client::new();
     // The highest version each cart acknowledged (a 201 received by the client).
     let acknowledged: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
@@ -74,7 +74,7 @@ async fn sigkill_during_writes_loses_no_acknowledged_write() {
         "the burst was under way"
     );
 
-    let restarted = Server::start(&db, &[]).await;
+    let restarted = Server::start(&db, &[NO_RELAY]).await;
     let mut stored_versions = HashMap::new();
     for key in &keys {
         let acked = acknowledged.get(key).copied().unwrap_or(0);
@@ -143,7 +143,7 @@ async fn sigkill_during_writes_loses_no_acknowledged_write() {
 async fn sigkill_during_merges_leaves_each_pair_whole() {
     const PAIRS: usize = 40;
     let (_dir, db) = temp_db();
-    let mut server = Server::start(&db, &[]).await;
+    let mut server = Server::start(&db, &[NO_RELAY]).await;
     let url = store_url(&db);
     let minted = run(
         &["token", "--sub", "ops", "--scope", "cart:admin"],
@@ -212,7 +212,7 @@ async fn sigkill_during_merges_leaves_each_pair_whole() {
     let answered = answered.lock().expect("lock").clone();
     assert!(!answered.is_empty(), "merges were under way");
 
-    let restarted = Server::start(&db, &[]).await;
+    let restarted = Server::start(&db, &[NO_RELAY]).await;
     let lines = |cart: &Value| -> Vec<(String, u64)> {
         let mut lines: Vec<(String, u64)> = cart["items"]
             .as_array()

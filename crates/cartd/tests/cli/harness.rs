@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 /// The HS256 secret test servers are started with.
 pub const SECRET: &str = "cli-test-secret-0123456789abcdef-xyz";
 
+/// Keeps the outbox relay out of a server, for tests that read the outbox's pending events.
+pub const NO_RELAY: (&str, &str) = ("CARTD_NO_RELAY", "true");
+
 /// `cartd` with a clean `CARTD_` environment.
 pub fn cartd() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cartd"));

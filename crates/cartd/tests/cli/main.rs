@@ -4,5 +4,7 @@
 mod backends;
 mod commands;
 mod crash;
+mod events;
+mod graphql;
 mod harness;
 mod identity;

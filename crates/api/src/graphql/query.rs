@@ -1,0 +1,103 @@
+//! `Query`: carts and the catalog, read with REST's rules and errors.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ID, Object, Result};
+
+use cart_core::{CartError, ProductId};
+
+use crate::graphql::context::{caller, state};
+use crate::graphql::error::gql_error;
+use crate::graphql::read;
+use crate::graphql::types::{Cart, Product};
+use crate::problem::{ApiError, Code};
+
+/// The default and largest page sizes of `products`, as REST's.
+const DEFAULT_PAGE: i32 = 20;
+const MAX_PAGE: i32 = 100;
+
+/// The root of reads.
+pub struct Query;
+
+/// Reads. A refusal is a GraphQL error whose `extensions.code` is REST's code (`CART_NOT_FOUND`,
+/// `CART_EXPIRED`, `UNAUTHORIZED`, `FORBIDDEN`, `INVALID_GUEST_ID`, `VALIDATION_ERROR`,
+/// `PRODUCT_NOT_FOUND` …) and `extensions.details` REST's details. GraphQL adds
+/// `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`, `QUERY_TOO_DEEP`, `QUERY_TOO_COMPLEX`,
+/// `PAYLOAD_TOO_LARGE` (document size) and `VALUE_OUT_OF_RANGE` (see `Money.amount64`).
+#[Object]
+impl Query {
+    /// A cart. `key` is `me` (the caller's own; a token is required), a guest id (the id is the
+    /// capability) or a user id (its owner, or an admin), as in REST's `/v1/cart/{cartKey}`.
+    /// No cart is a `CART_NOT_FOUND` error, an expired one `CART_EXPIRED`.
+    async fn cart(&self, ctx: &Context<'_>, key: ID) -> Result<Option<Cart>> {
+        load(ctx, &key).await.map(Some)
+    }
+
+    /// The caller's own cart: `cart(key: "me")`.
+    async fn my_cart(&self, ctx: &Context<'_>) -> Result<Option<Cart>> {
+        load(ctx, "me").await.map(Some)
+    }
+
+    /// A catalog product; `PRODUCT_NOT_FOUND` if there is none.
+    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
+        let id = product_id(&id, "id")?;
+        let product = state(ctx)?
+            .service
+            .product(&id)
+            .await
+            .map_err(|e| gql_error(e.into()))?
+            .ok_or_else(|| gql_error(CartError::ProductNotFound(id).into()))?;
+        Ok(Some(Product::from(&product)))
+    }
+
+    /// The catalog ordered by id, as a Relay connection: `first` 1–100 (default 20), `after` an
+    /// edge's cursor (the product id).
+    async fn products(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Product>> {
+        let first = first.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&first) {
+            return Err(gql_error(ApiError::new(
+                Code::ValidationError,
+                format!("first must be from 1 to {MAX_PAGE}"),
+            )));
+        }
+        let limit = usize::try_from(first).unwrap_or(1);
+        let after = after
+            .as_deref()
+            .map(|a| product_id(a, "after"))
+            .transpose()?;
+        // One extra row tells whether there is a next page.
+        let mut products = state(ctx)?
+            .service
+            .products(after.as_ref(), limit + 1)
+            .await
+            .map_err(|e| gql_error(e.into()))?;
+        let has_next = products.len() > limit;
+        products.truncate(limit);
+        let mut connection = Connection::new(after.is_some(), has_next);
+        connection.edges.extend(
+            products
+                .iter()
+                .map(|p| Edge::new(p.id.as_str().to_owned(), Product::from(p))),
+        );
+        Ok(connection)
+    }
+}
+
+/// The cart `raw` names, if the caller may read it.
+async fn load(ctx: &Context<'_>, raw: &str) -> Result<Cart> {
+    let key = caller(ctx).cart_key(raw).map_err(gql_error)?;
+    read::cart(state(ctx)?, &key).await.map_err(gql_error)
+}
+
+fn product_id(raw: &str, argument: &str) -> Result<ProductId> {
+    ProductId::parse(raw).map_err(|e| {
+        gql_error(
+            ApiError::new(Code::ValidationError, format!("{argument}: {e}"))
+                .with_details(serde_json::json!({"field": argument})),
+        )
+    })
+}

@@ -1,0 +1,121 @@
+//! `Subscription`: live cart changes from [`cart_events::live::LiveFeed`].
+//!
+//! The feed is filled from the event stream (the relay, or the broker), never by the handler
+//! that made a change, so a subscriber sees what was committed, in per-cart order, however the
+//! change was made (REST, GraphQL, another replica). Each subscriber filters the feed by its
+//! cart key and reads the cart itself. A subscriber that falls more than the feed's capacity
+//! behind is ended with `SLOW_SUBSCRIBER` instead of being buffered without bound.
+
+use std::sync::Arc;
+
+use async_graphql::futures_util::Stream;
+use async_graphql::futures_util::stream;
+use async_graphql::{Context, ID, Result, Subscription as SubscriptionRoot};
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use cart_core::CartKey;
+use cart_events::live::CartChange;
+
+use crate::graphql::context::{caller, state};
+use crate::graphql::error::{GraphqlCode, coded, gql_error};
+use crate::graphql::read;
+use crate::graphql::types::{CartUpdate, int32};
+use crate::problem::Code;
+use crate::state::AppState;
+
+/// The subscriptions one WebSocket connection may still open (connection data, see
+/// [`crate::graphql::ws`]).
+#[derive(Debug, Clone)]
+pub struct SubscriptionSlots(pub Arc<Semaphore>);
+
+/// The root of live updates.
+pub struct Subscription;
+
+/// Live updates over WebSocket (`/graphql/ws`, `graphql-transport-ws`).
+#[SubscriptionRoot]
+impl Subscription {
+    /// Every change to one cart from now on: its event type and version, and the cart as it is
+    /// then (null once it is gone). `key` as in `cart(key:)`, with the same authorization.
+    /// `TOO_MANY_SUBSCRIPTIONS` when the connection holds its maximum; the stream ends with
+    /// `SLOW_SUBSCRIBER` if the client reads too slowly to keep up.
+    async fn cart_updated(
+        &self,
+        ctx: &Context<'_>,
+        key: ID,
+    ) -> Result<impl Stream<Item = Result<CartUpdate>> + use<>> {
+        let state = state(ctx)?.clone();
+        let key = caller(ctx).cart_key(&key).map_err(gql_error)?;
+        let SubscriptionSlots(slots) = ctx.data::<SubscriptionSlots>()?;
+        let permit = slots.clone().try_acquire_owned().map_err(|_| {
+            coded(
+                GraphqlCode::TooManySubscriptions,
+                format!(
+                    "this connection already holds {} subscriptions; complete one first",
+                    state.graphql.max_subscriptions_per_connection
+                ),
+            )
+        })?;
+        let watch = Watch {
+            changes: state.live.subscribe(),
+            state,
+            key,
+            _permit: permit,
+        };
+        Ok(stream::unfold(Some(watch), |watch| async move {
+            let mut watch = watch?;
+            let (update, last) = watch.next().await?;
+            Some((update, (!last).then_some(watch)))
+        }))
+    }
+}
+
+/// One subscription: the feed, filtered to one cart.
+struct Watch {
+    changes: Receiver<CartChange>,
+    state: AppState,
+    key: CartKey,
+    /// Holds one of the connection's slots until the subscription ends.
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Watch {
+    /// The next update of the cart, and whether it is the last (a slow subscriber's error);
+    /// `None` when the feed closes. A failure to read the cart is reported and the watch goes
+    /// on: the next change may read fine.
+    async fn next(&mut self) -> Option<(Result<CartUpdate>, bool)> {
+        loop {
+            match self.changes.recv().await {
+                Ok(change) if change.cart_key == self.key.as_str() => {
+                    return Some((self.update(change).await, false));
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    let error = coded(
+                        GraphqlCode::SlowSubscriber,
+                        format!(
+                            "the subscriber fell {missed} changes behind and was dropped; \
+                             read the cart and subscribe again"
+                        ),
+                    );
+                    return Some((Err(error), true));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    async fn update(&self, change: CartChange) -> Result<CartUpdate> {
+        let cart = match read::cart(&self.state, &self.key).await {
+            Ok(cart) => Some(cart),
+            Err(error) if matches!(error.code(), Code::CartNotFound | Code::CartExpired) => None,
+            Err(error) => return Err(gql_error(error)),
+        };
+        Ok(CartUpdate {
+            event_type: change.event_type,
+            version: int32(change.version, "version")?,
+            cart,
+        })
+    }
+}

@@ -1,0 +1,15 @@
+//! The objects GraphQL answers with. Carts and merge reports are read from the JSON REST renders
+//! (`crate::dto`), the same bytes REST sends and idempotency records store, so the two APIs show
+//! the same values by construction; GraphQL only renames them to camelCase and groups money.
+
+mod cart;
+mod merge;
+mod money;
+mod payload;
+mod product;
+
+pub use cart::Cart;
+pub use merge::{MergeReport, MergeStrategy};
+pub use money::int32;
+pub use payload::{CartPayload, CartUpdate, GuestPayload, UserError};
+pub use product::Product;

@@ -1,0 +1,207 @@
+//! Every event type the service emits, published through the file sink (the embedded
+//! default) and validated against its JSON Schema in `docs/events/`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use cart_core::{
+    AddItem, CartKey, GuestId, MergeRequest, MergeStrategy, ProductId, RequestedQuantity, UserId,
+    WriteOptions,
+};
+use cart_events::sink::{self, SinkUrl};
+
+use crate::common::World;
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+fn schemas_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/events")
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A validator for one event type, with `envelope.json` available to its `$ref`.
+fn validator(event_type: &str) -> jsonschema::Validator {
+    let dir = schemas_dir();
+    let envelope = read_json(&dir.join("envelope.json"));
+    let schema = read_json(&dir.join(format!("{event_type}.json")));
+    let registry = jsonschema::Registry::new()
+        .add("https://cartd.dev/schemas/events/envelope.json", envelope)
+        .expect("envelope resource")
+        .prepare()
+        .expect("registry");
+    jsonschema::options()
+        .should_validate_formats(true)
+        .with_registry(&registry)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("schema for {event_type}: {e}"))
+}
+
+fn add(product: &str, quantity: u64) -> AddItem {
+    AddItem {
+        product_id: ProductId::parse(product).expect("id"),
+        variant_id: None,
+        quantity: RequestedQuantity::new(quantity).expect("quantity"),
+        asserted_unit_price: None,
+    }
+}
+
+fn traced() -> WriteOptions {
+    WriteOptions {
+        traceparent: Some(TRACEPARENT.into()),
+        ..WriteOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn every_emitted_event_matches_the_schema_of_its_type() {
+    let world = World::new().await;
+    let service = &world.service;
+    let guest = GuestId::from_ulid_bits(uuid::Uuid::now_v7().as_u128());
+    let guest_key = CartKey::Guest(guest.clone());
+    let user = UserId::parse("schema-user").expect("user");
+    let user_key = CartKey::User(user.clone());
+
+    // created + item_added, item_updated, item_removed, cleared, then a merge.
+    let cart = service
+        .add_item(&user_key, add("book-1", 2), traced())
+        .await
+        .expect("add");
+    let item = cart.items()[0].item_id();
+    service
+        .set_quantity(
+            &user_key,
+            item,
+            RequestedQuantity::new(5).expect("q"),
+            traced(),
+        )
+        .await
+        .expect("update");
+    service
+        .add_item(&user_key, add("book-2", 1), WriteOptions::default())
+        .await
+        .expect("add");
+    service
+        .remove_item(&user_key, item, WriteOptions::default())
+        .await
+        .expect("remove");
+    service
+        .clear(&user_key, WriteOptions::default())
+        .await
+        .expect("clear");
+    service
+        .add_item(&guest_key, add("book-3", 1), WriteOptions::default())
+        .await
+        .expect("guest add");
+    service
+        .merge(
+            &user,
+            &MergeRequest {
+                guest,
+                strategy: MergeStrategy::Sum,
+                dry_run: false,
+            },
+            traced(),
+        )
+        .await
+        .expect("merge");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.ndjson");
+    let file = sink::connect(&SinkUrl::File(path.clone()))
+        .await
+        .expect("file sink");
+    let published = world.relay(vec![file]).drain().await.expect("drain");
+    assert_eq!(published, world.committed().len());
+
+    let mut types = BTreeSet::new();
+    let mut traced_events = 0;
+    for line in std::fs::read_to_string(&path).expect("events file").lines() {
+        let event: serde_json::Value = serde_json::from_str(line).expect("json line");
+        let event_type = event["type"].as_str().expect("type").to_owned();
+        let validator = validator(&event_type);
+        let errors: Vec<String> = validator
+            .iter_errors(&event)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{event_type}: {errors:?}\n{event:#}");
+        if event.get("traceparent").and_then(|t| t.as_str()) == Some(TRACEPARENT) {
+            traced_events += 1;
+        }
+        types.insert(event_type);
+    }
+    let expected: BTreeSet<String> = [
+        "cart.created",
+        "cart.item_added",
+        "cart.item_updated",
+        "cart.item_removed",
+        "cart.cleared",
+        "cart.merged",
+        "cart.merged_away",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert_eq!(types, expected, "every type was emitted and checked");
+    // The first add (created + item_added), the update, and the merge's events were traced.
+    assert!(
+        traced_events >= 5,
+        "traceparent travels with its events ({traced_events})"
+    );
+}
+
+#[test]
+fn the_schemas_refuse_an_event_that_breaks_them() {
+    let valid = serde_json::json!({
+        "specversion": "1.0",
+        "id": "0190f0a0-0000-7000-8000-000000000001",
+        "source": "/cartd",
+        "type": "cart.item_removed",
+        "subject": "alice",
+        "time": "2026-11-30T12:00:00Z",
+        "datacontenttype": "application/json",
+        "sequence": "00000000000000000003",
+        "data": {
+            "cart_id": "0190f0a0-0000-4000-8000-000000000002",
+            "cart_key": "alice",
+            "owner": "user",
+            "version": 3,
+            "line": {
+                "item_id": "0190f0a0-0000-4000-8000-000000000003",
+                "product_id": "book-1",
+                "variant_id": null,
+                "quantity_before": 2,
+                "quantity_after": 0,
+                "unit_price": 1001
+            },
+            "totals": { "item_count": 0, "total_quantity": 0, "total_price": 0 },
+            "currency": "USD"
+        }
+    });
+    let validator = validator("cart.item_removed");
+    assert!(validator.is_valid(&valid), "the sample is valid");
+    let mut breaks: Vec<(&str, serde_json::Value)> = Vec::new();
+    let mut missing_version = valid.clone();
+    missing_version["data"]
+        .as_object_mut()
+        .expect("data")
+        .remove("version");
+    breaks.push(("data.version missing", missing_version));
+    let mut wrong_type = valid.clone();
+    wrong_type["type"] = "cart.item_added".into();
+    breaks.push(("another type's event", wrong_type));
+    let mut line_kept = valid.clone();
+    line_kept["data"]["line"]["quantity_after"] = 1.into();
+    breaks.push(("a removed line with units left", line_kept));
+    let mut bad_sequence = valid.clone();
+    bad_sequence["sequence"] = "3".into();
+    breaks.push(("an unpadded sequence", bad_sequence));
+    let mut extra = valid;
+    extra["data"]["price_from_client"] = 1.into();
+    breaks.push(("an unknown data field", extra));
+    for (what, event) in breaks {
+        assert!(!validator.is_valid(&event), "{what} must be refused");
+    }
+}
