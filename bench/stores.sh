@@ -46,7 +46,8 @@ http_load() {
   for scenario in health read add; do
     # The medians table: | scenario | conns | req/s | p50 | p99 | RSS | non-2xx | errors | ok |
     ROWS["$label/$scenario"]=$(grep -E "^\| $scenario \| $BENCH_CONNECTIONS \| [0-9]+ \|" \
-      "$OUT/stores-$label.md" | head -n 1 | awk -F'|' '{ printf "%s | %s / %s ms", $4, $5, $6 }')
+      "$OUT/stores-$label.md" | head -n 1 |
+      awk -F'|' '{ gsub(/ /, ""); printf "%s (%s / %s ms)", $4, $5, $6 }')
   done
 }
 
@@ -54,8 +55,8 @@ redis_ceiling() {
   local hostport="${BENCH_REDIS#redis://}"
   hostport="${hostport%%/*}"
   redis-benchmark -h "${hostport%:*}" -p "${hostport##*:}" -c "$BENCH_CONNECTIONS" \
-    -n 400000 -t get,set -q 2>/dev/null | tr '\r' '\n' | grep -E "^(SET|GET):" |
-    awk '{ printf "%s %s/s; ", $1, $2 }'
+    -n 400000 -t get,set -q 2>/dev/null | tr '\r' '\n' | grep -E "^(SET|GET): [0-9]" |
+    awk '{ printf "%s %d/s; ", $1, $2 }'
 }
 
 pgbench_ceiling() {
@@ -90,7 +91,8 @@ INSERT INTO $schema.outbox (event_id, cart_key, version, event_type, payload, cr
 COMMIT;
 SQL
   pgbench -n -c "$BENCH_CONNECTIONS" -j 2 -T "${BENCH_DURATION%s}" -f "$OUT/pgbench-commit.sql" \
-    "$url" 2>/dev/null | awk '/^tps/ { printf "%d tx/s", $3 } /latency average/ { printf " (avg %s ms)", $4 }'
+    "$url" 2>/dev/null | awk '/latency average/ { avg = $4 } /^tps/ { tps = $3 }
+      END { printf "%d tx/s (avg %s ms)", tps, avg }'
   psql -q "$url" -c "DROP SCHEMA $schema CASCADE" >/dev/null
 }
 
