@@ -159,7 +159,9 @@ start_server() {
       # BENCH_STORE=dynamodb://?endpoint=…: a fresh table per run, created on start.
       store_url="dynamodb://bench-${name//[^A-Za-z0-9]/-}-${attempt}-$RANDOM$RANDOM?${BENCH_STORE#*\?}&create=true"
     fi
+    # Events go to the run's own file (the default for server stores is the working directory).
     CARTD_LOG="${CARTD_LOG:-warn}" CARTD_SHUTDOWN_GRACE=1s \
+      CARTD_EVENTS="${CARTD_EVENTS:-file://$TMP_DIR/$name.$attempt.events.ndjson}" \
       "$CARTD_BIN" serve --listen "127.0.0.1:$port" --store "$store_url" \
       >"$logf" 2>&1 &
     SERVER_PID=$!
