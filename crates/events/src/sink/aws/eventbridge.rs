@@ -11,7 +11,7 @@ use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use super::{CHUNK, json_text, request_failed, sdk_config};
+use super::{ChunkOutcome, json_text, publish_in_chunks, request_failed, sdk_config};
 use crate::envelope::Envelope;
 use crate::sink::{AwsTarget, PublishError, Sink};
 
@@ -55,45 +55,40 @@ impl Sink for EventBridgeSink {
     }
 
     async fn publish(&self, batch: &[Envelope]) -> Result<(), PublishError> {
-        let mut published = 0;
-        for chunk in batch.chunks(CHUNK) {
+        publish_in_chunks(batch, "EventBridge", |chunk| async move {
             let output = self
                 .client
                 .put_events()
                 .set_entries(Some(chunk.iter().map(|e| self.entry(e)).collect()))
                 .send()
                 .await
-                .map_err(|e| request_failed(published, "EventBridge PutEvents", e))?;
-            if output.failed_entry_count() > 0 {
-                // The result entries are in the order of the request's; a failed one has an
-                // error code. If none says which, nothing of the chunk counts as published.
-                let first = output
-                    .entries()
-                    .iter()
-                    .take(chunk.len())
-                    .enumerate()
-                    .find(|(_, entry)| entry.error_code().is_some());
-                let (accepted, reason) = match first {
-                    Some((index, entry)) => (
-                        index,
-                        format!(
-                            "{}: {}",
-                            entry.error_code().unwrap_or_default(),
-                            entry.error_message().unwrap_or_default()
-                        ),
-                    ),
-                    None => (0, "entries failed without an error code".to_owned()),
-                };
-                return Err(PublishError::after(
-                    published + accepted,
-                    format!(
-                        "EventBridge rejected event {}: {reason}",
-                        chunk[accepted].id
-                    ),
-                ));
+                .map_err(|e| request_failed("EventBridge PutEvents", e))?;
+            if output.failed_entry_count() == 0 {
+                return Ok(ChunkOutcome::Accepted);
             }
-            published += chunk.len();
-        }
-        Ok(())
+            // The result entries are in the order of the request's; a failed one has an error
+            // code. If none says which, nothing of the chunk counts as published.
+            let first = output
+                .entries()
+                .iter()
+                .take(chunk.len())
+                .enumerate()
+                .find(|(_, entry)| entry.error_code().is_some());
+            Ok(match first {
+                Some((index, entry)) => ChunkOutcome::Rejected {
+                    accepted: index,
+                    reason: format!(
+                        "{}: {}",
+                        entry.error_code().unwrap_or_default(),
+                        entry.error_message().unwrap_or_default()
+                    ),
+                },
+                None => ChunkOutcome::Rejected {
+                    accepted: 0,
+                    reason: "entries failed without an error code".to_owned(),
+                },
+            })
+        })
+        .await
     }
 }

@@ -97,16 +97,76 @@ fn accepted_prefix<'a>(len: usize, rejected_ids: impl IntoIterator<Item = &'a st
         .unwrap_or(len)
 }
 
-/// A failed request (not one rejected entry): nothing of this chunk is known to be accepted.
-fn request_failed(published: usize, service: &str, error: impl std::error::Error) -> PublishError {
+/// What the service answered for one chunk.
+enum ChunkOutcome {
+    /// Every entry was accepted.
+    Accepted,
+    /// The entries from `accepted` on were not (or not knowingly) accepted; `reason` is the
+    /// service's word on the first of them.
+    Rejected {
+        /// How many entries, from the chunk's start, were accepted.
+        accepted: usize,
+        /// Why the next one was not.
+        reason: String,
+    },
+}
+
+/// Sends `batch` through `send`, [`CHUNK`] envelopes a request, in order, and stops at the first
+/// chunk that was not wholly accepted. `send` answers a chunk's outcome, or the message of a
+/// request that failed as a whole (then nothing of that chunk counts as published).
+async fn publish_in_chunks<'b, F, Fut>(
+    batch: &'b [Envelope],
+    service: &str,
+    mut send: F,
+) -> Result<(), PublishError>
+where
+    F: FnMut(&'b [Envelope]) -> Fut,
+    Fut: Future<Output = Result<ChunkOutcome, String>>,
+{
+    let mut published = 0;
+    for chunk in batch.chunks(CHUNK) {
+        match send(chunk)
+            .await
+            .map_err(|message| PublishError::after(published, message))?
+        {
+            ChunkOutcome::Accepted => published += chunk.len(),
+            ChunkOutcome::Rejected { accepted, reason } => {
+                return Err(PublishError::after(
+                    published + accepted,
+                    format!("{service} rejected event {}: {reason}", chunk[accepted].id),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The outcome of an SNS or SQS batch from its failed entries (id, code, message): the ids are
+/// the entries' indices in the chunk.
+fn outcome_of_failed<'a>(
+    len: usize,
+    failed: impl IntoIterator<Item = (&'a str, &'a str, Option<&'a str>)>,
+) -> ChunkOutcome {
+    let failed: Vec<_> = failed.into_iter().collect();
+    let accepted = accepted_prefix(len, failed.iter().map(|(id, _, _)| *id));
+    if accepted == len {
+        return ChunkOutcome::Accepted;
+    }
+    let reason = failed
+        .iter()
+        .find(|(id, _, _)| *id == accepted.to_string())
+        .map(|(_, code, message)| format!("{code}: {}", message.unwrap_or("")))
+        .unwrap_or_else(|| "an entry with an unknown id".to_owned());
+    ChunkOutcome::Rejected { accepted, reason }
+}
+
+/// The message of a request that failed as a whole (not one rejected entry).
+fn request_failed(service: &str, error: impl std::error::Error) -> String {
     // `DisplayErrorContext` prints the error's whole chain (the HTTP or service error under the
     // SDK's "dispatch failure"/"service error"); requests, and so credentials, are not in it.
-    PublishError::after(
-        published,
-        format!(
-            "{service} request failed: {}",
-            aws_sdk_sns::error::DisplayErrorContext(error)
-        ),
+    format!(
+        "{service} request failed: {}",
+        aws_sdk_sns::error::DisplayErrorContext(error)
     )
 }
 

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 
-use super::{CHUNK, accepted_prefix, is_fifo, json_text, request_failed, sdk_config};
+use super::{is_fifo, json_text, outcome_of_failed, publish_in_chunks, request_failed, sdk_config};
 use crate::envelope::Envelope;
 use crate::sink::{AwsTarget, PublishError, Sink};
 
@@ -67,14 +67,13 @@ impl Sink for SnsSink {
     }
 
     async fn publish(&self, batch: &[Envelope]) -> Result<(), PublishError> {
-        let mut published = 0;
-        for chunk in batch.chunks(CHUNK) {
+        publish_in_chunks(batch, "SNS", |chunk| async move {
             let entries = chunk
                 .iter()
                 .enumerate()
                 .map(|(index, envelope)| self.entry(index, envelope))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| PublishError::after(published, format!("SNS entry: {e}")))?;
+                .map_err(|e| format!("SNS entry: {e}"))?;
             let output = self
                 .client
                 .publish_batch()
@@ -82,22 +81,15 @@ impl Sink for SnsSink {
                 .set_publish_batch_request_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| request_failed(published, "SNS PublishBatch", e))?;
-            let failed = output.failed();
-            let accepted = accepted_prefix(chunk.len(), failed.iter().map(|f| f.id()));
-            if accepted < chunk.len() {
-                let reason = failed
+                .map_err(|e| request_failed("SNS PublishBatch", e))?;
+            Ok(outcome_of_failed(
+                chunk.len(),
+                output
+                    .failed()
                     .iter()
-                    .find(|f| f.id() == accepted.to_string())
-                    .map(|f| format!("{}: {}", f.code(), f.message().unwrap_or("")))
-                    .unwrap_or_else(|| "an entry with an unknown id".to_owned());
-                return Err(PublishError::after(
-                    published + accepted,
-                    format!("SNS rejected event {}: {reason}", chunk[accepted].id),
-                ));
-            }
-            published += chunk.len();
-        }
-        Ok(())
+                    .map(|f| (f.id(), f.code(), f.message())),
+            ))
+        })
+        .await
     }
 }
