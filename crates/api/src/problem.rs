@@ -205,6 +205,16 @@ impl ApiError {
         self.code
     }
 
+    /// The message sent to the client (never the internal cause).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The machine-readable details sent to the client (`{}` when there are none).
+    pub fn details(&self) -> &Value {
+        &self.details
+    }
+
     fn problem(&self, instance: &str, request_id: &str) -> Problem {
         Problem {
             type_uri: format!(

@@ -26,16 +26,17 @@ pub async fn build(
     live: Option<&LiveFeed>,
 ) -> Result<Relay, Failure> {
     let config = args.relay_config()?;
+    let urls = args.sinks(store);
     let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
-    for url in args.sinks(store) {
+    for url in &urls {
         tracing::info!(sink = %url.redacted(), "event sink");
         sinks.push(
-            sink::connect(&url)
+            sink::connect(url)
                 .await
                 .map_err(|e| Failure::Usage(format!("CARTD_EVENTS: {e}")))?,
         );
     }
-    if let Some(live) = live.filter(|_| nats_sink(&args.sinks(store)).is_none()) {
+    if let Some(live) = live.filter(|_| nats_sink(&urls).is_none()) {
         // Last, so a change reaches subscribers only once the brokers have it.
         sinks.push(Arc::new(LiveSink(live.clone())));
     }

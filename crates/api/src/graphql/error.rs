@@ -11,9 +11,7 @@
 //!
 //! GraphQL adds a few codes of its own ([`GraphqlCode`]) for situations REST does not have.
 
-use async_graphql::futures_util::FutureExt;
 use async_graphql::{Error, ErrorExtensionValues, Json, Result, Value};
-use axum::response::IntoResponse;
 
 use crate::graphql::types::{CartPayload, UserError};
 use crate::problem::{ApiError, Code};
@@ -69,21 +67,10 @@ impl Refusal {
         if code.status().is_server_error() {
             tracing::error!(code = code.as_str(), ?error, "graphql operation failed");
         }
-        // `ApiError` keeps its message and details private; its rendering is the public view.
-        let rendered = axum::body::to_bytes(error.into_response().into_body(), 64 * 1024)
-            .now_or_never()
-            .and_then(Result::ok)
-            .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body).ok())
-            .unwrap_or_default();
-        let message = rendered["message"]
-            .as_str()
-            .unwrap_or(code.title())
-            .to_owned();
-        let details = rendered["details"].clone();
         Self {
             code,
-            message,
-            details,
+            message: error.message().to_owned(),
+            details: error.details().clone(),
         }
     }
 

@@ -1,6 +1,5 @@
 //! `/v1/cart/{cartKey}`: read a cart, add, change and remove items, empty it.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -80,16 +79,7 @@ async fn get_cart(
     PathParams(cart_key): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let key = caller.cart_key(&cart_key)?;
-    let stamp = state.service.stamp(&key).await?;
-    let (version, body) = match state.rendered.get(&key, &stamp) {
-        Some(body) => (stamp.version, body),
-        None => {
-            let cart = state.service.get(&key).await?;
-            let body = Bytes::from(serde_json::to_vec(&CartView::from(&cart)).unwrap_or_default());
-            state.rendered.put(&key, &cart.stamp(), body.clone());
-            (cart.version(), body)
-        }
-    };
+    let (version, body) = crate::rendered::read(&state, &key).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/json".to_owned()),
