@@ -4,12 +4,16 @@
 //! - **Lease**: one row of `relay_lease` (name `relay`), taken or renewed with an upsert whose
 //!   `DO UPDATE … WHERE` only fires for the same holder or an expired lease, so the row count
 //!   says whether this relay holds it.
-//! - **Marks**: one writer job (hence one savepoint of one transaction, and SQLite has one writer)
-//!   checks the lease and sets `published_at` on the given rows still unpublished; without the
-//!   lease the job fails with [`StoreError::LeaseLost`] before writing anything.
-//! - **Pruning** deletes published rows whose `published_at` is before the cutoff, in batches,
-//!   through the writer like the sweeper; `outbox_published` indexes them.
-//! - **Stats** read the partial index `outbox_pending` on a read connection.
+//! - **Marks**: the relay's progress is one cursor row, `outbox_cursor`: every event with a `seq`
+//!   up to it is published. SQLite has one writer, so `seq` order is commit order, and the relay
+//!   always marks the oldest pending events, so a cursor says as much as a mark on each row at a
+//!   fraction of the writes (see migration 4). One writer job checks the lease and moves the
+//!   cursor forward (never back); without the lease the job fails with
+//!   [`StoreError::LeaseLost`] before writing anything.
+//! - **Pruning** deletes published rows committed before the cutoff, oldest first, in batches,
+//!   through the writer like the sweeper. (This store keeps no publish time any more; the trait
+//!   allows commit time, as on Redis and DynamoDB.)
+//! - **Stats** count the rows after the cursor on a read connection.
 //!
 //! Times are unix milliseconds, as everywhere in this store.
 
@@ -72,8 +76,11 @@ impl Outbox for SqliteStore {
     ) -> Result<(), StoreError> {
         let holder = holder.to_owned();
         let now = millis(now);
-        // One JSON array bound to one cached statement, however many events the batch has.
-        let seqs = serde_json::to_string(seqs).map_err(crate::columns::json_error)?;
+        let Some(&last) = seqs.iter().max() else {
+            return Ok(());
+        };
+        let last = i64::try_from(last)
+            .map_err(|_| StoreError::Internal(format!("outbox seq {last} out of range")))?;
         self.writer
             .write(move |conn| {
                 let held = conn
@@ -90,10 +97,9 @@ impl Outbox for SqliteStore {
                     return Err(StoreError::LeaseLost);
                 }
                 conn.prepare_cached(
-                    "UPDATE outbox SET published_at = ?1
-                     WHERE seq IN (SELECT value FROM json_each(?2)) AND published_at IS NULL",
+                    "UPDATE outbox_cursor SET seq = ?1 WHERE name = 'relay' AND seq < ?1",
                 )
-                .and_then(|mut s| s.execute(params![now, seqs]))
+                .and_then(|mut s| s.execute([last]))
                 .map_err(sql_error)?;
                 Ok(())
             })
@@ -109,10 +115,14 @@ impl Outbox for SqliteStore {
         let batch = i64::try_from(batch).unwrap_or(i64::MAX);
         self.writer
             .write(move |conn| {
+                // The oldest `batch` published rows, of which those committed before the
+                // cutoff go: rows are in commit order, so this stops at the first young one
+                // instead of scanning a day of events for nothing.
                 conn.prepare_cached(
-                    "DELETE FROM outbox WHERE seq IN
+                    "DELETE FROM outbox WHERE created_at < ?1 AND seq IN
                      (SELECT seq FROM outbox
-                      WHERE published_at IS NOT NULL AND published_at < ?1 LIMIT ?2)",
+                      WHERE seq <= (SELECT seq FROM outbox_cursor WHERE name = 'relay')
+                      ORDER BY seq LIMIT ?2)",
                 )
                 .and_then(|mut s| s.execute(params![before, batch]))
                 .map_err(sql_error)
@@ -124,10 +134,11 @@ impl Outbox for SqliteStore {
         self.read(|conn| {
             let (depth, oldest): (i64, Option<i64>) = conn
                 .prepare_cached(
-                    "SELECT COUNT(*),
-                            (SELECT created_at FROM outbox WHERE published_at IS NULL
+                    "WITH cursor AS (SELECT seq FROM outbox_cursor WHERE name = 'relay')
+                     SELECT COUNT(*),
+                            (SELECT created_at FROM outbox WHERE seq > (SELECT seq FROM cursor)
                              ORDER BY seq LIMIT 1)
-                     FROM outbox WHERE published_at IS NULL",
+                     FROM outbox WHERE seq > (SELECT seq FROM cursor)",
                 )
                 .and_then(|mut s| s.query_row([], |row| Ok((row.get(0)?, row.get(1)?))))
                 .map_err(sql_error)?;

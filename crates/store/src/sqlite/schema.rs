@@ -80,6 +80,23 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL;
     ",
+    // 4: the relay's progress becomes one cursor (every event up to `seq` is published) instead
+    // of a mark on every row: a mark rewrote each row and moved it between two partial indexes,
+    // so every event was written three times. SQLite has one writer, so `seq` order is commit
+    // order and a cursor loses nothing. The cursor starts just before the oldest unmarked event.
+    // `published_at` stays, unused, so older rows keep their history.
+    r"
+    CREATE TABLE outbox_cursor (
+        name TEXT PRIMARY KEY,  -- always 'relay'
+        seq  INTEGER NOT NULL   -- every event with seq <= this one is published
+    ) WITHOUT ROWID;
+    INSERT INTO outbox_cursor (name, seq) VALUES ('relay', COALESCE(
+        (SELECT MIN(seq) - 1 FROM outbox WHERE published_at IS NULL),
+        (SELECT MAX(seq) FROM outbox),
+        0));
+    DROP INDEX outbox_pending;
+    DROP INDEX outbox_published;
+    ",
 ];
 
 /// Applies the migrations the database has not seen yet, in one transaction. Returns how many
@@ -131,7 +148,7 @@ mod tests {
         )
         .expect("event");
 
-        assert_eq!(migrate(&mut conn).expect("migrate"), 1);
+        assert_eq!(migrate(&mut conn).expect("migrate"), MIGRATIONS.len() - 2);
         conn.execute(
             "INSERT INTO relay_lease (name, holder, expires_at) VALUES ('relay', 'r1', 10)",
             [],
@@ -148,8 +165,53 @@ mod tests {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .expect("version");
-        assert_eq!(version, 3);
+        assert_eq!(version, MIGRATIONS.len() as i64);
         assert_eq!(migrate(&mut conn).expect("again"), 0);
+    }
+
+    #[test]
+    fn migration_4_starts_the_cursor_before_the_oldest_unmarked_event() {
+        let mut conn = database_at(3);
+        for (id, published) in [("e1", Some(7)), ("e2", Some(8)), ("e3", None), ("e4", None)] {
+            conn.execute(
+                "INSERT INTO outbox
+                     (event_id, cart_key, version, event_type, payload, created_at, published_at)
+                 VALUES (?1, 'alice', 1, 'cart.item_added', '{}', 5, ?2)",
+                rusqlite::params![id, published],
+            )
+            .expect("event");
+        }
+        assert_eq!(migrate(&mut conn).expect("migrate"), 1);
+        let cursor: i64 = conn
+            .query_row(
+                "SELECT seq FROM outbox_cursor WHERE name = 'relay'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("cursor");
+        assert_eq!(cursor, 2, "e1 and e2 were published, e3 and e4 were not");
+    }
+
+    #[test]
+    fn migration_4_on_a_fully_published_or_empty_outbox() {
+        let cursor_after = |rows: &[Option<i64>]| {
+            let mut conn = database_at(3);
+            for published in rows {
+                conn.execute(
+                    "INSERT INTO outbox
+                         (event_id, cart_key, version, event_type, payload, created_at,
+                          published_at)
+                     VALUES ('e', 'alice', 1, 'cart.item_added', '{}', 5, ?1)",
+                    [published],
+                )
+                .expect("event");
+            }
+            migrate(&mut conn).expect("migrate");
+            conn.query_row("SELECT seq FROM outbox_cursor", [], |r| r.get::<_, i64>(0))
+                .expect("cursor")
+        };
+        assert_eq!(cursor_after(&[Some(1), Some(2)]), 2);
+        assert_eq!(cursor_after(&[]), 0);
     }
 
     #[test]

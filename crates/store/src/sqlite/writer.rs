@@ -4,13 +4,15 @@
 //! write is sent here; the thread takes whatever jobs are waiting (up to [`MAX_GROUP`]), runs
 //! each inside its own savepoint of one transaction, and commits once. A job that fails rolls
 //! back to its savepoint alone; a failed commit fails every job of the group. Replies are sent
-//! only after the commit, so an acknowledged write is a durable one.
+//! only after the commit, so an acknowledged write is a durable one. After each commit it nudges
+//! the [`Checkpointer`], which folds the WAL into the database file on a thread of its own.
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use cart_core::StoreError;
 
+use super::checkpoint::Checkpointer;
 use super::sql_error;
 
 /// The most jobs one transaction commits.
@@ -67,12 +69,13 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`.
-    pub fn start(conn: Connection) -> std::io::Result<Self> {
+    /// Starts the writer thread on `conn`, whose automatic checkpoints must be off: after
+    /// every commit it nudges `checkpointer` instead.
+    pub fn start(conn: Connection, checkpointer: Checkpointer) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("cartd-sqlite-writer".into())
-            .spawn(move || run(conn, queue))?;
+            .spawn(move || run(conn, queue, checkpointer))?;
         Ok(Self { jobs })
     }
 
@@ -98,7 +101,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
+fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, checkpointer: Checkpointer) {
     while let Some(first) = queue.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -108,6 +111,9 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
             }
         }
         let outcome = commit_group(&conn, &mut group);
+        if outcome.is_ok() {
+            checkpointer.nudge();
+        }
         for job in group {
             job.finish(outcome.clone());
         }
@@ -115,26 +121,33 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
 }
 
 fn commit_group(conn: &Connection, group: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)?;
+    // Prepared once and reused: these run once or twice per job, and parsing them every time
+    // was a measurable share of the writer thread.
+    let step = |sql: &str| -> Result<(), StoreError> {
+        conn.prepare_cached(sql)
+            .and_then(|mut statement| statement.execute([]))
+            .map(drop)
+            .map_err(sql_error)
+    };
+    step("BEGIN IMMEDIATE")?;
     let mut outcome = Ok(());
     for job in group.iter_mut() {
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
-            outcome = Err(sql_error(e));
+        if let Err(e) = step("SAVEPOINT job") {
+            outcome = Err(e);
             break;
         }
-        let keep = job.run(conn);
-        let end = if keep {
-            "RELEASE job"
+        let end = if job.run(conn) {
+            step("RELEASE job")
         } else {
-            "ROLLBACK TO job; RELEASE job"
+            step("ROLLBACK TO job").and_then(|()| step("RELEASE job"))
         };
-        if let Err(e) = conn.execute_batch(end) {
-            outcome = Err(sql_error(e));
+        if let Err(e) = end {
+            outcome = Err(e);
             break;
         }
     }
     if outcome.is_ok() {
-        outcome = conn.execute_batch("COMMIT").map_err(sql_error);
+        outcome = step("COMMIT");
     }
     if outcome.is_err() {
         // Leaves the connection usable for the next group whatever state the failure left.
