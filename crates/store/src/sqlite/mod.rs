@@ -2,11 +2,10 @@
 //!
 //! Writes go to one writer thread that groups concurrent commits into one transaction
 //! ([`writer`]); reads use a small pool of read connections on the blocking thread pool, which
-//! WAL lets run beside the writer; a third thread checkpoints the WAL ([`checkpoint`]). Carts are stored as JSON documents with their version and
+//! WAL lets run beside the writer. Carts are stored as JSON documents with their version and
 //! expiry in columns, so a compare-and-set is one `UPDATE … WHERE version = ?`. The relay's
 //! side of the outbox (lease, marks, pruning) is in [`outbox`].
 
-mod checkpoint;
 mod outbox;
 mod schema;
 mod writer;
@@ -26,15 +25,11 @@ use cart_core::{
 
 use crate::columns::{self, from_millis, json_error, millis, version_column};
 use crate::url::{SqliteOptions, Synchronous};
-use checkpoint::Checkpointer;
 use writer::Writer;
 
 /// How long a connection waits for a lock held by another process (e.g. `cartd catalog import`
 /// while the server runs) before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The size, in bytes, the WAL file is truncated to when SQLite resets it after a checkpoint.
-const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// Read connections in the pool.
 const READERS: u32 = 8;
@@ -90,22 +85,16 @@ impl SqliteStore {
             .test_on_check_out(false)
             .build(manager)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        // The checkpointer thread checkpoints instead of whichever commit crosses SQLite's
-        // threshold; the WAL file is cut back to this size when it is reset after a checkpoint.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)
-            .and_then(|()| conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT))
-            // Each job's savepoint journals the pages it touches: in memory, not a temp file.
-            .and_then(|()| conn.pragma_update(None, "temp_store", "MEMORY"))
+        // Each job's savepoint journals the pages it touches: in memory, not a temp file.
+        // (Checkpoints stay SQLite's automatic ones, in the commit that crosses 1,000 pages: a
+        // background checkpointer never lets the WAL restart under constant reads; see
+        // docs/PERFORMANCE.md.)
+        conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(sql_error)?;
         // Every statement the writer runs stays prepared (the default cache of 16 is smaller
         // than the writer's set of statements).
         conn.set_prepared_statement_cache_capacity(64);
-        let checkpoint_conn = Connection::open(&options.path).map_err(sql_error)?;
-        configure(&checkpoint_conn, options.synchronous).map_err(sql_error)?;
-        let checkpointer = Checkpointer::start(checkpoint_conn, checkpoint::INTERVAL)
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
-        let writer =
-            Writer::start(conn, checkpointer).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let writer = Writer::start(conn).map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(Self { readers, writer })
     }
 
@@ -114,7 +103,7 @@ impl SqliteStore {
     /// Reads are point lookups by primary key on a WAL database, which never wait for the
     /// writer: they take microseconds, less than handing them to the blocking pool costs (and
     /// the blocking pool grew to dozens of threads under load; see `docs/PERFORMANCE.md`).
-    /// Anything slow stays off this path: commits on the writer thread, checkpoints on theirs.
+    /// Anything slow (commits, checkpoints, fsync) stays on the writer thread.
     async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError>,

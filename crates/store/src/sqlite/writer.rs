@@ -4,15 +4,13 @@
 //! write is sent here; the thread takes whatever jobs are waiting (up to [`MAX_GROUP`]), runs
 //! each inside its own savepoint of one transaction, and commits once. A job that fails rolls
 //! back to its savepoint alone; a failed commit fails every job of the group. Replies are sent
-//! only after the commit, so an acknowledged write is a durable one. After each commit it nudges
-//! the [`Checkpointer`], which folds the WAL into the database file on a thread of its own.
+//! only after the commit, so an acknowledged write is a durable one.
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use cart_core::StoreError;
 
-use super::checkpoint::Checkpointer;
 use super::sql_error;
 
 /// The most jobs one transaction commits.
@@ -69,13 +67,12 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`, whose automatic checkpoints must be off: after
-    /// every commit it nudges `checkpointer` instead.
-    pub fn start(conn: Connection, checkpointer: Checkpointer) -> std::io::Result<Self> {
+    /// Starts the writer thread on `conn`.
+    pub fn start(conn: Connection) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("cartd-sqlite-writer".into())
-            .spawn(move || run(conn, queue, checkpointer))?;
+            .spawn(move || run(conn, queue))?;
         Ok(Self { jobs })
     }
 
@@ -101,7 +98,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, checkpointer: Checkpointer) {
+fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
     while let Some(first) = queue.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -111,9 +108,6 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, checkpointer: 
             }
         }
         let outcome = commit_group(&conn, &mut group);
-        if outcome.is_ok() {
-            checkpointer.nudge();
-        }
         for job in group {
             job.finish(outcome.clone());
         }
