@@ -169,49 +169,40 @@ mod tests {
         assert_eq!(migrate(&mut conn).expect("again"), 0);
     }
 
-    #[test]
-    fn migration_4_starts_the_cursor_before_the_oldest_unmarked_event() {
+    /// The relay cursor migration 4 sets on an outbox whose rows were marked (`Some`) or not.
+    fn cursor_after_migration_4(rows: &[Option<i64>]) -> i64 {
         let mut conn = database_at(3);
-        for (id, published) in [("e1", Some(7)), ("e2", Some(8)), ("e3", None), ("e4", None)] {
+        for published in rows {
             conn.execute(
                 "INSERT INTO outbox
                      (event_id, cart_key, version, event_type, payload, created_at, published_at)
-                 VALUES (?1, 'alice', 1, 'cart.item_added', '{}', 5, ?2)",
-                rusqlite::params![id, published],
+                 VALUES ('e', 'alice', 1, 'cart.item_added', '{}', 5, ?1)",
+                [published],
             )
             .expect("event");
         }
         assert_eq!(migrate(&mut conn).expect("migrate"), 1);
-        let cursor: i64 = conn
-            .query_row(
-                "SELECT seq FROM outbox_cursor WHERE name = 'relay'",
-                [],
-                |r| r.get(0),
-            )
-            .expect("cursor");
-        assert_eq!(cursor, 2, "e1 and e2 were published, e3 and e4 were not");
+        conn.query_row(
+            "SELECT seq FROM outbox_cursor WHERE name = 'relay'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("cursor")
     }
 
     #[test]
-    fn migration_4_on_a_fully_published_or_empty_outbox() {
-        let cursor_after = |rows: &[Option<i64>]| {
-            let mut conn = database_at(3);
-            for published in rows {
-                conn.execute(
-                    "INSERT INTO outbox
-                         (event_id, cart_key, version, event_type, payload, created_at,
-                          published_at)
-                     VALUES ('e', 'alice', 1, 'cart.item_added', '{}', 5, ?1)",
-                    [published],
-                )
-                .expect("event");
-            }
-            migrate(&mut conn).expect("migrate");
-            conn.query_row("SELECT seq FROM outbox_cursor", [], |r| r.get::<_, i64>(0))
-                .expect("cursor")
-        };
-        assert_eq!(cursor_after(&[Some(1), Some(2)]), 2);
-        assert_eq!(cursor_after(&[]), 0);
+    fn migration_4_starts_the_cursor_before_the_oldest_unmarked_event() {
+        assert_eq!(
+            cursor_after_migration_4(&[Some(7), Some(8), None, None]),
+            2,
+            "events 1 and 2 were published, 3 and 4 were not"
+        );
+        assert_eq!(
+            cursor_after_migration_4(&[Some(1), Some(2)]),
+            2,
+            "all published"
+        );
+        assert_eq!(cursor_after_migration_4(&[]), 0, "an empty outbox");
     }
 
     #[test]
