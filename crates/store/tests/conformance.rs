@@ -594,6 +594,12 @@ pub async fn marks_remove_exactly_the_published_prefix(backend: Backend) {
             .expect("lease")
     );
 
+    // The mark names an event past the last batch this store read (as when another process
+    // read it): stores that remember what they read must not depend on it.
+    assert_eq!(
+        store.pending_events(1).await.expect("pending"),
+        entries[..1]
+    );
     outbox
         .mark_published("relay", &all[..2], s(11))
         .await

@@ -2,55 +2,62 @@
 --
 -- KEYS: the cart hashes of the writes, in order; then the idempotency key (if any); then the
 --       outbox stream, the outbox sequence counter and the expiry index.
--- ARGV[1]: JSON {writes: [{expected, version, id, exp, doc}|{expected, delete: true}],
---                events: [payload], idem: {fp, resp, exp} | null, at, grace}
+-- ARGV, positional (no JSON to decode: the cart document is passed as it is stored):
+--   [1] at (commit time, ms)  [2] grace (ms)  [3] cart key prefix
+--   [4] number of writes      [5] number of events  [6] '1' when an idempotency record follows
+--   then per write five values: expected version ('' = the cart must not exist), new version
+--     ('' = delete the cart), cart id, expiry (ms), document;
+--   then one value per event (its JSON);
+--   then, with an idempotency record: fingerprint, stored response, expiry (ms).
 -- Returns {'ok'} | {'mismatch', index (1-based), current version or ''} | {'duplicate'}.
 -- Each event becomes one stream entry: `seq` (from the counter, gap-free), `at` (the commit time,
 -- ms, which the relay's stats and pruning read) and `event`.
-local spec = cjson.decode(ARGV[1])
-local n = #spec.writes
-local idem = spec.idem ~= cjson.null and spec.idem or nil
-local base = n + (idem and 1 or 0)
+local at, grace, cart_prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local n, events, has_idem = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1'
+local first_write, first_event = 7, 7 + 5 * n
+local first_idem = first_event + events
+local base = n + (has_idem and 1 or 0)
 local outbox, seq_key, expiry = KEYS[base + 1], KEYS[base + 2], KEYS[base + 3]
 
 -- Every condition is checked before anything is written.
-for i, w in ipairs(spec.writes) do
+for i = 1, n do
+  local expected = ARGV[first_write + 5 * (i - 1)]
   local current = redis.call('HGET', KEYS[i], 'v')
-  if w.expected == cjson.null then
+  if expected == '' then
     if current then return {'mismatch', tostring(i), current} end
-  elseif (not current) or tonumber(current) ~= w.expected then
+  elseif current ~= expected then
     return {'mismatch', tostring(i), current or ''}
   end
 end
-if idem then
+if has_idem then
   -- An unexpired record under the key wins; an expired one (not yet dropped) is taken over.
   local exp = redis.call('HGET', KEYS[n + 1], 'exp')
-  if exp and tonumber(exp) > spec.at then return {'duplicate'} end
+  if exp and tonumber(exp) > tonumber(at) then return {'duplicate'} end
 end
 
-for i, w in ipairs(spec.writes) do
-  local member = string.sub(KEYS[i], string.len(spec.cart_prefix) + 1)
-  if w.delete then
+for i = 1, n do
+  local w = first_write + 5 * (i - 1)
+  local version, id, exp, doc = ARGV[w + 1], ARGV[w + 2], ARGV[w + 3], ARGV[w + 4]
+  local member = string.sub(KEYS[i], string.len(cart_prefix) + 1)
+  if version == '' then
     redis.call('DEL', KEYS[i])
     redis.call('ZREM', expiry, member)
   else
-    redis.call('DEL', KEYS[i])
-    redis.call('HSET', KEYS[i], 'v', string.format('%d', w.version), 'id', w.id,
-      'exp', string.format('%d', w.exp), 'doc', w.doc)
+    -- The hash always holds exactly these four fields, so HSET replaces it whole.
+    redis.call('HSET', KEYS[i], 'v', version, 'id', id, 'exp', exp, 'doc', doc)
     -- Redis drops the cart a grace period after it expires; until then it answers 410.
-    redis.call('PEXPIREAT', KEYS[i], string.format('%d', w.exp + spec.grace))
-    redis.call('ZADD', expiry, string.format('%d', w.exp), member)
+    redis.call('PEXPIREAT', KEYS[i], string.format('%d', tonumber(exp) + grace))
+    redis.call('ZADD', expiry, exp, member)
   end
 end
-for _, payload in ipairs(spec.events) do
+for e = first_event, first_idem - 1 do
   local seq = redis.call('INCR', seq_key)
-  redis.call('XADD', outbox, '*', 'seq', seq, 'at', string.format('%d', spec.at),
-    'event', payload)
+  redis.call('XADD', outbox, '*', 'seq', seq, 'at', at, 'event', ARGV[e])
 end
-if idem then
-  redis.call('DEL', KEYS[n + 1])
-  redis.call('HSET', KEYS[n + 1], 'fp', idem.fp, 'resp', idem.resp,
-    'exp', string.format('%d', idem.exp))
-  redis.call('PEXPIREAT', KEYS[n + 1], string.format('%d', idem.exp))
+if has_idem then
+  local key = KEYS[n + 1]
+  redis.call('HSET', key, 'fp', ARGV[first_idem], 'resp', ARGV[first_idem + 1],
+    'exp', ARGV[first_idem + 2])
+  redis.call('PEXPIREAT', key, ARGV[first_idem + 2])
 end
 return {'ok'}

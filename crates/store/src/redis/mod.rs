@@ -29,7 +29,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use serde_json::json;
 use time::OffsetDateTime;
 
 use cart_core::{
@@ -72,6 +71,9 @@ pub struct RedisStore {
     sweep: redis::Script,
     /// The relay's scripts (lease, marks, pruning, stats, pending reads).
     outbox: outbox::Scripts,
+    /// The stream ids of the last batch of pending events this store read, so marking them
+    /// can name the last one instead of re-reading the batch (see [`outbox`]).
+    last_read: outbox::LastRead,
 }
 
 fn redis_error(e: redis::RedisError) -> StoreError {
@@ -105,6 +107,7 @@ impl RedisStore {
             commit: redis::Script::new(COMMIT),
             sweep: redis::Script::new(SWEEP),
             outbox: outbox::Scripts::new(),
+            last_read: outbox::LastRead::default(),
         };
         store.check().await?;
         Ok(store)
@@ -178,47 +181,8 @@ impl Store for RedisStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
-        let writes = commit
-            .writes
-            .iter()
-            .map(|write| match &write.new_state {
-                Some(cart) => Ok(json!({
-                    "expected": write.expected_version.map(version_column),
-                    "version": version_column(cart.version()),
-                    "id": cart.id().to_string(),
-                    "exp": millis(cart.expires_at()),
-                    "doc": serde_json::to_string(cart).map_err(json_error)?,
-                })),
-                None => Ok(json!({
-                    "expected": write.expected_version.map(version_column),
-                    "delete": true,
-                })),
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let events = commit
-            .events
-            .iter()
-            .map(|event| serde_json::to_string(event).map_err(json_error))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let idem = commit
-            .idempotency
-            .as_ref()
-            .map(|record| {
-                Ok::<_, StoreError>(json!({
-                    "fp": record.fingerprint,
-                    "resp": serde_json::to_string(&record.response).map_err(json_error)?,
-                    "exp": millis(record.expires_at),
-                }))
-            })
-            .transpose()?;
-        let spec = json!({
-            "writes": writes,
-            "events": events,
-            "idem": idem,
-            "at": millis(commit.at),
-            "grace": GRACE_MS,
-            "cart_prefix": self.key("cart:"),
-        });
+        // The script's positional arguments (see commit.lua): documents and events go over the
+        // wire as they are stored, not wrapped in a JSON spec the script would have to decode.
         let mut invocation = self.commit.prepare_invoke();
         for write in &commit.writes {
             invocation.key(self.cart_key(&write.key));
@@ -230,7 +194,39 @@ impl Store for RedisStore {
             .key(self.key("outbox"))
             .key(self.key("outbox:seq"))
             .key(self.key("expiry"))
-            .arg(spec.to_string());
+            .arg(millis(commit.at))
+            .arg(GRACE_MS)
+            .arg(self.key("cart:"))
+            .arg(commit.writes.len())
+            .arg(commit.events.len())
+            .arg(if commit.idempotency.is_some() {
+                "1"
+            } else {
+                "0"
+            });
+        let version_arg = |version: Option<u64>| {
+            version.map_or_else(String::new, |v| version_column(v).to_string())
+        };
+        for write in &commit.writes {
+            invocation.arg(version_arg(write.expected_version));
+            match &write.new_state {
+                Some(cart) => invocation
+                    .arg(version_arg(Some(cart.version())))
+                    .arg(cart.id().to_string())
+                    .arg(millis(cart.expires_at()))
+                    .arg(serde_json::to_vec(cart).map_err(json_error)?),
+                None => invocation.arg("").arg("").arg("").arg(""),
+            };
+        }
+        for event in &commit.events {
+            invocation.arg(serde_json::to_vec(event).map_err(json_error)?);
+        }
+        if let Some(record) = &commit.idempotency {
+            invocation
+                .arg(&record.fingerprint)
+                .arg(serde_json::to_vec(&record.response).map_err(json_error)?)
+                .arg(millis(record.expires_at));
+        }
         let mut conn = self.conn.clone();
         let outcome: Vec<String> = self.call(invocation.invoke_async(&mut conn)).await?;
         match outcome.first().map(String::as_str) {

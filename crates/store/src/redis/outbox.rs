@@ -17,7 +17,11 @@
 //!   lease follows the service's (injectable) clock like every other store. The lease key has no
 //!   TTL; it is one small hash per prefix.
 //! - **Marks** check the lease and advance the cursor over the entries after it whose `seq` is at
-//!   most the largest one marked, in the same script.
+//!   most the largest one marked, in the same script. The relay marks what it just read, so the
+//!   store remembers the stream ids of the batch it last returned and names the entry of the
+//!   largest marked `seq`: the script then looks up that one entry (and checks its `seq`)
+//!   instead of copying the whole batch into Lua again. Without a remembered id (another
+//!   process read the batch) it scans from the cursor as before.
 //! - **Commit time** is the entry's `at` field (the commit's time, written by the commit script);
 //!   entries written before that field existed fall back to the millisecond part of their stream
 //!   id, i.e. Redis's clock at `XADD`.
@@ -69,8 +73,8 @@ end
 return 0
 ";
 
-/// KEYS: lease, cursor, outbox. ARGV: holder, now (ms), largest seq marked, how many.
-/// Returns 'lost' (nothing changed) or 'ok'.
+/// KEYS: lease, cursor, outbox. ARGV: holder, now (ms), largest seq marked, how many, the
+/// stream id of the entry with the largest seq or ''. Returns 'lost' (nothing changed) or 'ok'.
 const MARK: &str = r"
 local lease = redis.call('HMGET', KEYS[1], 'holder', 'exp')
 local exp = tonumber(lease[2])
@@ -80,7 +84,17 @@ end
 local count = tonumber(ARGV[4])
 if count == 0 then return 'ok' end
 local last = tonumber(ARGV[3])
-local cursor = redis.call('HGET', KEYS[2], 'id')
+local at = redis.call('HMGET', KEYS[2], 'id', 'seq')
+local cursor = at[1]
+if at[2] and tonumber(at[2]) >= last then return 'ok' end
+if ARGV[5] ~= '' then
+  -- Stream order is seq order, so every entry between the cursor and this one has a smaller seq.
+  local hinted = redis.call('XRANGE', KEYS[3], ARGV[5], ARGV[5])
+  if hinted[1] and tonumber(field(hinted[1], 'seq')) == last then
+    redis.call('HSET', KEYS[2], 'id', ARGV[5], 'seq', string.format('%d', last))
+    return 'ok'
+  end
+end
 local entries = redis.call('XRANGE', KEYS[3], cursor and ('(' .. cursor) or '-', '+',
   'COUNT', count)
 local id, seq = nil, nil
@@ -128,6 +142,25 @@ if first[1] then oldest = string.format('%d', committed_at(first[1])) end
 return {string.format('%d', depth), oldest}
 ";
 
+/// The `(seq, stream id)` of each event of the batch [`RedisStore::events_after_cursor`]
+/// returned last, oldest first.
+#[derive(Default)]
+pub(super) struct LastRead(std::sync::Mutex<Vec<(u64, String)>>);
+
+impl LastRead {
+    fn replace(&self, ids: Vec<(u64, String)>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = ids;
+    }
+
+    /// The stream id of the event numbered `seq`, if it was in the last batch read.
+    fn id_of(&self, seq: u64) -> Option<String> {
+        let ids = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        ids.binary_search_by_key(&seq, |(s, _)| *s)
+            .ok()
+            .map(|i| ids[i].1.clone())
+    }
+}
+
 /// The relay's scripts, hashed once when the store opens.
 pub(super) struct Scripts {
     acquire: redis::Script,
@@ -167,7 +200,8 @@ impl RedisStore {
         let mut conn = self.conn.clone();
         let reply: redis::streams::StreamRangeReply =
             self.call(invocation.invoke_async(&mut conn)).await?;
-        reply
+        let mut ids = Vec::with_capacity(reply.ids.len());
+        let entries = reply
             .ids
             .iter()
             .map(|entry| {
@@ -177,12 +211,15 @@ impl RedisStore {
                 let event: String = entry
                     .get("event")
                     .ok_or_else(|| StoreError::Internal("outbox entry without event".into()))?;
+                ids.push((seq, entry.id.clone()));
                 Ok(OutboxEntry {
                     seq,
                     event: serde_json::from_str(&event).map_err(json_error)?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.last_read.replace(ids);
+        Ok(entries)
     }
 }
 
@@ -219,6 +256,7 @@ impl Outbox for RedisStore {
         seqs: &[u64],
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        let last = seqs.iter().max().copied().unwrap_or(0);
         let mut invocation = self.outbox.mark.prepare_invoke();
         invocation
             .key(self.key("relay:lease"))
@@ -226,8 +264,9 @@ impl Outbox for RedisStore {
             .key(self.key("outbox"))
             .arg(holder)
             .arg(millis(now))
-            .arg(seqs.iter().max().copied().unwrap_or(0))
-            .arg(seqs.len());
+            .arg(last)
+            .arg(seqs.len())
+            .arg(self.last_read.id_of(last).unwrap_or_default());
         let mut conn = self.conn.clone();
         let outcome: String = self.call(invocation.invoke_async(&mut conn)).await?;
         match outcome.as_str() {
