@@ -144,6 +144,12 @@ pub async fn creation_and_update_conditions_hold(store: Arc<dyn Store>) {
         .commit(commit_of(&k, None, now))
         .await
         .expect("create");
+    let created_events = events_of(store.as_ref(), &k).await.len();
+    assert_eq!(
+        created_events,
+        commit_of(&k, None, now).events.len(),
+        "a failed update wrote no events; the creation wrote its own"
+    );
     let create_again = store.commit(commit_of(&k, None, now)).await;
     assert!(matches!(
         create_again,
@@ -152,6 +158,11 @@ pub async fn creation_and_update_conditions_hold(store: Arc<dyn Store>) {
             ..
         })
     ));
+    assert_eq!(
+        events_of(store.as_ref(), &k).await.len(),
+        created_events,
+        "a failed creation writes no events"
+    );
     let stored = store.load_cart(&k).await.expect("load").expect("cart");
     assert_eq!(stored.items()[0].quantity().get(), 1);
 }
