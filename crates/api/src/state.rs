@@ -32,7 +32,7 @@ pub struct AppState {
     /// Which store backend (`sqlite` …), for `/ready`.
     pub store_kind: &'static str,
     /// Other dependencies `/ready` reports (the event relay).
-    pub ready_checks: Vec<Arc<dyn ReadyCheck>>,
+    pub ready_checks: Arc<[Arc<dyn ReadyCheck>]>,
     /// Cart changes from the event stream, for subscriptions.
     pub live: LiveFeed,
     /// GraphQL limits and introspection (`GraphqlConfig::default()` suits a public endpoint).

@@ -122,7 +122,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         rate_limit: rate_limit.clone(),
         rendered: Arc::new(RenderedCarts::new(cart_api::state::RENDERED_CART_BUDGET)),
         store_kind: backend.kind(),
-        ready_checks,
+        ready_checks: ready_checks.into(),
         live,
         graphql,
     };

@@ -69,7 +69,7 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<ReadyView>) {
             },
         );
     }
-    for check in &state.ready_checks {
+    for check in state.ready_checks.iter() {
         let (status, message) = match check.readiness() {
             Readiness::Ok(note) => ("ok", note),
             Readiness::Degraded(reason) => ("degraded", Some(reason)),

@@ -176,7 +176,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
             cart_api::state::RENDERED_CART_BUDGET,
         )),
         store_kind: backend.kind(),
-        ready_checks: Vec::new(),
+        ready_checks: Arc::from(Vec::new()),
         live: cart_events::live::LiveFeed::default(),
         graphql: options.graphql,
     };
