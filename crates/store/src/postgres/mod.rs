@@ -135,7 +135,7 @@ async fn write_cart(
                     .await
                     .map_err(sql_error)?;
             if exists {
-                return mismatch(tx, write).await;
+                return mismatch(&mut **tx, write).await;
             }
             return Ok(());
         }
@@ -144,7 +144,7 @@ async fn write_cart(
     if changed.rows_affected() == 1 {
         Ok(())
     } else {
-        mismatch(tx, write).await
+        mismatch(&mut **tx, write).await
     }
 }
 
@@ -254,24 +254,18 @@ impl<'a> SingleCartCommit<'a> {
         if matched == 1 {
             return Ok(());
         }
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM carts WHERE cart_key = $1")
-                .bind(self.write.key.as_str())
-                .fetch_optional(pool)
-                .await
-                .map_err(sql_error)?;
-        Err(StoreError::VersionMismatch {
-            key: self.write.key.clone(),
-            current: current.map(|v| v as u64),
-        })
+        mismatch(pool, self.write).await
     }
 }
 
 /// The version-mismatch error for `write`, with the version stored now.
-async fn mismatch(tx: &mut Transaction<'_, Postgres>, write: &CartWrite) -> Result<(), StoreError> {
+async fn mismatch<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    write: &CartWrite,
+) -> Result<(), StoreError> {
     let current: Option<i64> = sqlx::query_scalar("SELECT version FROM carts WHERE cart_key = $1")
         .bind(write.key.as_str())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(executor)
         .await
         .map_err(sql_error)?;
     Err(StoreError::VersionMismatch {
