@@ -11,7 +11,7 @@ pub enum StoreUrl {
     /// `sqlite://PATH[?synchronous=normal|full]`: a file, relative (`sqlite://cartd.db`) or
     /// absolute (`sqlite:///var/lib/cartd/cartd.db`).
     Sqlite(SqliteOptions),
-    /// `postgres://USER@HOST[:PORT]/DB[?max_connections=16&acquire_timeout=5s&statement_timeout=5s&schema=NAME]`
+    /// `postgres://USER@HOST[:PORT]/DB[?max_connections=16&acquire_timeout=5s&statement_timeout=5s&schema=NAME&group_commit=64]`
     /// (also `postgresql://`); other query parameters (e.g. `sslmode`) go to the driver.
     Postgres(PostgresOptions),
     /// `redis://HOST[:PORT][/DB][?prefix=cartd&timeout=2s]` (also `rediss://` for TLS).
@@ -66,6 +66,9 @@ pub struct PostgresOptions {
     pub statement_timeout: Duration,
     /// Schema to use instead of `public` (`search_path`), e.g. to share a database.
     pub schema: Option<String>,
+    /// Most carts one group-commit statement writes (default 64); 1 commits every cart in a
+    /// statement of its own.
+    pub group_commit: usize,
 }
 
 impl PostgresOptions {
@@ -177,6 +180,7 @@ fn parse_postgres(raw: &str) -> Result<StoreUrl, UrlError> {
         acquire_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(5),
         schema: None,
+        group_commit: 64,
     };
     let mut passed_on = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -191,6 +195,13 @@ fn parse_postgres(raw: &str) -> Result<StoreUrl, UrlError> {
             }
             "acquire_timeout" => options.acquire_timeout = duration(pair, value)?,
             "statement_timeout" => options.statement_timeout = duration(pair, value)?,
+            "group_commit" => {
+                options.group_commit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| UrlError::BadOption(pair.to_owned()))?;
+            }
             "schema" => {
                 let valid = !value.is_empty()
                     && value.len() <= 63
@@ -310,7 +321,7 @@ mod tests {
     #[test]
     fn postgres_urls_carry_pool_settings_and_pass_the_rest_on() {
         let url = StoreUrl::parse(
-            "postgres://cart:pw@db:5432/carts?max_connections=4&sslmode=require&statement_timeout=2s&schema=tenant_a",
+            "postgres://cart:pw@db:5432/carts?max_connections=4&sslmode=require&statement_timeout=2s&schema=tenant_a&group_commit=1",
         )
         .expect("url");
         let StoreUrl::Postgres(options) = url else {
@@ -324,12 +335,15 @@ mod tests {
         assert_eq!(options.statement_timeout, Duration::from_secs(2));
         assert_eq!(options.acquire_timeout, Duration::from_secs(5));
         assert_eq!(options.schema.as_deref(), Some("tenant_a"));
+        assert_eq!(options.group_commit, 1);
         assert_eq!(
             options.redacted(),
             "postgres://cart:***@db:5432/carts?sslmode=require"
         );
         for bad in [
             "postgres://db/x?max_connections=0",
+            "postgres://db/x?group_commit=0",
+            "postgres://db/x?group_commit=many",
             "postgres://db/x?statement_timeout=soon",
             "postgres://db/x?schema=a;drop",
             "postgres://",

@@ -427,6 +427,75 @@ pub async fn every_committed_change_has_its_event_once_and_in_order(store: Arc<d
     }
 }
 
+/// Many carts committed at the same moment (which the PostgreSQL store writes as one group):
+/// each commit keeps its own compare-and-set. Updates on the current version and new carts
+/// land with their events; stale updates and creations of existing carts fail with the stored
+/// version and leave no event behind.
+pub async fn carts_committed_together_keep_their_own_outcomes(store: Arc<dyn Store>) {
+    let now = OffsetDateTime::now_utc();
+    let existing: Vec<CartKey> = (100..124).map(key).collect();
+    for k in &existing {
+        store.commit(commit_of(k, None, now)).await.expect("create");
+    }
+    let mut attempts = Vec::new();
+    for (i, k) in existing.iter().enumerate() {
+        let commit = if i < 16 {
+            let current = store.load_cart(k).await.expect("load");
+            commit_of(k, current.as_ref(), now)
+        } else if i < 20 {
+            commit_of(k, None, now)
+        } else {
+            // Built on a version 2 the store never had.
+            let version_two = next(k, Some(&next(k, None, now).0), now).0;
+            commit_of(k, Some(&version_two), now)
+        };
+        attempts.push((i, commit));
+    }
+    let fresh: Vec<CartKey> = (124..132).map(key).collect();
+    attempts.extend(fresh.iter().map(|k| (usize::MAX, commit_of(k, None, now))));
+    // Spawned before any is awaited, so they queue together.
+    let handles: Vec<_> = attempts
+        .into_iter()
+        .map(|(i, commit)| {
+            let store = store.clone();
+            tokio::spawn(async move { (i, store.commit(commit).await) })
+        })
+        .collect();
+    for handle in handles {
+        match handle.await.expect("join") {
+            (i, outcome) if i < 16 || i == usize::MAX => outcome.expect("a fresh commit lands"),
+            (_, outcome) => assert!(
+                matches!(
+                    outcome,
+                    Err(StoreError::VersionMismatch {
+                        current: Some(1),
+                        ..
+                    })
+                ),
+                "a stale commit fails on its own: {outcome:?}"
+            ),
+        }
+    }
+    for (i, k) in existing.iter().enumerate() {
+        let expected = if i < 16 { 2 } else { 1 };
+        let cart = store.load_cart(k).await.expect("load").expect("cart");
+        assert_eq!(cart.version(), expected, "{k}");
+        let versions: Vec<u64> = events_of(store.as_ref(), k)
+            .await
+            .iter()
+            .map(|e| e.version)
+            .collect();
+        assert_eq!(versions, (1..=expected).collect::<Vec<u64>>(), "{k}");
+    }
+    for k in &fresh {
+        assert_eq!(
+            store.load_cart(k).await.expect("load").map(|c| c.version()),
+            Some(1)
+        );
+        assert_eq!(events_of(store.as_ref(), k).await.len(), 1, "{k}");
+    }
+}
+
 /// A cart's stamp is its id, version and expiry, read without the contents.
 pub async fn stamps_match_the_stored_cart(store: Arc<dyn Store>) {
     let now = OffsetDateTime::now_utc();
@@ -728,6 +797,12 @@ pub fn unavailable<T>(service: &str, why: impl std::fmt::Display) -> Option<T> {
 macro_rules! conformance {
     ($open:expr) => {
         #[tokio::test]
+        async fn carts_committed_together_keep_their_own_outcomes() {
+            if let Some(backend) = $open.await {
+                super::carts_committed_together_keep_their_own_outcomes(backend.store()).await;
+            }
+        }
+        #[tokio::test]
         async fn stamps_match_the_stored_cart() {
             if let Some(backend) = $open.await {
                 super::stamps_match_the_stored_cart(backend.store()).await;
@@ -851,6 +926,53 @@ mod postgres {
     }
 
     conformance!(open());
+
+    /// A commit PostgreSQL refuses (an event payload with `\u0000`, which `jsonb` cannot hold;
+    /// the API never produces one) fails alone: the carts committed in the same group still
+    /// land, with their events, and the refused cart leaves nothing behind. On this
+    /// single-threaded runtime all the commits queue before the grouping task runs, so they
+    /// form one group and the statement fails for all of them first.
+    #[tokio::test]
+    async fn a_commit_postgres_refuses_fails_alone_in_its_group() {
+        let Some(backend) = open().await else { return };
+        let store = backend.store();
+        let now = time::OffsetDateTime::now_utc();
+        let keys: Vec<_> = (200..210).map(super::key).collect();
+        let handles: Vec<_> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let mut commit = super::commit_of(k, None, now);
+                if i == 5 {
+                    commit.events[0].traceparent = Some("\u{0}".into());
+                }
+                let store = store.clone();
+                tokio::spawn(async move { store.commit(commit).await })
+            })
+            .collect();
+        for (i, handle) in handles.into_iter().enumerate() {
+            let outcome = handle.await.expect("join");
+            if i == 5 {
+                assert!(
+                    matches!(outcome, Err(cart_core::StoreError::Internal(_))),
+                    "{outcome:?}"
+                );
+            } else {
+                outcome.expect("an innocent cart lands");
+            }
+        }
+        for (i, k) in keys.iter().enumerate() {
+            let stored = store.load_cart(k).await.expect("load");
+            let events = super::events_of(store.as_ref(), k).await;
+            if i == 5 {
+                assert_eq!(stored, None);
+                assert!(events.is_empty());
+            } else {
+                assert_eq!(stored.map(|c| c.version()), Some(1));
+                assert_eq!(events.len(), 1);
+            }
+        }
+    }
 }
 
 mod redis {

@@ -12,12 +12,13 @@
 //!   several replicas can sweep at once without waiting on each other.
 //! - **Timeouts**: acquiring a connection waits at most `acquire_timeout`; every statement runs
 //!   under the server-side `statement_timeout`.
+//! - **Group commit**: the common commit (one cart, no idempotency record) is queued and
+//!   written with other carts' in one statement; see [`group`].
 //! - **Relay**: the lease, publication marks and pruning are in [`outbox`].
 
+mod group;
 mod outbox;
 mod schema;
-
-use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -32,10 +33,12 @@ use cart_core::{
 
 use crate::columns::{self, json_error, version_column};
 use crate::url::PostgresOptions;
+use group::{CartCommit, GroupCommitter};
 
 /// The PostgreSQL store and catalog.
 pub struct PgStore {
     pool: PgPool,
+    group: GroupCommitter,
 }
 
 fn sql_error(e: sqlx::Error) -> StoreError {
@@ -81,7 +84,9 @@ impl PgStore {
         schema::migrate(&pool, options.schema.as_deref())
             .await
             .map_err(sql_error)?;
-        Ok(Self { pool })
+        let in_flight = group::IN_FLIGHT.min(options.max_connections as usize);
+        let group = GroupCommitter::start(pool.clone(), options.group_commit, in_flight);
+        Ok(Self { pool, group })
     }
 }
 
@@ -145,116 +150,6 @@ async fn write_cart(
         Ok(())
     } else {
         mismatch(&mut **tx, write).await
-    }
-}
-
-/// The most common commit (one cart created or updated, its events, no idempotency record) as
-/// one statement: a data-modifying `WITH` that writes the cart and inserts its events only if
-/// the cart's write matched. A single statement is its own transaction, so this is as atomic as
-/// the `BEGIN … COMMIT` path but takes one round trip instead of four; on a loaded machine the
-/// round trips (and the context switches behind them) are most of a commit's cost.
-struct SingleCartCommit<'a> {
-    write: &'a CartWrite,
-    cart: &'a Cart,
-    commit: &'a Commit,
-}
-
-/// The event rows of [`SingleCartCommit`], as arrays `unnest` turns back into rows in order.
-/// Reading `written` makes the cart's write (and the row lock it takes) happen first, so a
-/// cart's events get `seq` in commit order, and none at all when the write did not match.
-const INSERT_EVENTS: &str = "
-    INSERT INTO outbox (event_id, cart_key, version, event_type, payload, created_at)
-    SELECT e.id, e.cart_key, e.version, e.event_type, e.payload::jsonb, $7
-    FROM unnest($8::uuid[], $9::text[], $10::bigint[], $11::text[], $12::text[])
-         WITH ORDINALITY AS e(id, cart_key, version, event_type, payload, n)
-    WHERE EXISTS (SELECT 1 FROM written)
-    ORDER BY e.n";
-
-/// [`SingleCartCommit`] of a cart that exists: the compare-and-set update.
-static UPDATE_CART_AND_EVENTS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH written AS (
-            UPDATE carts SET version = $2, expires_at = $3, doc = $4::jsonb, cart_id = $6
-            WHERE cart_key = $1 AND version = $5
-            RETURNING 1),
-         events AS ({INSERT_EVENTS})
-         SELECT count(*) FROM written"
-    )
-});
-
-/// [`SingleCartCommit`] of a new cart: an insert that does nothing if the key exists. `$5` (no
-/// expected version) is bound as in the update, so both statements take the same arguments.
-static INSERT_CART_AND_EVENTS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH written AS (
-            INSERT INTO carts (cart_key, cart_id, version, expires_at, doc)
-            SELECT $1, $6, $2, $3, $4::jsonb WHERE $5::bigint IS NULL
-            ON CONFLICT (cart_key) DO NOTHING
-            RETURNING 1),
-         events AS ({INSERT_EVENTS})
-         SELECT count(*) FROM written"
-    )
-});
-
-impl<'a> SingleCartCommit<'a> {
-    fn of(commit: &'a Commit) -> Option<Self> {
-        match (commit.writes.as_slice(), &commit.idempotency) {
-            ([write], None) => write.new_state.as_ref().map(|cart| Self {
-                write,
-                cart,
-                commit,
-            }),
-            _ => None,
-        }
-    }
-
-    async fn run(self, pool: &PgPool) -> Result<(), StoreError> {
-        let sql: &'static str = if self.write.expected_version.is_some() {
-            &UPDATE_CART_AND_EVENTS
-        } else {
-            &INSERT_CART_AND_EVENTS
-        };
-        let events = &self.commit.events;
-        let payloads = events
-            .iter()
-            .map(|event| serde_json::to_string(event).map_err(json_error))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let doc = serde_json::to_string(self.cart).map_err(json_error)?;
-        let matched: i64 = sqlx::query_scalar(sql)
-            .bind(self.write.key.as_str())
-            .bind(version_column(self.cart.version()))
-            .bind(self.cart.expires_at())
-            .bind(doc)
-            .bind(self.write.expected_version.map(version_column))
-            .bind(self.cart.id())
-            .bind(self.commit.at)
-            .bind(events.iter().map(|e| e.id).collect::<Vec<Uuid>>())
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.cart_key.as_str())
-                    .collect::<Vec<&str>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| version_column(e.version))
-                    .collect::<Vec<i64>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.event_type.as_str())
-                    .collect::<Vec<&str>>(),
-            )
-            .bind(payloads)
-            .fetch_one(pool)
-            .await
-            .map_err(sql_error)?;
-        if matched == 1 {
-            return Ok(());
-        }
-        mismatch(pool, self.write).await
     }
 }
 
@@ -345,8 +240,11 @@ impl Store for PgStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
-        if let Some(single) = SingleCartCommit::of(&commit) {
-            return single.run(&self.pool).await;
+        if let Some((write, cart_commit)) = CartCommit::of(&commit) {
+            if self.group.commit(cart_commit?).await? {
+                return Ok(());
+            }
+            return mismatch(&self.pool, write).await;
         }
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         for write in &commit.writes {
