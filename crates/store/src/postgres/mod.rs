@@ -35,6 +35,9 @@ use crate::columns::{self, json_error, version_column};
 use crate::url::PostgresOptions;
 use group::{CartCommit, GroupCommitter};
 
+/// How long a pooled connection may sit idle before it is pinged on its way out of the pool.
+const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The PostgreSQL store and catalog.
 pub struct PgStore {
     pool: PgPool,
@@ -78,6 +81,19 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            // sqlx pings every connection it hands out by default: a round trip (and a wake-up
+            // of a PostgreSQL backend) before every statement. Only a connection that sat idle
+            // for a while is worth checking; under load, a broken one fails its statement with
+            // a `503` like any other lost connection.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
@@ -423,5 +439,71 @@ impl Catalog for PgStore {
             .await
             .map_err(sql_error)?;
         Ok(count as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::url::StoreUrl;
+
+    /// A store with a one-connection pool in a fresh schema of the test database, or `None`
+    /// (with the reason printed) when PostgreSQL is absent and not required.
+    async fn one_connection_store() -> Option<PgStore> {
+        let base = std::env::var("CARTD_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let schema = format!("cartd_test_{}", Uuid::new_v4().simple());
+        let url = format!("{base}?schema={schema}&max_connections=1&acquire_timeout=3s");
+        let Ok(StoreUrl::Postgres(options)) = StoreUrl::parse(&url) else {
+            panic!("bad test URL {url}");
+        };
+        match PgStore::open(&options).await {
+            Ok(store) => Some(store),
+            Err(e) if std::env::var("CARTD_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+                panic!("PostgreSQL is required (CARTD_REQUIRE_SERVICES=1) but unavailable: {e}")
+            }
+            Err(e) => {
+                eprintln!("skipping: PostgreSQL unavailable: {e}");
+                None
+            }
+        }
+    }
+
+    /// The pool does not ping connections it hands out under load, so the connection an idle
+    /// pool holds must be checked: one the server closed while it sat idle is replaced, and the
+    /// next statement succeeds instead of failing with a lost connection.
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_is_replaced() {
+        let Some(store) = one_connection_store().await else {
+            return;
+        };
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&store.pool)
+            .await
+            .expect("pid");
+        let killer = PgPool::connect(
+            &std::env::var("CARTD_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+        )
+        .await
+        .expect("second connection");
+        let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(&killer)
+            .await
+            .expect("terminate");
+        assert!(terminated);
+        // Past the idle time after which a connection is pinged before use.
+        tokio::time::sleep(IDLE_BEFORE_PING + std::time::Duration::from_millis(200)).await;
+        let key = CartKey::parse("guest_01JD4Z7Q8R9S0T1V2W3X4Y5Z6A").expect("key");
+        assert_eq!(
+            store.load_cart(&key).await.expect("load after the kill"),
+            None
+        );
+        let new_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&store.pool)
+            .await
+            .expect("pid");
+        assert_ne!(new_pid, pid);
     }
 }
