@@ -5,8 +5,9 @@
 # For SQLite, PostgreSQL and Redis (and DynamoDB on moto with BENCH_DYNAMODB=1) it runs
 # bench/run.sh (health, read, add at BENCH_CONNECTIONS, BENCH_RUNS runs each), then:
 #   - redis-benchmark -t get,set at the same client count;
-#   - pgbench -f with the single-row write a PostgreSQL commit does (UPDATE of the cart's JSONB
-#     document with its version condition and INSERT of one outbox event, in one statement) at
+#   - pgbench -f with the single-row write a PostgreSQL commit does for each cart (UPDATE of the
+#     cart's JSONB document with its version condition and INSERT of one outbox event, in one
+#     statement, the document and event bound as parameters), one cart per transaction, at
 #     the same client count, on a fresh schema seeded with BENCH_CARTS carts.
 # It prints one Markdown table and writes it to bench/out/stores.md.
 #
@@ -82,21 +83,23 @@ SQL
   cat >"$OUT/pgbench-commit.sql" <<SQL
 \set n random(1, $BENCH_CARTS)
 -- cartd's condition is version = <the version it read>; the script cannot know it, so it
--- makes the same comparison against the row itself. Like cartd's commit of one cart (see
--- SingleCartCommit in crates/store/src/postgres/mod.rs), it is one statement: the cart's
--- update, and its event inserted only if the update matched.
+-- makes the same comparison against the row itself. It writes one cart per transaction: the
+-- cart's update, and its event inserted only if the update matched, in one statement (cartd's
+-- GROUP_COMMIT in crates/store/src/postgres/group.rs does this for many carts at once). The
+-- document and the event are parameters (-D), parsed into jsonb on every execution as cartd's
+-- are; as literals, a prepared statement would parse them once and flatter the ceiling.
 WITH written AS (
   UPDATE $schema.carts SET version = version + 1, expires_at = now() + interval '7 days',
-         doc = '$doc'::jsonb WHERE cart_key = 'k' || :n AND version = version RETURNING 1),
+         doc = :doc::jsonb WHERE cart_key = 'k' || :n AND version = version RETURNING 1),
 events AS (
   INSERT INTO $schema.outbox (event_id, cart_key, version, event_type, payload, created_at)
-  SELECT gen_random_uuid(), 'k' || :n, 2, 'cart.item_added', '$payload'::jsonb, now()
+  SELECT gen_random_uuid(), 'k' || :n, 2, 'cart.item_added', :payload::jsonb, now()
   WHERE EXISTS (SELECT 1 FROM written))
 SELECT count(*) FROM written;
 SQL
   # Prepared statements, as sqlx uses them.
   pgbench -n -M prepared -c "$BENCH_CONNECTIONS" -j 2 -T "${BENCH_DURATION%s}" -f "$OUT/pgbench-commit.sql" \
-    "$url" 2>/dev/null | awk '/latency average/ { avg = $4 } /^tps/ { tps = $3 }
+    -D "doc=$doc" -D "payload=$payload" "$url" 2>/dev/null | awk '/latency average/ { avg = $4 } /^tps/ { tps = $3 }
       END { printf "%d tx/s (avg %s ms)", tps, avg }'
   psql -q "$url" -c "DROP SCHEMA $schema CASCADE" >/dev/null
 }
