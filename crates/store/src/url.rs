@@ -162,6 +162,18 @@ impl StoreUrl {
     }
 }
 
+/// A count option's value, 1 to 1,000.
+fn count<T: std::str::FromStr + From<u16> + PartialOrd>(
+    pair: &str,
+    value: &str,
+) -> Result<T, UrlError> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| (T::from(1)..=T::from(1000)).contains(n))
+        .ok_or_else(|| UrlError::BadOption(pair.to_owned()))
+}
+
 fn parse_postgres(raw: &str) -> Result<StoreUrl, UrlError> {
     let (base, query) = raw.split_once('?').unwrap_or((raw, ""));
     let host_and_db = base.split_once("://").map_or("", |(_, rest)| rest);
@@ -186,22 +198,10 @@ fn parse_postgres(raw: &str) -> Result<StoreUrl, UrlError> {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         match name {
-            "max_connections" => {
-                options.max_connections = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| UrlError::BadOption(pair.to_owned()))?;
-            }
+            "max_connections" => options.max_connections = count(pair, value)?,
             "acquire_timeout" => options.acquire_timeout = duration(pair, value)?,
             "statement_timeout" => options.statement_timeout = duration(pair, value)?,
-            "group_commit" => {
-                options.group_commit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| UrlError::BadOption(pair.to_owned()))?;
-            }
+            "group_commit" => options.group_commit = count(pair, value)?,
             "schema" => {
                 let valid = !value.is_empty()
                     && value.len() <= 63
