@@ -16,9 +16,10 @@
 //!   for the next one, so two versions of one cart never race inside one statement.
 //! - **Per-cart event order**: a cart's next commit can only be built after its previous one
 //!   was acknowledged (it must read the new version), so its events get later `seq` values.
-//! - **A failing group does not fail innocent carts**: when the statement fails with a
-//!   database error (it rolled back, so nothing was written), each cart is committed again on
-//!   its own, and only the cart that caused it sees the error.
+//! - **A failing group does not fail innocent carts**: when PostgreSQL refuses the statement
+//!   for what it writes (it rolled back, so nothing was written), each cart is committed again
+//!   on its own, and only the cart that caused it sees the error. An unavailable server fails
+//!   the group as it would fail each cart.
 //!
 //! There is no crate for this: the batching is specific to the statement it feeds.
 
@@ -246,21 +247,24 @@ async fn commit_group(pool: &PgPool, mut group: Vec<Job>) {
                 let _ = job.reply.send(Ok(written.contains(&n)));
             }
         }
-        // The statement failed and rolled back: commit each cart alone, so only the one at
-        // fault sees the error. Failures of the connection reach every cart as they are (the
-        // group may or may not have committed; callers treat them as unknown outcomes).
-        Err(sqlx::Error::Database(_)) if group.len() > 1 => {
-            for job in group {
-                let outcome = commit_alone(pool, job.commit).await;
-                let _ = job.reply.send(outcome);
+        // PostgreSQL refused the statement because of what it wrote (it rolled back whole):
+        // commit each cart alone, so only the one at fault sees the error. A server that is
+        // unavailable, overloaded or past the statement timeout would only fail again, cart
+        // by cart, so that, like a lost connection (the group may or may not have committed;
+        // callers treat it as an unknown outcome), reaches every cart of the group as it is.
+        Err(error) => match sql_error(error) {
+            StoreError::Internal(_) if group.len() > 1 => {
+                for job in group {
+                    let outcome = commit_alone(pool, job.commit).await;
+                    let _ = job.reply.send(outcome);
+                }
             }
-        }
-        Err(error) => {
-            let error = sql_error(error);
-            for job in group {
-                let _ = job.reply.send(Err(error.clone()));
+            error => {
+                for job in group {
+                    let _ = job.reply.send(Err(error.clone()));
+                }
             }
-        }
+        },
     }
 }
 
