@@ -7,12 +7,16 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Latency buckets in seconds: 250 µs to 5 s.
 const BUCKETS: &[f64] = &[
     0.000_25, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
+
+/// Buckets for histograms that count carts (names ending in `_carts`, such as the PostgreSQL
+/// store's carts per group-commit statement): 1 to 1,000.
+const CARTS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1000.0];
 
 /// Installs the global recorder on first use and returns its handle (later calls share it, so
 /// tests may build many routers in one process).
@@ -22,6 +26,7 @@ pub fn recorder() -> PrometheusHandle {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets(BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_carts".into()), CARTS))
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();

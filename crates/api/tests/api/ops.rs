@@ -2,7 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{Options, guest, spawn_app, spawn_with};
+use crate::helpers::{Options, backend_under_test, guest, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn health_and_ready_answer() {
@@ -44,6 +44,13 @@ async fn metrics_count_requests_by_route_and_status() {
         "{metrics}"
     );
     assert!(metrics.contains("cartd_cart_writes_total"), "{metrics}");
+    if backend_under_test() == "postgres" {
+        // The add went through a group-commit statement; its size is counted in cart buckets.
+        assert!(
+            metrics.contains(r#"cartd_postgres_group_commit_carts_bucket{le="64"}"#),
+            "{metrics}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -274,8 +274,14 @@ async fn commit_alone(pool: &PgPool, commit: CartCommit) -> Result<bool, StoreEr
     Ok(!written.is_empty())
 }
 
+/// The histogram of carts per group statement on `/metrics`, so operators can see how much
+/// grouping their load gets (ones mean every commit went alone). The `_carts` suffix gives it
+/// count buckets instead of latency ones (`cart_api::metrics`).
+const CARTS_PER_STATEMENT: &str = "cartd_postgres_group_commit_carts";
+
 /// Runs [`GROUP_COMMIT`] for `commits` (position = `n`); answers the positions written.
 async fn run(pool: &PgPool, commits: &[&CartCommit]) -> Result<HashSet<usize>, sqlx::Error> {
+    metrics::histogram!(CARTS_PER_STATEMENT).record(commits.len() as f64);
     let positions = (0..commits.len())
         .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
         .collect::<Vec<i32>>();
