@@ -89,6 +89,8 @@ pub(super) struct CartCommit {
     expires_at: OffsetDateTime,
     doc: String,
     expected: Option<i64>,
+    /// When the commit was made: every one of its events' `created_at`.
+    at: OffsetDateTime,
     events: Vec<EventRow>,
 }
 
@@ -99,7 +101,6 @@ struct EventRow {
     version: i64,
     event_type: &'static str,
     payload: String,
-    created_at: OffsetDateTime,
 }
 
 impl CartCommit {
@@ -108,21 +109,15 @@ impl CartCommit {
     /// transaction path.
     pub(super) fn of(commit: &Commit) -> Option<(&CartWrite, Result<Self, StoreError>)> {
         match (commit.writes.as_slice(), &commit.idempotency) {
-            ([write], None) => write.new_state.as_ref().map(|cart| {
-                let encoded =
-                    Self::encode(cart, write.key.as_str(), write.expected_version, commit);
-                (write, encoded)
-            }),
+            ([write], None) => write
+                .new_state
+                .as_ref()
+                .map(|cart| (write, Self::encode(write, cart, commit))),
             _ => None,
         }
     }
 
-    fn encode(
-        cart: &Cart,
-        key: &str,
-        expected: Option<u64>,
-        commit: &Commit,
-    ) -> Result<Self, StoreError> {
+    fn encode(write: &CartWrite, cart: &Cart, commit: &Commit) -> Result<Self, StoreError> {
         let events = commit
             .events
             .iter()
@@ -133,17 +128,17 @@ impl CartCommit {
                     version: version_column(event.version),
                     event_type: event.event_type.as_str(),
                     payload: serde_json::to_string(event).map_err(json_error)?,
-                    created_at: commit.at,
                 })
             })
             .collect::<Result<_, StoreError>>()?;
         Ok(Self {
-            key: key.to_owned(),
+            key: write.key.as_str().to_owned(),
             cart_id: cart.id(),
             version: version_column(cart.version()),
             expires_at: cart.expires_at(),
             doc: serde_json::to_string(cart).map_err(json_error)?,
-            expected: expected.map(version_column),
+            expected: write.expected_version.map(version_column),
+            at: commit.at,
             events,
         })
     }
@@ -158,7 +153,7 @@ pub(super) struct Job {
 /// How cart commits reach [`GROUP_COMMIT`]: through the grouping task, or (groups of one)
 /// directly on the requester's task.
 pub(super) enum GroupCommitter {
-    /// Queue to the task that builds groups of at most the given size.
+    /// Queue to the task that builds the groups.
     Grouped(mpsc::Sender<Job>),
     /// Every cart is its own statement, run by the requester (`group_commit=1`).
     Single(PgPool),
@@ -289,7 +284,7 @@ async fn run(pool: &PgPool, commits: &[&CartCommit]) -> Result<HashSet<usize>, s
         positions
             .iter()
             .zip(commits)
-            .flat_map(|(n, commit)| commit.events.iter().map(move |event| (*n, event)))
+            .flat_map(|(n, commit)| commit.events.iter().map(move |event| (*n, commit, event)))
     };
     let written: Vec<i32> = sqlx::query_scalar(GROUP_COMMIT)
         .bind(&positions)
@@ -299,21 +294,21 @@ async fn run(pool: &PgPool, commits: &[&CartCommit]) -> Result<HashSet<usize>, s
         .bind(commits.iter().map(|c| c.expires_at).collect::<Vec<_>>())
         .bind(commits.iter().map(|c| c.doc.as_str()).collect::<Vec<_>>())
         .bind(commits.iter().map(|c| c.expected).collect::<Vec<_>>())
-        .bind(events().map(|(n, _)| n).collect::<Vec<_>>())
-        .bind(events().map(|(_, e)| e.id).collect::<Vec<_>>())
+        .bind(events().map(|(n, _, _)| n).collect::<Vec<_>>())
+        .bind(events().map(|(_, _, e)| e.id).collect::<Vec<_>>())
         .bind(
             events()
-                .map(|(_, e)| e.cart_key.as_str())
+                .map(|(_, _, e)| e.cart_key.as_str())
                 .collect::<Vec<_>>(),
         )
-        .bind(events().map(|(_, e)| e.version).collect::<Vec<_>>())
-        .bind(events().map(|(_, e)| e.event_type).collect::<Vec<_>>())
+        .bind(events().map(|(_, _, e)| e.version).collect::<Vec<_>>())
+        .bind(events().map(|(_, _, e)| e.event_type).collect::<Vec<_>>())
         .bind(
             events()
-                .map(|(_, e)| e.payload.as_str())
+                .map(|(_, _, e)| e.payload.as_str())
                 .collect::<Vec<_>>(),
         )
-        .bind(events().map(|(_, e)| e.created_at).collect::<Vec<_>>())
+        .bind(events().map(|(_, c, _)| c.at).collect::<Vec<_>>())
         .fetch_all(pool)
         .await?;
     Ok(written
