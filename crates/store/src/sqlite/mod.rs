@@ -6,6 +6,7 @@
 //! expiry in columns, so a compare-and-set is one `UPDATE … WHERE version = ?`. The relay's
 //! side of the outbox (lease, marks, pruning) is in [`outbox`].
 
+mod checkpoint;
 mod outbox;
 mod schema;
 mod writer;
@@ -25,6 +26,7 @@ use cart_core::{
 
 use crate::columns::{self, from_millis, json_error, millis, version_column};
 use crate::url::{SqliteOptions, Synchronous};
+use checkpoint::{CheckpointPolicy, Checkpoints};
 use writer::Writer;
 
 /// How long a connection waits for a lock held by another process (e.g. `cartd catalog import`
@@ -86,15 +88,22 @@ impl SqliteStore {
             .build(manager)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         // Each job's savepoint journals the pages it touches: in memory, not a temp file.
-        // (Checkpoints stay SQLite's automatic ones, in the commit that crosses 1,000 pages: a
-        // background checkpointer never lets the WAL restart under constant reads; see
-        // docs/PERFORMANCE.md.)
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(sql_error)?;
         // Every statement the writer runs stays prepared (the default cache of 16 is smaller
         // than the writer's set of statements).
         conn.set_prepared_statement_cache_capacity(64);
-        let writer = Writer::start(conn).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let background = Connection::open(&options.path).map_err(sql_error)?;
+        configure(&background, options.synchronous).map_err(sql_error)?;
+        let checkpoints = Checkpoints::start(
+            &conn,
+            background,
+            &options.path,
+            CheckpointPolicy::default(),
+        )
+        .map_err(|e| StoreError::Internal(format!("cannot start the WAL checkpointer: {e}")))?;
+        let writer =
+            Writer::start(conn, checkpoints).map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(Self { readers, writer })
     }
 

@@ -5,12 +5,18 @@
 //! each inside its own savepoint of one transaction, and commits once. A job that fails rolls
 //! back to its savepoint alone; a failed commit fails every job of the group. Replies are sent
 //! only after the commit, so an acknowledged write is a durable one.
+//!
+//! Checkpoints are not this thread's work ([`super::checkpoint`] copies WAL pages beside it);
+//! between two groups it only pauses, now and then, for the WAL to start over.
+
+use std::sync::Arc;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use cart_core::StoreError;
 
+use super::checkpoint::Checkpoints;
 use super::sql_error;
 
 /// The most jobs one transaction commits.
@@ -67,12 +73,13 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`.
-    pub fn start(conn: Connection) -> std::io::Result<Self> {
+    /// Starts the writer thread on `conn`, which pauses between groups when `checkpoints` is
+    /// about to restart the WAL.
+    pub fn start(conn: Connection, checkpoints: Arc<Checkpoints>) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("cartd-sqlite-writer".into())
-            .spawn(move || run(conn, queue))?;
+            .spawn(move || run(conn, queue, checkpoints))?;
         Ok(Self { jobs })
     }
 
@@ -98,7 +105,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
+fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, checkpoints: Arc<Checkpoints>) {
     while let Some(first) = queue.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -111,6 +118,8 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
         for job in group {
             job.finish(outcome.clone());
         }
+        // After the replies: the group just committed does not wait for the checkpoint.
+        checkpoints.between_groups(&conn);
     }
 }
 
