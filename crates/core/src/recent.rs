@@ -10,13 +10,21 @@
 use crate::cart::Cart;
 use crate::ids::CartKey;
 
-/// Carts remembered per stripe; 1,024 stripes × 16 ≈ 16,000 carts (≈ 25 MB at 7 lines a cart).
+/// Carts remembered per stripe at most: 1,024 stripes × 16 ≈ 16,000 carts.
 const PER_STRIPE: usize = 16;
+
+/// Line items remembered per stripe at most, so the memory stays bounded however large carts
+/// grow: 1,024 stripes × 96 lines ≈ 98,000 lines, about 20 MB at ~200 bytes a line (measured
+/// as peak RSS over a 10 s add benchmark, docs/PERFORMANCE.md). Counting carts alone let it
+/// grow with every line a cart gained: ~32 MB after 10 s of adds, more with every second.
+const LINES_PER_STRIPE: usize = 96;
 
 /// The recently committed carts of one lock stripe, least recent first.
 #[derive(Debug, Default)]
 pub(crate) struct RecentCarts {
     carts: Vec<Cart>,
+    /// The line items of `carts`, together.
+    lines: usize,
 }
 
 impl RecentCarts {
@@ -26,17 +34,29 @@ impl RecentCarts {
     }
 
     /// Remembers `cart` as the latest committed state of its key.
+    /// A cart with more lines than a stripe keeps is not remembered at all.
     pub(crate) fn put(&mut self, cart: Cart) {
         self.forget(cart.key());
-        if self.carts.len() >= PER_STRIPE {
-            self.carts.remove(0);
+        let lines = cart.items().len();
+        if lines > LINES_PER_STRIPE {
+            return;
         }
+        while !self.carts.is_empty()
+            && (self.carts.len() >= PER_STRIPE || self.lines + lines > LINES_PER_STRIPE)
+        {
+            let oldest = self.carts.remove(0);
+            self.lines -= oldest.items().len();
+        }
+        self.lines += lines;
         self.carts.push(cart);
     }
 
     /// Forgets the cart under `key` (its stored state is not known any more).
     pub(crate) fn forget(&mut self, key: &CartKey) {
-        self.carts.retain(|cart| cart.key() != key);
+        if let Some(at) = self.carts.iter().position(|cart| cart.key() == key) {
+            let gone = self.carts.remove(at);
+            self.lines -= gone.items().len();
+        }
     }
 }
 
@@ -46,7 +66,11 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::money::Currency;
+    use crate::cart::AddItem;
+    use crate::ids::ProductId;
+    use crate::money::{Currency, Price};
+    use crate::product::Product;
+    use crate::quantity::{Limits, RequestedQuantity};
 
     fn cart(n: usize) -> Cart {
         let key = CartKey::parse(&format!("user-{n}")).expect("key");
@@ -75,5 +99,52 @@ mod tests {
         assert_eq!(recent.get(newer.key()), Some(newer.clone()));
         recent.forget(newer.key());
         assert!(recent.get(newer.key()).is_none());
+    }
+
+    /// A cart of `n` with `lines` line items.
+    fn cart_with_lines(n: usize, lines: usize) -> Cart {
+        let mut cart = cart(n);
+        let roomy = Limits::new(99, 10_000).expect("limits");
+        for line in 0..lines {
+            let product = Product {
+                id: ProductId::parse(&format!("p-{line}")).expect("id"),
+                name: format!("product {line}"),
+                price: Price::new(100, Currency::parse("USD").expect("usd")).expect("price"),
+                active: true,
+                stock: None,
+            };
+            let add = AddItem {
+                product_id: product.id.clone(),
+                variant_id: None,
+                quantity: RequestedQuantity::new(1).expect("positive"),
+                asserted_unit_price: None,
+            };
+            cart.add(
+                &add,
+                &product,
+                &roomy,
+                Uuid::new_v4(),
+                OffsetDateTime::UNIX_EPOCH,
+            )
+            .expect("add");
+        }
+        cart
+    }
+
+    #[test]
+    fn large_carts_evict_older_ones_so_the_lines_kept_stay_bounded() {
+        let mut recent = RecentCarts::default();
+        let per_cart = LINES_PER_STRIPE / 3;
+        for n in 0..4 {
+            recent.put(cart_with_lines(n, per_cart));
+        }
+        assert!(recent.get(cart(0).key()).is_none(), "the oldest made room");
+        assert!((1..4).all(|n| recent.get(cart(n).key()).is_some()));
+        assert!(recent.lines <= LINES_PER_STRIPE);
+        recent.forget(cart(2).key());
+        assert_eq!(recent.lines, 2 * per_cart);
+        recent.put(cart_with_lines(9, LINES_PER_STRIPE + 1));
+        assert!(recent.get(cart(9).key()).is_none(), "too large to keep");
+        assert_eq!(recent.lines, 2 * per_cart);
     }
 }
