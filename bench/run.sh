@@ -227,6 +227,9 @@ LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 #   scenario conns run rps p50_us p99_us rss_kib non2xx sockerr alive
 run_one() {
   local scenario="$1" conns="$2" run="$3" url raw line rss alive
+  # The previous run's files (a SQLite WAL, PostgreSQL's or Redis's writes) are flushed
+  # first: otherwise the kernel writes them back during this run, and its fsyncs pay for them.
+  sync
   start_server "$scenario-c$conns-r$run"
   case "$scenario" in
     read) seed_read ;;

@@ -97,7 +97,8 @@ events AS (
   WHERE EXISTS (SELECT 1 FROM written))
 SELECT count(*) FROM written;
 SQL
-  # Prepared statements, as sqlx uses them.
+  # Prepared statements, as sqlx uses them; the runs before it flushed first, as in run.sh.
+  sync
   pgbench -n -M prepared -c "$BENCH_CONNECTIONS" -j 2 -T "${BENCH_DURATION%s}" -f "$OUT/pgbench-commit.sql" \
     -D "doc=$doc" -D "payload=$payload" "$url" 2>/dev/null | awk '/latency average/ { avg = $4 } /^tps/ { tps = $3 }
       END { printf "%d tx/s (avg %s ms)", tps, avg }'
