@@ -16,8 +16,10 @@
 //!   always a newer page it has not copied. Once the WAL is longer than
 //!   [`CheckpointPolicy::restart_frames`] and the passes have caught up, the writer holds back
 //!   its next group while the background thread runs one `RESTART` checkpoint, which copies only
-//!   the pages committed since its last pass and waits for readers to leave the WAL. The next
-//!   commit writes the WAL from its beginning again, so the file stays bounded.
+//!   the pages committed since its last pass and waits up to
+//!   [`CheckpointPolicy::reader_wait`] for readers to leave the WAL. The next commit writes the
+//!   WAL from its beginning again, so the file stays bounded. A reader that stays longer (a
+//!   backup, say) postpones the restart, not the writer.
 //!
 //! The writer's pause is that last pass: a few milliseconds, instead of a whole checkpoint and
 //! two large fsyncs. SQLite has no checkpoint that restarts the WAL without any pause in writes
@@ -26,6 +28,7 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -44,6 +47,10 @@ pub(super) struct CheckpointPolicy {
     pub restart_backlog: i64,
     /// How long the writer waits for the restart before it goes on without it.
     pub writer_wait: Duration,
+    /// How long the restarting checkpoint waits for readers still on the WAL. A reader that
+    /// stays longer (a backup, say) postpones the restart until the WAL has grown by another
+    /// `restart_frames`, instead of holding up the writer at every pass.
+    pub reader_wait: Duration,
 }
 
 impl Default for CheckpointPolicy {
@@ -55,6 +62,7 @@ impl Default for CheckpointPolicy {
             restart_frames: 8192,
             restart_backlog: 512,
             writer_wait: Duration::from_secs(5),
+            reader_wait: Duration::from_millis(100),
         }
     }
 }
@@ -77,6 +85,8 @@ pub(super) struct Checkpoints {
     changed: Condvar,
     policy: CheckpointPolicy,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Restarts given up because a reader stayed on the WAL longer than `reader_wait`.
+    postponed: AtomicU64,
 }
 
 impl Checkpoints {
@@ -90,6 +100,10 @@ impl Checkpoints {
         policy: CheckpointPolicy,
     ) -> std::io::Result<Arc<Self>> {
         let database = File::open(path)?;
+        // Only the restarting checkpoint waits on this connection (for readers to leave).
+        background
+            .busy_timeout(policy.reader_wait)
+            .map_err(std::io::Error::other)?;
         writer
             .pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(std::io::Error::other)?;
@@ -97,7 +111,7 @@ impl Checkpoints {
         let weak = Arc::downgrade(&shared);
         let thread = std::thread::Builder::new()
             .name("cartd-sqlite-checkpoint".into())
-            .spawn(move || copy_in_background(&background, &database, &weak))?;
+            .spawn(move || copy_in_background(&background, &database, policy, &weak))?;
         *shared.thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(thread);
         Ok(shared)
     }
@@ -108,6 +122,7 @@ impl Checkpoints {
             changed: Condvar::new(),
             policy,
             thread: Mutex::new(None),
+            postponed: AtomicU64::new(0),
         })
     }
 
@@ -187,8 +202,10 @@ enum Pass {
     None,
 }
 
-/// The WAL's length and how much of it is copied, in pages, after a checkpoint.
+/// How a checkpoint went: whether it had to give up waiting, and the WAL's length and how much
+/// of it is copied, in pages.
 struct Progress {
+    busy: bool,
     wal_frames: i64,
     copied_frames: i64,
 }
@@ -196,19 +213,39 @@ struct Progress {
 fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Progress> {
     conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
         Ok(Progress {
+            busy: row.get::<_, i64>(0)? != 0,
             wal_frames: row.get(1)?,
             copied_frames: row.get(2)?,
         })
     })
 }
 
-fn copy_in_background(conn: &Connection, database: &File, shared: &Weak<Checkpoints>) {
+fn copy_in_background(
+    conn: &Connection,
+    database: &File,
+    policy: CheckpointPolicy,
+    shared: &Weak<Checkpoints>,
+) {
+    // The WAL length at which the next restart is asked for.
+    let mut restart_at = policy.restart_frames;
     while let Some(shared) = shared.upgrade() {
         match shared.next_pass() {
             Pass::None => {}
             Pass::Restart => {
-                if let Err(e) = checkpoint(conn, "RESTART") {
-                    tracing::warn!(error = %e, "the WAL's restarting checkpoint failed");
+                match checkpoint(conn, "RESTART") {
+                    Ok(progress) if !progress.busy => restart_at = policy.restart_frames,
+                    outcome => {
+                        let wal_frames = outcome.as_ref().map_or(restart_at, |p| p.wal_frames);
+                        if let Err(e) = outcome {
+                            tracing::warn!(error = %e, "the WAL's restarting checkpoint failed");
+                        }
+                        restart_at = wal_frames + policy.restart_frames;
+                        shared.postponed.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(
+                            wal_frames,
+                            "a reader stayed on the WAL; restart postponed"
+                        );
+                    }
                 }
                 shared.set(Phase::Copying);
             }
@@ -223,13 +260,12 @@ fn copy_in_background(conn: &Connection, database: &File, shared: &Weak<Checkpoi
                 if let Err(e) = database.sync_data() {
                     tracing::warn!(error = %e, "syncing the database file failed");
                 }
-                let policy = shared.policy;
                 let caught_up =
                     progress.wal_frames - progress.copied_frames <= policy.restart_backlog;
-                // Past four times the length, restart even with a longer pause: the file must
-                // stay bounded if the passes cannot keep up.
-                if progress.wal_frames >= 4 * policy.restart_frames
-                    || (progress.wal_frames >= policy.restart_frames && caught_up)
+                // Three lengths further, restart even with a longer pause: the file must stay
+                // bounded if the passes cannot keep up.
+                if progress.wal_frames >= restart_at + 3 * policy.restart_frames
+                    || (progress.wal_frames >= restart_at && caught_up)
                 {
                     shared.set(Phase::RestartWanted);
                 }
@@ -258,11 +294,13 @@ mod tests {
         std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
     }
 
-    #[test]
-    fn the_wal_stays_bounded_and_no_write_is_lost_under_constant_writes() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("c.db");
-        let writer = open(&path);
+    /// A WAL file page: the page and its frame header.
+    const PAGE: u64 = 4096 + 24;
+
+    /// A writer on a fresh database of 1,000 rows' room, with a checkpointer restarting every 64
+    /// pages.
+    fn writer_with_checkpoints(path: &Path) -> (Connection, Arc<Checkpoints>) {
+        let writer = open(path);
         writer
             .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, pad BLOB)")
             .expect("table");
@@ -271,33 +309,48 @@ mod tests {
             restart_frames: 64,
             restart_backlog: 16,
             writer_wait: Duration::from_secs(5),
+            reader_wait: Duration::from_millis(1),
         };
         let checkpoints =
-            Checkpoints::start(&writer, open(&path), &path, policy).expect("checkpointer");
-        let page = 4096 + 24;
-        let mut longest = 0;
-        // 6,000 commits of two 3 KiB rows each: ~17,000 WAL pages (70 MiB) if it never restarted.
-        for i in 0..6_000_i64 {
-            writer
-                .execute_batch(&format!(
-                    "BEGIN IMMEDIATE;
-                     INSERT INTO t (id, n, pad) VALUES ({}, {i}, zeroblob(3000))
-                       ON CONFLICT (id) DO UPDATE SET n = excluded.n;
-                     INSERT INTO t (id, n, pad) VALUES ({}, {i}, zeroblob(3000))
-                       ON CONFLICT (id) DO UPDATE SET n = excluded.n;
-                     COMMIT;",
-                    i % 500,
-                    500 + i % 500
-                ))
-                .expect("commit");
-            checkpoints.between_groups(&writer);
-            longest = longest.max(wal_len(&path));
-            if i % 20 == 0 {
-                // A real writer waits for requests now and then; this lets the background
-                // thread's passes keep pace on a busy test machine.
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            Checkpoints::start(&writer, open(path), path, policy).expect("checkpointer");
+        (writer, checkpoints)
+    }
+
+    /// Commit number `i` (two 3 KiB rows, ~3 WAL pages), then the writer's turn between groups;
+    /// returns the WAL file's length after it.
+    fn commit(writer: &Connection, checkpoints: &Checkpoints, path: &Path, i: i64) -> u64 {
+        writer
+            .execute_batch(&format!(
+                "BEGIN IMMEDIATE;
+                 INSERT INTO t (id, n, pad) VALUES ({}, {i}, zeroblob(3000))
+                   ON CONFLICT (id) DO UPDATE SET n = excluded.n;
+                 INSERT INTO t (id, n, pad) VALUES ({}, {i}, zeroblob(3000))
+                   ON CONFLICT (id) DO UPDATE SET n = excluded.n;
+                 COMMIT;",
+                i % 500,
+                500 + i % 500
+            ))
+            .expect("commit");
+        checkpoints.between_groups(writer);
+        if i % 20 == 0 {
+            // A real writer waits for requests now and then; this lets the background thread's
+            // passes keep pace on a busy test machine.
+            std::thread::sleep(Duration::from_millis(1));
         }
+        wal_len(path)
+    }
+
+    #[test]
+    fn the_wal_stays_bounded_and_no_write_is_lost_under_constant_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.db");
+        let (writer, checkpoints) = writer_with_checkpoints(&path);
+        let page = PAGE;
+        // 6,000 commits of two 3 KiB rows each: ~17,000 WAL pages (70 MiB) if it never restarted.
+        let longest = (0..6_000_i64)
+            .map(|i| commit(&writer, &checkpoints, &path, i))
+            .max()
+            .unwrap_or(0);
         // Never restarting would leave ~17,000 pages. Restarting keeps it to a few hundred (the
         // restart length and what the writer commits between two passes), up to ~3,000 when
         // every core of the test machine is busy and the background thread waits for one.
@@ -316,6 +369,41 @@ mod tests {
             })
             .expect("count");
         assert_eq!((rows, newest), (1_000, 5_999));
+    }
+
+    #[test]
+    fn a_reader_that_stays_postpones_restarts_which_resume_once_it_leaves() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.db");
+        let (writer, checkpoints) = writer_with_checkpoints(&path);
+        let reader = open(&path);
+        reader.execute_batch("BEGIN").expect("begin");
+        let _: i64 = reader
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .expect("read");
+        for i in 0..1_500 {
+            commit(&writer, &checkpoints, &path, i);
+        }
+        let held = checkpoint(&writer, "PASSIVE").expect("progress").wal_frames;
+        let postponed = checkpoints.postponed.load(Ordering::Relaxed);
+        // With the reader on old pages the passes never catch up, so each restart is forced,
+        // three lengths (192 pages) past the point it is due; a postponed one is due again 64
+        // pages later. So at most one per 256 pages of growth, not one at every 1 ms pass
+        // (~90 here without the postponement).
+        assert!(postponed >= 1, "the restart was never tried");
+        assert!(
+            postponed as i64 <= held / 256 + 1,
+            "{postponed} postponements for a WAL of {held} pages"
+        );
+        reader.execute_batch("COMMIT").expect("leave");
+        for i in 1_500..4_500 {
+            commit(&writer, &checkpoints, &path, i);
+        }
+        let now = checkpoint(&writer, "PASSIVE").expect("progress").wal_frames;
+        assert!(
+            now < held,
+            "the WAL did not start over: {now} pages, {held} held"
+        );
     }
 
     #[test]
