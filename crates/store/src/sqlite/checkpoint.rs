@@ -277,14 +277,12 @@ fn copy_in_background(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::url::Synchronous;
 
+    /// A connection set up as the store sets up its own.
     fn open(path: &Path) -> Connection {
         let conn = Connection::open(path).expect("open");
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .expect("wal");
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .expect("sync");
-        conn.busy_timeout(Duration::from_secs(5)).expect("busy");
+        super::super::configure(&conn, Synchronous::Normal).expect("configure");
         conn
     }
 
