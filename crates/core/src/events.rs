@@ -94,7 +94,7 @@ pub struct CartEvent {
     /// The cart version this change produced; per-cart order.
     pub version: u64,
     /// When it happened.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::rfc3339")]
     pub occurred_at: OffsetDateTime,
     /// The line concerned, for line events.
     pub line: Option<LineChange>,

@@ -5,6 +5,8 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::text_serde::text_serde;
 use thiserror::Error;
 
 /// Why a string is not a valid identifier of the kind asked for.
@@ -34,8 +36,7 @@ fn is_crockford_upper(c: u8) -> bool {
 }
 
 /// A guest's id: `guest_` + a ULID. The id itself is the capability to the guest's cart.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GuestId(String);
 
 impl GuestId {
@@ -66,8 +67,7 @@ impl GuestId {
 }
 
 /// A signed-in user's id: the `sub` of a verified token.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(String);
 
 impl UserId {
@@ -90,8 +90,7 @@ impl UserId {
 }
 
 /// Whose cart: a user's or a guest's. The two id spaces cannot collide.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CartKey {
     /// A signed-in user's cart.
     User(UserId),
@@ -150,8 +149,7 @@ fn is_catalog_id(raw: &str) -> bool {
 }
 
 /// A catalog product's id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProductId(String);
 
 impl ProductId {
@@ -171,8 +169,7 @@ impl ProductId {
 }
 
 /// A product variant's id (size, colour …); opaque to cartd, part of a line's identity.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VariantId(String);
 
 impl VariantId {
@@ -207,6 +204,7 @@ macro_rules! string_conversions {
     )*};
 }
 string_conversions!(GuestId, UserId, CartKey, ProductId, VariantId);
+text_serde!(GuestId, UserId, CartKey, ProductId, VariantId);
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@
 //! - [`ports`]: the `Store`, `Catalog`, `Clock` and `IdGenerator` traits backends implement.
 //! - [`service`]: `CartService`, the use cases: load → decide → one atomic commit.
 //! - [`error`]: `CartError`, the one error type of the use cases.
+//! - [`timestamp`]: timestamps in serde, RFC 3339 text in JSON without an allocation per value.
 
 pub mod cart;
 pub mod catalog_cache;
@@ -24,6 +25,8 @@ pub mod product;
 pub mod quantity;
 mod recent;
 pub mod service;
+mod text_serde;
+pub mod timestamp;
 
 #[cfg(test)]
 mod proptests;

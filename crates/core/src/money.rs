@@ -3,6 +3,8 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::text_serde::text_serde;
 use thiserror::Error;
 
 /// The largest unit price cartd accepts, in minor units (10 million in a two-decimal currency).
@@ -50,8 +52,7 @@ pub enum MoneyError {
 }
 
 /// An ISO 4217 currency code such as `USD`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Currency([u8; 3]);
 
 impl Currency {
@@ -77,6 +78,8 @@ impl fmt::Display for Currency {
         f.write_str(self.as_str())
     }
 }
+
+text_serde!(Currency);
 
 impl TryFrom<String> for Currency {
     type Error = MoneyError;

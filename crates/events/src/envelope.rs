@@ -36,7 +36,7 @@ pub struct Envelope {
     /// The cart key (user id or guest id).
     pub subject: String,
     /// When the change was committed.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "cart_core::timestamp::rfc3339")]
     pub time: OffsetDateTime,
     /// Always `application/json`.
     pub datacontenttype: &'static str,

@@ -23,9 +23,9 @@ pub struct LineItem {
     name: String,
     quantity: Quantity,
     unit_price: i64,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::rfc3339")]
     added_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::rfc3339")]
     updated_at: OffsetDateTime,
 }
 
@@ -87,11 +87,11 @@ pub struct Cart {
     currency: Currency,
     items: Vec<LineItem>,
     version: u64,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::rfc3339")]
     created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::rfc3339")]
     updated_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::rfc3339")]
     expires_at: OffsetDateTime,
 }
 
