@@ -3,32 +3,43 @@
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
+use cart_core::timestamp::Rfc3339Text;
 use cart_core::{
-    Cart, LineItem, LineOutcome, LineSource, MergeLine, MergeReport, MergeStrategy, OutcomeReason,
-    Owner, Product,
+    Cart, Currency, LineItem, LineOutcome, LineSource, MergeLine, MergeReport, MergeStrategy,
+    OutcomeReason, Owner, Product,
 };
 
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_default()
+/// Writes a timestamp as RFC 3339 text without allocating; one RFC 3339 cannot express (never
+/// produced by cartd's clock) is written as an empty string rather than failing the response.
+fn rfc3339<S: serde::Serializer>(at: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
+    match Rfc3339Text::new(*at) {
+        Ok(text) => serializer.serialize_str(text.as_str()),
+        Err(_) => serializer.serialize_str(""),
+    }
 }
+
+// Views borrow from the domain value they show, so rendering one (every write answers with
+// one) allocates nothing per field.
 
 /// A cart.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CartView {
+pub struct CartView<'a> {
     /// The cart's id (stays through clears).
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: Uuid,
     /// The cart key as stored: a user id or a guest id.
-    pub user_id: String,
+    pub user_id: &'a str,
     /// `user` or `guest`.
     #[schema(value_type = String, example = "guest")]
     pub owner: Owner,
     /// ISO 4217 code of every price in the cart.
-    pub currency: String,
+    #[schema(value_type = String)]
+    pub currency: Currency,
     /// Lines in the order they were first added.
-    pub items: Vec<ItemView>,
+    pub items: Vec<ItemView<'a>>,
     /// Number of lines.
     pub item_count: usize,
     /// Units over all lines.
@@ -38,24 +49,31 @@ pub struct CartView {
     /// Goes up by one with every change; also the `ETag`.
     pub version: u64,
     /// RFC 3339.
-    pub created_at: String,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: OffsetDateTime,
     /// RFC 3339.
-    pub updated_at: String,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_at: OffsetDateTime,
     /// RFC 3339; every change extends it.
-    pub expires_at: String,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "rfc3339")]
+    pub expires_at: OffsetDateTime,
 }
 
 /// A cart line.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ItemView {
+pub struct ItemView<'a> {
     /// The line's id, for PATCH and DELETE.
-    pub item_id: String,
+    #[schema(value_type = String)]
+    pub item_id: Uuid,
     /// Catalog product id.
-    pub product_id: String,
+    pub product_id: &'a str,
     /// Variant, if any.
-    pub variant_id: Option<String>,
+    pub variant_id: Option<&'a str>,
     /// Product name from the catalog.
-    pub name: String,
+    pub name: &'a str,
     /// Units, 1..=max.
     pub quantity: u32,
     /// Catalog unit price, minor units.
@@ -63,43 +81,47 @@ pub struct ItemView {
     /// `quantity × unit_price`.
     pub subtotal: i64,
     /// RFC 3339.
-    pub added_at: String,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "rfc3339")]
+    pub added_at: OffsetDateTime,
     /// RFC 3339.
-    pub updated_at: String,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_at: OffsetDateTime,
 }
 
-impl From<&LineItem> for ItemView {
-    fn from(line: &LineItem) -> Self {
+impl<'a> From<&'a LineItem> for ItemView<'a> {
+    fn from(line: &'a LineItem) -> Self {
         Self {
-            item_id: line.item_id().to_string(),
-            product_id: line.product_id().as_str().to_owned(),
-            variant_id: line.variant_id().map(|v| v.as_str().to_owned()),
-            name: line.name().to_owned(),
+            item_id: line.item_id(),
+            product_id: line.product_id().as_str(),
+            variant_id: line.variant_id().map(|v| v.as_str()),
+            name: line.name(),
             quantity: line.quantity().get(),
             unit_price: line.unit_price(),
             subtotal: line.subtotal(),
-            added_at: rfc3339(line.added_at()),
-            updated_at: rfc3339(line.updated_at()),
+            added_at: line.added_at(),
+            updated_at: line.updated_at(),
         }
     }
 }
 
-impl From<&Cart> for CartView {
-    fn from(cart: &Cart) -> Self {
+impl<'a> From<&'a Cart> for CartView<'a> {
+    fn from(cart: &'a Cart) -> Self {
         let totals = cart.totals();
         Self {
-            id: cart.id().to_string(),
-            user_id: cart.key().as_str().to_owned(),
+            id: cart.id(),
+            user_id: cart.key().as_str(),
             owner: cart.key().owner(),
-            currency: cart.currency().to_string(),
+            currency: cart.currency(),
             items: cart.items().iter().map(ItemView::from).collect(),
             item_count: totals.item_count,
             total_quantity: totals.total_quantity,
             total_price: totals.total_price,
             version: cart.version(),
-            created_at: rfc3339(cart.created_at()),
-            updated_at: rfc3339(cart.updated_at()),
-            expires_at: rfc3339(cart.expires_at()),
+            created_at: cart.created_at(),
+            updated_at: cart.updated_at(),
+            expires_at: cart.expires_at(),
         }
     }
 }
@@ -245,10 +267,10 @@ pub struct MergeCartRequest {
 
 /// A cart after a merge (or as it would be, for a dry run), with the merge report.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MergedCartView {
+pub struct MergedCartView<'a> {
     /// The user cart.
     #[serde(flatten)]
-    pub cart: CartView,
+    pub cart: CartView<'a>,
     /// What happened to every line.
     pub merge: MergeReportView,
 }
