@@ -7,6 +7,7 @@
 //! side of the outbox (lease, marks, pruning) is in [`outbox`].
 
 mod checkpoint;
+mod doc;
 mod outbox;
 mod schema;
 mod writer;
@@ -138,7 +139,7 @@ struct EncodedWrite {
     key: CartKey,
     expected_version: Option<i64>,
     /// `(cart_id, version, expires_at, doc)`; `None` deletes.
-    new_state: Option<(String, i64, i64, String)>,
+    new_state: Option<(String, i64, i64, Vec<u8>)>,
 }
 
 struct EncodedEvent {
@@ -166,7 +167,7 @@ impl EncodedCommit {
                     .new_state
                     .as_ref()
                     .map(|cart| {
-                        serde_json::to_string(cart).map(|doc| {
+                        doc::encode(cart).map(|doc| {
                             (
                                 cart.id().to_string(),
                                 version_column(cart.version()),
@@ -175,8 +176,7 @@ impl EncodedCommit {
                             )
                         })
                     })
-                    .transpose()
-                    .map_err(json_error)?;
+                    .transpose()?;
                 Ok(EncodedWrite {
                     key: write.key.clone(),
                     expected_version: write.expected_version.map(version_column),
@@ -370,12 +370,15 @@ impl Store for SqliteStore {
     async fn load_cart(&self, key: &CartKey) -> Result<Option<Cart>, StoreError> {
         let key = key.as_str().to_owned();
         self.read(move |conn| {
-            let doc: Option<String> = conn
+            let mut statement = conn
                 .prepare_cached("SELECT doc FROM carts WHERE cart_key = ?1")
-                .and_then(|mut s| s.query_row([&key], |row| row.get(0)).optional())
                 .map_err(sql_error)?;
-            doc.map(|doc| serde_json::from_str(&doc).map_err(json_error))
-                .transpose()
+            let mut rows = statement.query([&key]).map_err(sql_error)?;
+            // Decoded from the row's own bytes, without copying them out first.
+            match rows.next().map_err(sql_error)? {
+                Some(row) => doc::decode(row.get_ref(0).map_err(sql_error)?).map(Some),
+                None => Ok(None),
+            }
         })
         .await
     }
@@ -619,7 +622,66 @@ impl Catalog for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use super::sweep_after;
+    use time::macros::datetime;
+
+    use super::*;
+    use cart_core::Currency;
+
+    /// A cart row as a cartd from before the binary form left it: the document as JSON text.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_cart_stored_as_json_loads_and_its_next_write_stores_it_in_binary() {
+        let dir = tempfile::tempdir().expect("dir");
+        let options = SqliteOptions {
+            path: dir.path().join("old.db"),
+            synchronous: Synchronous::Normal,
+        };
+        let store = tokio::task::block_in_place(|| SqliteStore::open(&options)).expect("open");
+        let key = CartKey::parse("guest_01HZX3K4B5C6D7E8F9G0H1J2K3").expect("key");
+        let at = datetime!(2026-12-01 08:53:01.5 UTC);
+        let usd = Currency::parse("USD").expect("usd");
+        let mut cart = Cart::new(Uuid::now_v7(), key.clone(), usd, at, 0);
+        cart.touch(at, time::Duration::days(7));
+        let json = serde_json::to_string(&cart).expect("json");
+        let raw = Connection::open(&options.path).expect("raw connection");
+        raw.execute(
+            "INSERT INTO carts (cart_key, cart_id, version, expires_at, sweep_after, doc)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+            params![
+                key.as_str(),
+                cart.id().to_string(),
+                version_column(cart.version()),
+                millis(cart.expires_at()),
+                json
+            ],
+        )
+        .expect("old row");
+        let stored_type = |raw: &Connection| -> String {
+            raw.query_row("SELECT typeof(doc) FROM carts", [], |row| row.get(0))
+                .expect("type")
+        };
+        assert_eq!(stored_type(&raw), "text");
+
+        let loaded = store.load_cart(&key).await.expect("load").expect("a cart");
+        assert_eq!(loaded, cart);
+
+        let mut next = loaded.clone();
+        next.touch(at + time::Duration::minutes(1), time::Duration::days(7));
+        store
+            .commit(Commit {
+                writes: vec![CartWrite {
+                    key: key.clone(),
+                    expected_version: Some(cart.version()),
+                    new_state: Some(next.clone().into()),
+                }],
+                events: Vec::new(),
+                idempotency: None,
+                at,
+            })
+            .await
+            .expect("commit");
+        assert_eq!(stored_type(&raw), "blob");
+        assert_eq!(store.load_cart(&key).await.expect("load"), Some(next));
+    }
 
     #[test]
     fn the_sweep_column_rounds_expiry_up_to_the_hour_and_never_before_it() {
