@@ -1,7 +1,7 @@
 //! The ports the use cases need from the outside world: a store, a catalog, a clock and ids.
 //! Each backend implements [`Store`] and [`Catalog`]; the atomic commit is the heart of it.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -60,8 +60,9 @@ pub struct CartWrite {
     pub key: CartKey,
     /// The version the cart must have now; `None`: there must be no cart under the key.
     pub expected_version: Option<u64>,
-    /// The new state; `None` deletes the cart.
-    pub new_state: Option<Cart>,
+    /// The new state; `None` deletes the cart. Shared, not copied: the service keeps the same
+    /// cart to answer with once the commit is done.
+    pub new_state: Option<Arc<Cart>>,
 }
 
 /// A response stored under an idempotency key and replayed for retries.

@@ -28,9 +28,19 @@ pub(crate) struct RecentCarts {
 }
 
 impl RecentCarts {
-    /// A copy of the remembered cart under `key`.
-    pub(crate) fn get(&self, key: &CartKey) -> Option<Cart> {
-        self.carts.iter().find(|cart| cart.key() == key).cloned()
+    /// The remembered cart under `key`, left in place.
+    pub(crate) fn peek(&self, key: &CartKey) -> Option<&Cart> {
+        self.carts.iter().find(|cart| cart.key() == key)
+    }
+
+    /// The remembered cart under `key`, taken out (no copy): a write starts from it and puts
+    /// the committed result back with [`Self::put`]; a write that does not commit leaves it
+    /// forgotten, which is also what it had to be then.
+    pub(crate) fn take(&mut self, key: &CartKey) -> Option<Cart> {
+        let at = self.carts.iter().position(|cart| cart.key() == key)?;
+        let cart = self.carts.remove(at);
+        self.lines -= cart.items().len();
+        Some(cart)
     }
 
     /// Remembers `cart` as the latest committed state of its key.
@@ -53,10 +63,7 @@ impl RecentCarts {
 
     /// Forgets the cart under `key` (its stored state is not known any more).
     pub(crate) fn forget(&mut self, key: &CartKey) {
-        if let Some(at) = self.carts.iter().position(|cart| cart.key() == key) {
-            let gone = self.carts.remove(at);
-            self.lines -= gone.items().len();
-        }
+        self.take(key);
     }
 }
 
@@ -89,16 +96,33 @@ mod tests {
         for n in 0..PER_STRIPE + 1 {
             recent.put(cart(n));
         }
-        assert!(recent.get(cart(0).key()).is_none(), "the oldest went");
+        assert!(recent.peek(cart(0).key()).is_none(), "the oldest went");
         assert_eq!(
-            recent.get(cart(PER_STRIPE).key()).map(|c| c.version()),
+            recent.peek(cart(PER_STRIPE).key()).map(|c| c.version()),
             Some(PER_STRIPE as u64)
         );
         let newer = cart(5);
         recent.put(newer.clone());
-        assert_eq!(recent.get(newer.key()), Some(newer.clone()));
+        assert_eq!(recent.peek(newer.key()), Some(&newer));
+        assert_eq!(recent.take(newer.key()), Some(newer.clone()), "taken out");
+        assert!(recent.peek(newer.key()).is_none(), "and gone");
+        assert_eq!(recent.take(newer.key()), None);
+        recent.put(newer.clone());
         recent.forget(newer.key());
-        assert!(recent.get(newer.key()).is_none());
+        assert!(recent.peek(newer.key()).is_none());
+    }
+
+    #[test]
+    fn taking_a_cart_out_releases_its_lines() {
+        let mut recent = RecentCarts::default();
+        recent.put(cart_with_lines(1, 40));
+        recent.put(cart_with_lines(2, 40));
+        assert!(recent.take(cart(1).key()).is_some());
+        // 40 + 40 of 96 lines are free again: neither cart is evicted to make room.
+        recent.put(cart_with_lines(3, 50));
+        assert!(recent.peek(cart(2).key()).is_some());
+        assert!(recent.peek(cart(3).key()).is_some());
+        assert_eq!(recent.lines, 90);
     }
 
     /// A cart of `n` with `lines` line items.
@@ -138,13 +162,13 @@ mod tests {
         for n in 0..4 {
             recent.put(cart_with_lines(n, per_cart));
         }
-        assert!(recent.get(cart(0).key()).is_none(), "the oldest made room");
-        assert!((1..4).all(|n| recent.get(cart(n).key()).is_some()));
+        assert!(recent.peek(cart(0).key()).is_none(), "the oldest made room");
+        assert!((1..4).all(|n| recent.peek(cart(n).key()).is_some()));
         assert!(recent.lines <= LINES_PER_STRIPE);
         recent.forget(cart(2).key());
         assert_eq!(recent.lines, 2 * per_cart);
         recent.put(cart_with_lines(9, LINES_PER_STRIPE + 1));
-        assert!(recent.get(cart(9).key()).is_none(), "too large to keep");
+        assert!(recent.peek(cart(9).key()).is_none(), "too large to keep");
         assert_eq!(recent.lines, 2 * per_cart);
     }
 }

@@ -302,7 +302,7 @@ impl CartService {
         // line's product. A line's product never changes, so a remembered cart holding the line
         // names it as well as the stored one; otherwise the stored cart is read here and the
         // write starts from it.
-        let (product_id, loaded) = match stripe.get(key).filter(|c| c.line(item_id).is_ok()) {
+        let (product_id, loaded) = match stripe.peek(key).filter(|c| c.line(item_id).is_ok()) {
             Some(cart) => (
                 cart.line(item_id).ok().map(|l| l.product_id().clone()),
                 None,
@@ -461,12 +461,13 @@ impl CartService {
                     .with_merge(report.clone())
                     .in_trace(options.traceparent.as_deref()),
             );
+            let cart = Arc::new(cart);
             let commit = Commit {
                 writes: vec![
                     CartWrite {
                         key: user_key.clone(),
                         expected_version: user_version,
-                        new_state: Some(cart.clone()),
+                        new_state: Some(Arc::clone(&cart)),
                     },
                     CartWrite {
                         key: guest_key.clone(),
@@ -484,6 +485,7 @@ impl CartService {
                         Some(guest_stripe) => guest_stripe.forget(&guest_key),
                         None => user_stripe.forget(&guest_key),
                     }
+                    let cart = unshare(cart);
                     user_stripe.put(cart.clone());
                     return Ok(Merged { cart, report });
                 }
@@ -619,7 +621,7 @@ impl CartService {
         decide: impl Fn(Option<Cart>, OffsetDateTime) -> Result<Decision, CartError>,
     ) -> Result<Option<Cart>, CartError> {
         let mut remembered = if loaded.is_none() {
-            stripe.get(key)
+            stripe.take(key)
         } else {
             None
         };
@@ -653,11 +655,12 @@ impl CartService {
                 })
                 .collect();
             let idempotency = self.record_for(options, &cart, None, now);
+            let cart = Arc::new(cart);
             let commit = Commit {
                 writes: vec![CartWrite {
                     key: key.clone(),
                     expected_version,
-                    new_state: Some(cart.clone()),
+                    new_state: Some(Arc::clone(&cart)),
                 }],
                 events,
                 idempotency,
@@ -665,6 +668,7 @@ impl CartService {
             };
             match self.store.commit(commit).await {
                 Ok(()) => {
+                    let cart = unshare(cart);
                     stripe.put(cart.clone());
                     return Ok(Some(cart));
                 }
@@ -686,6 +690,12 @@ impl CartService {
         }
         Err(CartError::Contended)
     }
+}
+
+/// The cart out of its `Arc` once the commit that shared it is done: no copy, as the store has
+/// dropped its share by then (a copy only if a store kept one).
+fn unshare(cart: Arc<Cart>) -> Cart {
+    Arc::try_unwrap(cart).unwrap_or_else(|shared| (*shared).clone())
 }
 
 /// The lock stripe of a cart.

@@ -60,7 +60,7 @@ fn commit_of(key: &CartKey, current: Option<&Cart>, now: OffsetDateTime) -> Comm
         writes: vec![CartWrite {
             key: key.clone(),
             expected_version: current.map(Cart::version),
-            new_state: Some(cart),
+            new_state: Some(cart.into()),
         }],
         events,
         idempotency: None,
@@ -305,7 +305,7 @@ pub async fn a_two_cart_commit_is_all_or_nothing(store: Arc<dyn Store>) {
             CartWrite {
                 key: user.clone(),
                 expected_version: Some(1),
-                new_state: Some(merged.clone()),
+                new_state: Some(merged.clone().into()),
             },
             CartWrite {
                 key: guest.clone(),

@@ -222,7 +222,7 @@ impl DynamoStore {
                 item.insert("expires_at".into(), n(millis(cart.expires_at())));
                 item.insert(
                     "doc".into(),
-                    s(serde_json::to_string(cart).map_err(json_error)?),
+                    s(serde_json::to_string(&**cart).map_err(json_error)?),
                 );
                 item.insert(
                     "ttl".into(),

@@ -113,7 +113,7 @@ async fn write_cart(
     let key = write.key.as_str();
     let changed = match (&write.new_state, write.expected_version) {
         (Some(cart), Some(expected)) => {
-            let doc = serde_json::to_string(cart).map_err(json_error)?;
+            let doc = serde_json::to_string(&**cart).map_err(json_error)?;
             sqlx::query(
                 "UPDATE carts SET version = $2, expires_at = $3, doc = $4::jsonb, cart_id = $6
                  WHERE cart_key = $1 AND version = $5",
@@ -128,7 +128,7 @@ async fn write_cart(
             .await
         }
         (Some(cart), None) => {
-            let doc = serde_json::to_string(cart).map_err(json_error)?;
+            let doc = serde_json::to_string(&**cart).map_err(json_error)?;
             sqlx::query(
                 "INSERT INTO carts (cart_key, cart_id, version, expires_at, doc)
                  VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (cart_key) DO NOTHING",

@@ -214,7 +214,7 @@ impl Store for RedisStore {
                     .arg(version_arg(Some(cart.version())))
                     .arg(cart.id().to_string())
                     .arg(millis(cart.expires_at()))
-                    .arg(serde_json::to_vec(cart).map_err(json_error)?),
+                    .arg(serde_json::to_vec(&**cart).map_err(json_error)?),
                 None => invocation.arg("").arg("").arg("").arg(""),
             };
         }
