@@ -2,9 +2,9 @@
 //!
 //! Writes go to one writer thread that groups concurrent commits into one transaction
 //! ([`writer`]); reads use a small pool of read connections on the blocking thread pool, which
-//! WAL lets run beside the writer. Carts are stored as JSON documents with their version and
-//! expiry in columns, so a compare-and-set is one `UPDATE … WHERE version = ?`. The relay's
-//! side of the outbox (lease, marks, pruning) is in [`outbox`].
+//! WAL lets run beside the writer. Carts are stored as compact binary documents ([`doc`]) with
+//! their version and expiry in columns, so a compare-and-set is one `UPDATE … WHERE version = ?`.
+//! The relay's side of the outbox (lease, marks, pruning) is in [`outbox`].
 
 mod checkpoint;
 mod doc;
