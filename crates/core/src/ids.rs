@@ -188,22 +188,6 @@ impl VariantId {
     }
 }
 
-macro_rules! string_conversions {
-    ($($ty:ident),*) => {$(
-        impl TryFrom<String> for $ty {
-            type Error = IdError;
-            fn try_from(raw: String) -> Result<Self, IdError> {
-                Self::parse(&raw)
-            }
-        }
-        impl From<$ty> for String {
-            fn from(id: $ty) -> String {
-                id.as_str().to_owned()
-            }
-        }
-    )*};
-}
-string_conversions!(GuestId, UserId, CartKey, ProductId, VariantId);
 text_serde!(GuestId, UserId, CartKey, ProductId, VariantId);
 
 #[cfg(test)]
@@ -244,6 +228,21 @@ mod tests {
         assert_eq!(UserId::parse(&"a".repeat(129)), Err(IdError::InvalidUserId));
         assert_eq!(UserId::parse("al ice"), Err(IdError::InvalidUserId));
         assert_eq!(CartKey::parse("guest_x"), Err(IdError::InvalidGuestId));
+    }
+
+    #[test]
+    fn ids_in_json_are_plain_strings_checked_when_read() {
+        let key = CartKey::parse("guest_01HZX3K4B5C6D7E8F9G0H1J2K3").expect("key");
+        let json = serde_json::to_string(&key).expect("write");
+        assert_eq!(json, "\"guest_01HZX3K4B5C6D7E8F9G0H1J2K3\"");
+        assert_eq!(serde_json::from_str::<CartKey>(&json).expect("read"), key);
+        // An escaped string arrives owned rather than borrowed: the same check applies.
+        let escaped = serde_json::from_str::<ProductId>("\"book\\u002d1\"").expect("escaped");
+        assert_eq!(escaped.as_str(), "book-1");
+        for bad in ["\"a b\"", "\"caf\u{e9}\"", "5", "null", "\"\""] {
+            assert!(serde_json::from_str::<ProductId>(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<CartKey>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -81,19 +81,6 @@ impl fmt::Display for Currency {
 
 text_serde!(Currency);
 
-impl TryFrom<String> for Currency {
-    type Error = MoneyError;
-    fn try_from(raw: String) -> Result<Self, MoneyError> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<Currency> for String {
-    fn from(currency: Currency) -> String {
-        currency.as_str().to_owned()
-    }
-}
-
 /// A unit price: 0..=[`MAX_UNIT_PRICE`] minor units of one currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Price {
