@@ -5,9 +5,9 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
 use crate::text_serde::text_serde;
-use thiserror::Error;
 
 /// Why a string is not a valid identifier of the kind asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

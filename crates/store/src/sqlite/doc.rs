@@ -5,8 +5,8 @@
 //! `(seconds, nanoseconds)` pairs and whose ids are length-prefixed bytes. Carts are rewritten
 //! whole on every change, and SQLite writes every page a change touches twice (to the WAL and,
 //! at the checkpoint, to the database): as JSON a 15-line cart was ~4 KB, more than a page, so
-//! each add wrote a leaf and an overflow page; in this form it is ~1.3 KB, and encoding and
-//! decoding it cost a fraction of JSON's (`docs/PERFORMANCE.md`).
+//! each add wrote a leaf and an overflow page; in this form the add benchmark's carts average
+//! ~1.1 KB, and encoding and decoding them costs a fraction of JSON's (`docs/PERFORMANCE.md`).
 //!
 //! postcard is not self-describing, so the format byte says which layout follows; a change to
 //! `Cart`'s fields needs a new format number and a decoder for the old one. Databases written
@@ -23,8 +23,7 @@ const BINARY_V1: u8 = 1;
 /// The bytes to store for `cart`.
 pub(super) fn encode(cart: &Cart) -> Result<Vec<u8>, StoreError> {
     // About 80 bytes a line in practice: one allocation for most carts.
-    let buffer = Vec::with_capacity(64 + 96 * cart.items().len());
-    let mut bytes = buffer;
+    let mut bytes = Vec::with_capacity(64 + 96 * cart.items().len());
     bytes.push(BINARY_V1);
     postcard::to_extend(cart, bytes)
         .map_err(|e| StoreError::Internal(format!("cannot encode a cart: {e}")))
