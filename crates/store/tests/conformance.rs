@@ -782,6 +782,11 @@ pub async fn pruning_deletes_only_old_published_events(backend: Backend) {
     assert_eq!(outbox.prune_published(far, 100).await.expect("prune"), 3);
     assert!(pending_seqs(store.as_ref()).await.is_empty());
     assert_eq!(outbox.outbox_stats(s(12)).await.expect("stats").depth, 0);
+
+    // The emptied outbox goes on: the next events are pending, not taken for published
+    // (commit_events asserts that both are).
+    let later = commit_events(store.as_ref(), &key(84), s(13), 2).await;
+    assert_eq!(pending_seqs(store.as_ref()).await, seqs(&later));
 }
 
 /// A backend's server is missing: skip the test with a printed reason, unless

@@ -11,7 +11,9 @@
 //!   cursor forward (never back); without the lease the job fails with
 //!   [`StoreError::LeaseLost`] before writing anything.
 //! - **Pruning** deletes published rows committed before the cutoff, oldest first, in batches,
-//!   through the writer like the sweeper. (This store keeps no publish time any more; the trait
+//!   through the writer like the sweeper. `seq` is a plain rowid (the largest plus one), so a
+//!   pruning that empties the outbox sets the cursor back to 0 in the same transaction: the next
+//!   event, `seq` 1, is then pending as it should be. (This store keeps no publish time any more; the trait
 //!   allows commit time, as on Redis and DynamoDB.)
 //! - **Stats** count the rows after the cursor on a read connection.
 //!
@@ -118,14 +120,26 @@ impl Outbox for SqliteStore {
                 // The oldest `batch` published rows, of which those committed before the
                 // cutoff go: rows are in commit order, so this stops at the first young one
                 // instead of scanning a day of events for nothing.
-                conn.prepare_cached(
-                    "DELETE FROM outbox WHERE created_at < ?1 AND seq IN
-                     (SELECT seq FROM outbox
-                      WHERE seq <= (SELECT seq FROM outbox_cursor WHERE name = 'relay')
-                      ORDER BY seq LIMIT ?2)",
-                )
-                .and_then(|mut s| s.execute(params![before, batch]))
-                .map_err(sql_error)
+                let pruned = conn
+                    .prepare_cached(
+                        "DELETE FROM outbox WHERE created_at < ?1 AND seq IN
+                         (SELECT seq FROM outbox
+                          WHERE seq <= (SELECT seq FROM outbox_cursor WHERE name = 'relay')
+                          ORDER BY seq LIMIT ?2)",
+                    )
+                    .and_then(|mut s| s.execute(params![before, batch]))
+                    .map_err(sql_error)?;
+                // `seq` is a plain rowid (migration 5): the next event of an empty outbox
+                // gets 1, so the cursor must not stay ahead of it.
+                if pruned > 0 {
+                    conn.prepare_cached(
+                        "UPDATE outbox_cursor SET seq = 0
+                         WHERE name = 'relay' AND NOT EXISTS (SELECT 1 FROM outbox)",
+                    )
+                    .and_then(|mut s| s.execute([]))
+                    .map_err(sql_error)?;
+                }
+                Ok(pruned)
             })
             .await
     }

@@ -97,6 +97,33 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX outbox_pending;
     DROP INDEX outbox_published;
     ",
+    // 5: the outbox without `AUTOINCREMENT`. It kept `seq` from ever being reused by updating a
+    // row of `sqlite_sequence` on every insert, one more page in every commit. A plain rowid is
+    // the largest `seq` plus one, and the relay needs only that every new event comes after the
+    // cursor: the pruner deletes events at or before the cursor only, so the newest event stays
+    // until it is published, and a pruner that empties the outbox sets the cursor back to 0 in
+    // the same transaction (`outbox::prune_published`). Here the cursor is brought down to the
+    // largest `seq` left (0 if none), which changes nothing pending: no event lies between.
+    r"
+    CREATE TABLE outbox_v5 (
+        seq          INTEGER PRIMARY KEY, -- commit order; always after the relay cursor when new
+        event_id     TEXT NOT NULL, -- unique by construction (UUIDv7): an index would only cost
+        cart_key     TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        event_type   TEXT NOT NULL,
+        payload      TEXT NOT NULL, -- the event as JSON
+        created_at   INTEGER NOT NULL,
+        published_at INTEGER
+    );
+    INSERT INTO outbox_v5
+        (seq, event_id, cart_key, version, event_type, payload, created_at, published_at)
+        SELECT seq, event_id, cart_key, version, event_type, payload, created_at, published_at
+        FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_v5 RENAME TO outbox;
+    UPDATE outbox_cursor SET seq = MIN(seq, COALESCE((SELECT MAX(seq) FROM outbox), 0))
+        WHERE name = 'relay';
+    ",
 ];
 
 /// Applies the migrations the database has not seen yet, in one transaction. Returns how many
@@ -181,7 +208,7 @@ mod tests {
             )
             .expect("event");
         }
-        assert_eq!(migrate(&mut conn).expect("migrate"), 1);
+        assert_eq!(migrate(&mut conn).expect("migrate"), MIGRATIONS.len() - 3);
         conn.query_row(
             "SELECT seq FROM outbox_cursor WHERE name = 'relay'",
             [],
@@ -203,6 +230,70 @@ mod tests {
             "all published"
         );
         assert_eq!(cursor_after_migration_4(&[]), 0, "an empty outbox");
+    }
+
+    /// Migration 5 on an outbox of events `1..=events` with the cursor at `cursor`: the cursor
+    /// after it, and the `seq` the next event gets.
+    fn migration_5(events: i64, cursor: i64) -> (i64, i64) {
+        let mut conn = database_at(4);
+        for _ in 0..events {
+            conn.execute(
+                "INSERT INTO outbox (event_id, cart_key, version, event_type, payload, created_at)
+                 VALUES ('e', 'alice', 1, 'cart.item_added', '{}', 5)",
+                [],
+            )
+            .expect("event");
+        }
+        // Events pruned before the migration: the oldest ones, up to the cursor.
+        conn.execute("DELETE FROM outbox WHERE seq <= ?1 - 1", [cursor])
+            .expect("prune");
+        conn.execute("UPDATE outbox_cursor SET seq = ?1", [cursor])
+            .expect("cursor");
+        assert_eq!(migrate(&mut conn).expect("migrate"), 1);
+        let cursor = conn
+            .query_row("SELECT seq FROM outbox_cursor", [], |r| r.get(0))
+            .expect("cursor");
+        conn.execute(
+            "INSERT INTO outbox (event_id, cart_key, version, event_type, payload, created_at)
+             VALUES ('new', 'alice', 2, 'cart.item_added', '{}', 6)",
+            [],
+        )
+        .expect("a new event");
+        let next = conn
+            .query_row("SELECT seq FROM outbox WHERE event_id = 'new'", [], |r| {
+                r.get(0)
+            })
+            .expect("seq");
+        (cursor, next)
+    }
+
+    #[test]
+    fn migration_5_keeps_every_new_event_after_the_cursor() {
+        assert_eq!(
+            migration_5(6, 3),
+            (3, 7),
+            "pending events keep cursor and order"
+        );
+        assert_eq!(migration_5(6, 6), (6, 7), "all published, the newest kept");
+        assert_eq!(migration_5(0, 0), (0, 1), "an empty outbox");
+        // Every event was published and pruned, so AUTOINCREMENT alone remembered 9: the
+        // cursor comes down, or the next event (seq 1) would count as published.
+        let mut conn = database_at(4);
+        conn.execute("UPDATE outbox_cursor SET seq = 9", [])
+            .expect("cursor");
+        migrate(&mut conn).expect("migrate");
+        let cursor: i64 = conn
+            .query_row("SELECT seq FROM outbox_cursor", [], |r| r.get(0))
+            .expect("cursor");
+        assert_eq!(cursor, 0);
+        let sequences: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("schema");
+        assert_eq!(sequences, 0, "no table keeps a sequence any more");
     }
 
     #[test]
