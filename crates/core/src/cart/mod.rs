@@ -12,10 +12,7 @@ use crate::money::Currency;
 use crate::product::Product;
 use crate::quantity::{Limits, Quantity, RequestedQuantity};
 
-mod lines;
 pub mod merge;
-
-use lines::Lines;
 
 /// One line of a cart: a product (and variant) with a quantity at a catalog price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +85,7 @@ pub struct Cart {
     id: Uuid,
     key: CartKey,
     currency: Currency,
-    items: Lines,
+    items: Vec<LineItem>,
     version: u64,
     #[serde(with = "crate::timestamp::rfc3339")]
     created_at: OffsetDateTime,
@@ -126,7 +123,7 @@ impl Cart {
             id,
             key,
             currency,
-            items: Lines::default(),
+            items: Vec::new(),
             version: previous_version,
             created_at: now,
             updated_at: now,
