@@ -195,7 +195,7 @@ impl Cart {
                     dropped(&line, LineSource::User, OutcomeReason::ReplacedByGuestCart)
                 }));
                 self.currency = guest.currency;
-                for line in &guest.items {
+                for line in guest.items.iter() {
                     report.push(self.append(line, limits, now));
                 }
             }
@@ -203,7 +203,7 @@ impl Cart {
                 if self.items.is_empty() {
                     self.currency = guest.currency;
                 }
-                for line in &guest.items {
+                for line in guest.items.iter() {
                     let existing = self.items.iter().position(|own| {
                         own.product_id == line.product_id && own.variant_id == line.variant_id
                     });

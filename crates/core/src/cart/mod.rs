@@ -12,7 +12,10 @@ use crate::money::Currency;
 use crate::product::Product;
 use crate::quantity::{Limits, Quantity, RequestedQuantity};
 
+mod lines;
 pub mod merge;
+
+use lines::Lines;
 
 /// One line of a cart: a product (and variant) with a quantity at a catalog price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +88,7 @@ pub struct Cart {
     id: Uuid,
     key: CartKey,
     currency: Currency,
-    items: Vec<LineItem>,
+    items: Lines,
     version: u64,
     #[serde(with = "crate::timestamp::rfc3339")]
     created_at: OffsetDateTime,
@@ -123,7 +126,7 @@ impl Cart {
             id,
             key,
             currency,
-            items: Vec::new(),
+            items: Lines::default(),
             version: previous_version,
             created_at: now,
             updated_at: now,
@@ -259,6 +262,9 @@ impl Cart {
                 line
             }
             None => {
+                // One more slot, not double: a remembered cart's lines stay close to their
+                // size (crate::recent bounds them in lines, not bytes).
+                self.items.reserve_exact(1);
                 self.items.push(LineItem {
                     item_id: new_item_id,
                     product_id: command.product_id.clone(),
