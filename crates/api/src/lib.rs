@@ -49,7 +49,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::{AuthConfig, Authenticator, Caller};
-pub use state::AppState;
+pub use state::{AppState, Shared};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -14,9 +14,31 @@ use crate::rate_limit::RateLimit;
 use crate::readiness::ReadyCheck;
 use crate::rendered::RenderedCarts;
 
-/// Shared state of the router: cheap to clone.
+/// Shared state of the router: one reference count to clone.
+///
+/// Axum clones the state for every extractor and middleware that takes it, two or three times
+/// a request; cloning and dropping the dozen handles of [`Shared`] one by one was about 1 % of
+/// the server's CPU per add (`docs/PERFORMANCE.md`). Fields are reached through `Deref`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state of a router serving with `shared`.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What every handler shares, behind [`AppState`].
+pub struct Shared {
     /// The use cases.
     pub service: Arc<CartService>,
     /// Token verification.

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use cart_api::auth::AuthConfigError;
 use cart_api::rate_limit::RateLimit;
 use cart_api::rendered::RenderedCarts;
-use cart_api::{AppState, Authenticator};
+use cart_api::{AppState, Authenticator, Shared};
 use cart_core::{CartService, RandomIds, SystemClock};
 
 use crate::Failure;
@@ -114,7 +114,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     if let Some(relay) = &relay {
         ready_checks.push(Arc::new(crate::relay::EventsCheck(relay.status())));
     }
-    let state = AppState {
+    let state = AppState::new(Shared {
         service: service.clone(),
         auth: Arc::new(auth),
         in_flight: Arc::default(),
@@ -125,7 +125,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         ready_checks: ready_checks.into(),
         live,
         graphql,
-    };
+    });
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use cart_api::auth::{Claims, mint_hs256};
 use cart_api::devkeys::{self, KeyKind, SigningKey};
 use cart_api::jwks::JwksConfig;
-use cart_api::{AppState, AuthConfig, Authenticator};
+use cart_api::{AppState, AuthConfig, Authenticator, Shared};
 use cart_core::{
     CartKey, CartPolicy, CartService, GuestId, Limits, ManualClock, ProductInput, RandomIds, Store,
 };
@@ -161,7 +161,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         ..options.auth
     })
     .expect("auth config");
-    let state = AppState {
+    let state = AppState::new(Shared {
         service: service.clone(),
         auth: Arc::new(auth),
         in_flight: Arc::default(),
@@ -179,7 +179,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         ready_checks: Arc::from(Vec::new()),
         live: cart_events::live::LiveFeed::default(),
         graphql: options.graphql,
-    };
+    });
     let relay = options.relay.then(|| {
         let relay = cart_events::Relay::new(
             backend.store(),
