@@ -142,11 +142,8 @@ struct EncodedWrite {
     new_state: Option<(String, i64, i64, Vec<u8>)>,
 }
 
+/// An event as the outbox stores it: its JSON (which holds its id, cart, version and type).
 struct EncodedEvent {
-    id: String,
-    cart_key: String,
-    version: i64,
-    event_type: &'static str,
     payload: String,
 }
 
@@ -189,10 +186,6 @@ impl EncodedCommit {
             .iter()
             .map(|event: &CartEvent| {
                 Ok(EncodedEvent {
-                    id: event.id.to_string(),
-                    cart_key: event.cart_key.as_str().to_owned(),
-                    version: version_column(event.version),
-                    event_type: event.event_type.as_str(),
                     payload: serde_json::to_string(event).map_err(json_error)?,
                 })
             })
@@ -303,21 +296,9 @@ fn write_cart(conn: &Connection, write: &EncodedWrite) -> Result<(), StoreError>
 }
 
 fn append_event(conn: &Connection, event: &EncodedEvent, at: i64) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO outbox (event_id, cart_key, version, event_type, payload, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            event.id,
-            event.cart_key,
-            event.version,
-            event.event_type,
-            event.payload,
-            at
-        ])
-    })
-    .map_err(sql_error)?;
+    conn.prepare_cached("INSERT INTO outbox (payload, created_at) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![event.payload, at]))
+        .map_err(sql_error)?;
     Ok(())
 }
 

@@ -97,28 +97,25 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX outbox_pending;
     DROP INDEX outbox_published;
     ",
-    // 5: the outbox without `AUTOINCREMENT`. It kept `seq` from ever being reused by updating a
-    // row of `sqlite_sequence` on every insert, one more page in every commit. A plain rowid is
-    // the largest `seq` plus one, and the relay needs only that every new event comes after the
-    // cursor: the pruner deletes events at or before the cursor only, so the newest event stays
-    // until it is published, and a pruner that empties the outbox sets the cursor back to 0 in
-    // the same transaction (`outbox::prune_published`). Here the cursor is brought down to the
-    // largest `seq` left (0 if none), which changes nothing pending: no event lies between.
+    // 5: the outbox without `AUTOINCREMENT`, and without the columns nothing reads. The
+    // sequence updated a row of `sqlite_sequence` on every insert, one more page in every
+    // commit. A plain rowid is the largest `seq` plus one, and the relay needs only that every
+    // new event comes after the cursor: the pruner deletes events at or before the cursor only,
+    // so the newest event stays until it is published, and a pruner that empties the outbox sets
+    // the cursor back to 0 in the same transaction (`outbox::prune_published`). Here the cursor
+    // is brought down to the largest `seq` left (0 if none), which changes nothing pending: no
+    // event lies between. `event_id`, `cart_key`, `version` and `event_type` repeated what the
+    // payload holds (`json_extract(payload, '$.cart_key')` finds them), and `published_at` has
+    // been unused since migration 4: dropping them makes an event's row ~90 bytes (a sixth)
+    // smaller, and the outbox's pages are a third of what each commit writes.
     r"
     CREATE TABLE outbox_v5 (
-        seq          INTEGER PRIMARY KEY, -- commit order; always after the relay cursor when new
-        event_id     TEXT NOT NULL, -- unique by construction (UUIDv7): an index would only cost
-        cart_key     TEXT NOT NULL,
-        version      INTEGER NOT NULL,
-        event_type   TEXT NOT NULL,
-        payload      TEXT NOT NULL, -- the event as JSON
-        created_at   INTEGER NOT NULL,
-        published_at INTEGER
+        seq        INTEGER PRIMARY KEY, -- commit order; always after the relay cursor when new
+        payload    TEXT NOT NULL,       -- the event as JSON
+        created_at INTEGER NOT NULL     -- unix milliseconds
     );
-    INSERT INTO outbox_v5
-        (seq, event_id, cart_key, version, event_type, payload, created_at, published_at)
-        SELECT seq, event_id, cart_key, version, event_type, payload, created_at, published_at
-        FROM outbox;
+    INSERT INTO outbox_v5 (seq, payload, created_at)
+        SELECT seq, payload, created_at FROM outbox;
     DROP TABLE outbox;
     ALTER TABLE outbox_v5 RENAME TO outbox;
     UPDATE outbox_cursor SET seq = MIN(seq, COALESCE((SELECT MAX(seq) FROM outbox), 0))
@@ -183,12 +180,13 @@ mod tests {
         .expect("lease row");
         let pending: i64 = conn
             .query_row(
-                "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
+                "SELECT COUNT(*) FROM outbox
+                 WHERE seq > (SELECT seq FROM outbox_cursor WHERE name = 'relay')",
                 [],
                 |row| row.get(0),
             )
             .expect("outbox");
-        assert_eq!(pending, 1, "the pending event survives");
+        assert_eq!(pending, 1, "the pending event survives, still pending");
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .expect("version");
@@ -254,15 +252,16 @@ mod tests {
             .query_row("SELECT seq FROM outbox_cursor", [], |r| r.get(0))
             .expect("cursor");
         conn.execute(
-            "INSERT INTO outbox (event_id, cart_key, version, event_type, payload, created_at)
-             VALUES ('new', 'alice', 2, 'cart.item_added', '{}', 6)",
+            "INSERT INTO outbox (payload, created_at) VALUES ('{\"new\":true}', 6)",
             [],
         )
         .expect("a new event");
         let next = conn
-            .query_row("SELECT seq FROM outbox WHERE event_id = 'new'", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT seq FROM outbox WHERE payload = '{\"new\":true}'",
+                [],
+                |r| r.get(0),
+            )
             .expect("seq");
         (cursor, next)
     }
