@@ -51,7 +51,7 @@ wrk.headers["Content-Type"] = "application/json"
 -- line and headers depend on the cart alone: they are formatted once per cart, in init(), and
 -- request() only joins a cart's head to a product's body. Formatting each request with
 -- wrk.format cost wrk about 4 us of CPU per request, taken from the 2 cores the server shares
--- with it (docs/PERFORMANCE.md, "The load generator's share").
+-- with it (docs/PERFORMANCE.md, "Fewer statements, pages and copies per add").
 for _, body in ipairs(bodies) do
   assert(#body == #bodies[1], "add.lua: bodies must all have one length")
 end
