@@ -68,7 +68,7 @@ impl RecentCarts {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use time::OffsetDateTime;
     use uuid::Uuid;
 
@@ -125,8 +125,8 @@ mod tests {
         assert_eq!(recent.lines, 90);
     }
 
-    /// A cart of `n` with `lines` line items.
-    fn cart_with_lines(n: usize, lines: usize) -> Cart {
+    /// A cart of `n` with `lines` line items (also used by `cart::lines`'s tests).
+    pub(crate) fn cart_with_lines(n: usize, lines: usize) -> Cart {
         let mut cart = cart(n);
         let roomy = Limits::new(99, 10_000).expect("limits");
         for line in 0..lines {

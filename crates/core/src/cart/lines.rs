@@ -88,39 +88,7 @@ mod tests {
 
     #[test]
     fn an_added_line_grows_the_lines_by_one_slot_not_by_double() {
-        use crate::cart::{AddItem, Cart};
-        use crate::ids::CartKey;
-        use crate::money::{Currency, Price};
-        use crate::product::Product;
-        use crate::quantity::{Limits, RequestedQuantity};
-
-        let usd = Currency::parse("USD").expect("usd");
-        let key = CartKey::parse("user-1").expect("key");
-        let mut cart = Cart::new(Uuid::nil(), key, usd, OffsetDateTime::UNIX_EPOCH, 0);
-        let limits = Limits::new(99, 100).expect("limits");
-        for n in 0..33 {
-            let product = Product {
-                id: ProductId::parse(&format!("p-{n}")).expect("id"),
-                name: format!("product {n}"),
-                price: Price::new(100, usd).expect("price"),
-                active: true,
-                stock: None,
-            };
-            let add = AddItem {
-                product_id: product.id.clone(),
-                variant_id: None,
-                quantity: RequestedQuantity::new(1).expect("positive"),
-                asserted_unit_price: None,
-            };
-            cart.add(
-                &add,
-                &product,
-                &limits,
-                Uuid::nil(),
-                OffsetDateTime::UNIX_EPOCH,
-            )
-            .expect("add");
-        }
+        let cart = crate::recent::tests::cart_with_lines(1, 33);
         // Remembered carts are bounded in lines (crate::recent); doubling would hold up to
         // twice that in memory (64 slots for 33 lines here).
         assert_eq!(cart.items.len(), 33);

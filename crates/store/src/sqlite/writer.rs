@@ -266,18 +266,25 @@ mod tests {
         conn
     }
 
+    /// A job inserting `x` that counts its runs in the returned counter.
+    fn counted_insert(x: i64) -> (Arc<AtomicUsize>, Queued) {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&runs);
+        let queued = job(move |conn| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            insert(conn, x)
+        });
+        (runs, queued)
+    }
+
     #[test]
     fn a_job_failing_before_any_change_fails_alone_without_a_second_run() {
         let conn = table();
-        let runs = Arc::new(AtomicUsize::new(0));
-        let counted = Arc::clone(&runs);
+        let (runs, first) = counted_insert(1);
         let (replies, rows) = commit(
             &conn,
             vec![
-                job(move |conn| {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    insert(conn, 1)
-                }),
+                first,
                 job(|_| Err(StoreError::LeaseLost)),
                 job(|conn| insert(conn, 3)),
             ],
@@ -294,15 +301,11 @@ mod tests {
     #[test]
     fn a_job_failing_after_a_change_is_undone_alone() {
         let conn = table();
-        let runs = Arc::new(AtomicUsize::new(0));
-        let counted = Arc::clone(&runs);
+        let (runs, first) = counted_insert(1);
         let (replies, rows) = commit(
             &conn,
             vec![
-                job(move |conn| {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    insert(conn, 1)
-                }),
+                first,
                 // Changes a row, then fails: its row must not be committed.
                 job(|conn| insert(conn, 2).and(Err(StoreError::DuplicateIdempotencyKey))),
                 // Fails on its own statement (the key exists) after the change above.
