@@ -13,8 +13,8 @@
 //! - **Pruning** deletes published rows committed before the cutoff, oldest first, in batches,
 //!   through the writer like the sweeper. `seq` is a plain rowid (the largest plus one), so a
 //!   pruning that empties the outbox sets the cursor back to 0 in the same transaction: the next
-//!   event, `seq` 1, is then pending as it should be. (This store keeps no publish time any more; the trait
-//!   allows commit time, as on Redis and DynamoDB.)
+//!   event, `seq` 1, is then pending as it should be. (This store keeps no publish time any
+//!   more; the trait allows commit time, as on Redis and DynamoDB.)
 //! - **Stats** count the rows after the cursor on a read connection.
 //!
 //! Times are unix milliseconds, as everywhere in this store.
