@@ -2,9 +2,9 @@
 //!
 //! The service keeps the cart it committed last in memory and hands a copy to the caller that
 //! renders it (`crate::recent`). Copying the lines themselves (a vector and two strings per
-//! line) was about 2 % of the server's CPU per add; sharing them makes that copy a reference
-//! count, and the next change of the remembered cart copies them only if a reader still holds
-//! them then. `Arc::make_mut` is that copy-on-write: no crate is needed.
+//! line) was about 2 % of the server's CPU per add in a perf profile; sharing them makes that
+//! copy a reference count, and the next change of the remembered cart copies them only if a
+//! reader still holds them then. `Arc::make_mut` is that copy-on-write: no crate is needed.
 //!
 //! The copy used to have one side effect worth keeping: a cloned vector has no spare room, so
 //! the remembered carts held exactly their lines. Shared, the remembered vector is the one that
