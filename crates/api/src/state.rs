@@ -18,7 +18,8 @@ use crate::rendered::RenderedCarts;
 ///
 /// Axum clones the state for every extractor and middleware that takes it, two or three times
 /// a request; cloning and dropping the dozen handles of [`Shared`] one by one was about 1 % of
-/// the server's CPU per add in a perf profile (`docs/PERFORMANCE.md`). Fields are reached through `Deref`.
+/// the server's CPU per add in a perf profile (`docs/PERFORMANCE.md`). Fields are reached
+/// through `Deref`.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
