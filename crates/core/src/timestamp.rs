@@ -29,8 +29,8 @@ pub enum Rfc3339Error {
 /// Written here rather than with `time`'s `format_into`: that goes through `io::Write` and a
 /// generic formatter, and was about 1 % of the server's CPU per add in a perf profile (five
 /// timestamps per cart and two per line in every answer). The text is the same, byte for
-/// byte, as the tests check against `time` itself: seconds always, the fraction only when not zero and without trailing
-/// zeros, `Z` for UTC and `±HH:MM` otherwise.
+/// byte, as the tests check against `time` itself: seconds always, the fraction only when not
+/// zero and without trailing zeros, `Z` for UTC and `±HH:MM` otherwise.
 pub struct Rfc3339Text {
     bytes: [u8; MAX_LEN],
     len: usize,
