@@ -128,17 +128,17 @@ const BODY_PER_LINE: usize = 384;
 /// bytes and doubled six times, copying each time, for a 20-line cart.
 fn write_body(cart: &Cart, merge: Option<&MergeReport>, dry_run: bool) -> Vec<u8> {
     let mut body = Vec::with_capacity(BODY_BASE + BODY_PER_LINE * cart.items().len());
-    let view = CartView::from(cart);
-    let rendered = match merge {
-        Some(report) => serde_json::to_writer(
-            &mut body,
-            &MergedCartView {
-                cart: view,
-                merge: MergeReportView::new(report, dry_run),
-            },
-        ),
-        None => serde_json::to_writer(&mut body, &view),
+    let Some(report) = merge else {
+        crate::cart_json::write_cart(&mut body, cart);
+        return body;
     };
+    let rendered = serde_json::to_writer(
+        &mut body,
+        &MergedCartView {
+            cart: CartView::from(cart),
+            merge: MergeReportView::new(report, dry_run),
+        },
+    );
     if rendered.is_err() {
         body.clear();
     }

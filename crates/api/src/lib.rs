@@ -19,6 +19,7 @@
 //! - [`trace_context`]: the `traceparent` header, copied onto a change's events.
 
 pub mod auth;
+pub mod cart_json;
 pub mod devkeys;
 pub mod dto;
 pub mod extract;

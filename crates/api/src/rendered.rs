@@ -87,8 +87,9 @@ pub async fn read(
         return Ok((stamp.version, body));
     }
     let cart = state.service.get(key).await?;
-    let body =
-        Bytes::from(serde_json::to_vec(&crate::dto::CartView::from(&cart)).unwrap_or_default());
+    let mut body = Vec::new();
+    crate::cart_json::write_cart(&mut body, &cart);
+    let body = Bytes::from(body);
     state.rendered.put(key, &cart.stamp(), body.clone());
     Ok((cart.version(), body))
 }
