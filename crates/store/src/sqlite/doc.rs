@@ -48,7 +48,7 @@ pub(super) fn decode(value: ValueRef<'_>) -> Result<Cart, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use time::macros::datetime;
     use uuid::Uuid;
 
@@ -58,7 +58,8 @@ mod tests {
 
     use super::*;
 
-    fn cart_with_lines(lines: usize) -> Cart {
+    /// A cart of `lines` lines with ordinary names (and a non-ASCII part), for codec tests.
+    pub(in crate::sqlite) fn cart_with_lines(lines: usize) -> Cart {
         let key = CartKey::parse("guest_01HZX3K4B5C6D7E8F9G0H1J2K3").expect("key");
         let usd = Currency::parse("USD").expect("usd");
         let at = datetime!(2026-12-01 08:53:01.123456789 UTC);

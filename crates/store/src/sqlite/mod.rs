@@ -8,6 +8,7 @@
 
 mod checkpoint;
 mod doc;
+mod event_doc;
 mod outbox;
 mod schema;
 mod writer;
@@ -142,9 +143,9 @@ struct EncodedWrite {
     new_state: Option<(String, i64, i64, Vec<u8>)>,
 }
 
-/// An event as the outbox stores it: its JSON (which holds its id, cart, version and type).
+/// An event as the outbox stores it ([`event_doc`]; it holds its id, cart, version and type).
 struct EncodedEvent {
-    payload: String,
+    payload: Vec<u8>,
 }
 
 struct EncodedRecord {
@@ -186,7 +187,7 @@ impl EncodedCommit {
             .iter()
             .map(|event: &CartEvent| {
                 Ok(EncodedEvent {
-                    payload: serde_json::to_string(event).map_err(json_error)?,
+                    payload: event_doc::encode(event)?,
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -485,19 +486,16 @@ impl Store for SqliteStore {
                      ORDER BY seq LIMIT ?1",
                 )
                 .map_err(sql_error)?;
-            let rows = statement
-                .query_map([limit], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-                })
-                .map_err(sql_error)?;
-            rows.map(|row| {
-                let (seq, payload) = row.map_err(sql_error)?;
-                Ok(OutboxEntry {
-                    seq: seq as u64,
-                    event: serde_json::from_str(&payload).map_err(json_error)?,
-                })
-            })
-            .collect()
+            let mut rows = statement.query([limit]).map_err(sql_error)?;
+            let mut entries = Vec::new();
+            // Decoded from the row's own bytes, without copying them out first.
+            while let Some(row) = rows.next().map_err(sql_error)? {
+                entries.push(OutboxEntry {
+                    seq: row.get::<_, i64>(0).map_err(sql_error)? as u64,
+                    event: event_doc::decode(row.get_ref(1).map_err(sql_error)?)?,
+                });
+            }
+            Ok(entries)
         })
         .await
     }

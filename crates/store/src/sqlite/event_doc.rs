@@ -1,0 +1,216 @@
+//! How the embedded store keeps an event in the `payload` column of `outbox`.
+//!
+//! Like a cart ([`super::doc`]), an event is written as a BLOB: one format byte
+//! ([`BINARY_V1`]) and then its fields in [postcard](https://postcard.jamesmunns.com/wire-format).
+//! As JSON an add's event was ~480 bytes, so an outbox page held eight and a group of adds
+//! wrote one or two outbox pages, plus the interior page and the database header whenever the
+//! table grew; in this form it is ~170 bytes (`docs/PERFORMANCE.md`). The relay decodes it
+//! without parsing JSON only to write JSON again.
+//!
+//! `CartEvent`'s serde form leaves out empty optional fields, which a format without field
+//! names cannot read back, so the binary form is the field list below, every field always
+//! present. A change to `CartEvent`'s fields needs a new format number and a decoder for the old
+//! one. Rows written before this form hold JSON text, which is still read. To look at pending
+//! events, `cartd outbox list` prints them as JSON.
+
+use rusqlite::types::ValueRef;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use cart_core::{
+    CartEvent, CartKey, EventType, LineChange, MergeReport, Owner, StoreError, Totals,
+};
+
+/// The first byte of an event written in the current binary form.
+const BINARY_V1: u8 = 1;
+
+/// `CartEvent`'s fields, borrowed, in the order the binary form writes them.
+#[derive(Serialize)]
+struct FieldsRef<'a> {
+    id: Uuid,
+    event_type: EventType,
+    cart_id: Uuid,
+    cart_key: &'a CartKey,
+    owner: Owner,
+    version: u64,
+    #[serde(with = "cart_core::timestamp::rfc3339")]
+    occurred_at: OffsetDateTime,
+    line: &'a Option<LineChange>,
+    totals: Totals,
+    currency: &'a str,
+    merge: &'a Option<MergeReport>,
+    traceparent: &'a Option<String>,
+}
+
+/// What [`FieldsRef`] writes, read back.
+#[derive(Deserialize)]
+struct Fields {
+    id: Uuid,
+    event_type: EventType,
+    cart_id: Uuid,
+    cart_key: CartKey,
+    owner: Owner,
+    version: u64,
+    #[serde(with = "cart_core::timestamp::rfc3339")]
+    occurred_at: OffsetDateTime,
+    line: Option<LineChange>,
+    totals: Totals,
+    currency: String,
+    merge: Option<MergeReport>,
+    traceparent: Option<String>,
+}
+
+/// The bytes to store for `event`.
+pub(super) fn encode(event: &CartEvent) -> Result<Vec<u8>, StoreError> {
+    let fields = FieldsRef {
+        id: event.id,
+        event_type: event.event_type,
+        cart_id: event.cart_id,
+        cart_key: &event.cart_key,
+        owner: event.owner,
+        version: event.version,
+        occurred_at: event.occurred_at,
+        line: &event.line,
+        totals: event.totals,
+        currency: &event.currency,
+        merge: &event.merge,
+        traceparent: &event.traceparent,
+    };
+    let mut bytes = Vec::with_capacity(192);
+    bytes.push(BINARY_V1);
+    postcard::to_extend(&fields, bytes)
+        .map_err(|e| StoreError::Internal(format!("cannot encode an event: {e}")))
+}
+
+/// The event stored as `value`: a BLOB in a known binary form, or JSON text from before it.
+pub(super) fn decode(value: ValueRef<'_>) -> Result<CartEvent, StoreError> {
+    match value {
+        ValueRef::Blob([BINARY_V1, rest @ ..]) => postcard::from_bytes::<Fields>(rest)
+            .map(Fields::into_event)
+            .map_err(|e| StoreError::Internal(format!("stored event (binary form 1): {e}"))),
+        ValueRef::Blob(bytes) => Err(StoreError::Internal(format!(
+            "stored event in an unknown binary form {:?}; written by a newer cartd?",
+            bytes.first()
+        ))),
+        ValueRef::Text(json) => serde_json::from_slice(json)
+            .map_err(|e| StoreError::Internal(format!("stored event (JSON): {e}"))),
+        other => Err(StoreError::Internal(format!(
+            "stored event has the SQLite type {:?}",
+            other.data_type()
+        ))),
+    }
+}
+
+impl Fields {
+    fn into_event(self) -> CartEvent {
+        CartEvent {
+            id: self.id,
+            event_type: self.event_type,
+            cart_id: self.cart_id,
+            cart_key: self.cart_key,
+            owner: self.owner,
+            version: self.version,
+            occurred_at: self.occurred_at,
+            line: self.line,
+            totals: self.totals,
+            currency: self.currency,
+            merge: self.merge,
+            traceparent: self.traceparent,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cart_core::{
+        GuestId, LineOutcome, LineSource, MergeLine, MergeStrategy, OutcomeReason, ProductId,
+        VariantId,
+    };
+
+    use super::*;
+    use crate::sqlite::doc::tests::cart_with_lines;
+
+    /// An add's event, and a merge's with every optional field present.
+    fn events() -> Vec<CartEvent> {
+        let cart = cart_with_lines(3);
+        let line = cart.items()[1].clone();
+        let added = CartEvent::about(
+            Uuid::now_v7(),
+            EventType::ItemAdded,
+            &cart,
+            Some(LineChange {
+                item_id: line.item_id(),
+                product_id: line.product_id().clone(),
+                variant_id: None,
+                quantity_before: 0,
+                quantity_after: 3,
+                unit_price: line.unit_price(),
+            }),
+        );
+        let guest = GuestId::parse("guest_01HZX3K4B5C6D7E8F9G0H1J2K3").expect("guest");
+        let mut report = MergeReport::nothing_to_merge(MergeStrategy::Sum, guest);
+        report.guest_cart_found = true;
+        report.lines.push(MergeLine {
+            product_id: ProductId::parse("book-001-pb").expect("id"),
+            variant_id: Some(VariantId::parse("signed").expect("variant")),
+            source: LineSource::Both,
+            outcome: LineOutcome::Capped,
+            reason: OutcomeReason::LineLimit,
+            guest_quantity: 60,
+            user_quantity: 50,
+            quantity: 99,
+        });
+        let merged = CartEvent::about(Uuid::now_v7(), EventType::CartMerged, &cart, None)
+            .with_merge(report)
+            .in_trace(Some(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ));
+        let cleared = CartEvent::about(Uuid::now_v7(), EventType::CartCleared, &cart, None);
+        vec![added, merged, cleared]
+    }
+
+    #[test]
+    fn an_event_reads_back_equal_to_what_was_written() {
+        for event in events() {
+            let bytes = encode(&event).expect("encode");
+            assert_eq!(bytes[0], BINARY_V1);
+            assert_eq!(decode(ValueRef::Blob(&bytes)).expect("decode"), event);
+        }
+    }
+
+    #[test]
+    fn events_written_as_json_before_the_binary_form_still_read() {
+        for event in events() {
+            let json = serde_json::to_string(&event).expect("json");
+            assert_eq!(
+                decode(ValueRef::Text(json.as_bytes())).expect("decode"),
+                event
+            );
+        }
+    }
+
+    #[test]
+    fn an_add_event_takes_under_half_the_bytes_of_its_json() {
+        let event = &events()[0];
+        let binary = encode(event).expect("encode").len();
+        let json = serde_json::to_vec(event).expect("json").len();
+        assert!(binary * 2 < json, "{binary} bytes against {json} as JSON");
+    }
+
+    #[test]
+    fn unknown_forms_and_damaged_bytes_are_errors_not_panics() {
+        let bytes = encode(&events()[1]).expect("encode");
+        let mut newer = bytes.clone();
+        newer[0] = 2;
+        assert!(decode(ValueRef::Blob(&newer)).is_err());
+        for cut in 0..bytes.len() {
+            assert!(
+                decode(ValueRef::Blob(&bytes[..cut])).is_err(),
+                "cut at {cut}"
+            );
+        }
+        assert!(decode(ValueRef::Integer(7)).is_err());
+        assert!(decode(ValueRef::Text(b"{not json")).is_err());
+    }
+}
