@@ -77,9 +77,7 @@ pub(super) fn encode(event: &CartEvent) -> Result<Vec<u8>, StoreError> {
         merge: &event.merge,
         traceparent: &event.traceparent,
     };
-    let mut bytes = Vec::with_capacity(192);
-    bytes.push(BINARY_V1);
-    postcard::to_extend(&fields, bytes)
+    super::doc::encode_versioned(BINARY_V1, &fields, 192)
         .map_err(|e| StoreError::Internal(format!("cannot encode an event: {e}")))
 }
 
