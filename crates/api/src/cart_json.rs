@@ -83,7 +83,7 @@ fn write_line(out: &mut Vec<u8>, line: &LineItem) {
 /// A JSON string: copied between quotes when no byte needs escaping (serde_json escapes only
 /// `"`, `\` and control characters), otherwise escaped by serde_json itself.
 fn write_str(out: &mut Vec<u8>, text: &str) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_escaping(text) {
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
         out.push(b'"');
@@ -91,6 +91,15 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
         // Writing a `str` into a `Vec` cannot fail.
         let _ = serde_json::to_writer(&mut *out, text);
     }
+}
+
+/// Whether serde_json would escape any byte of `text`. A fold without an early exit, which the
+/// compiler turns into vector instructions; `all` stops at the first hit and so goes byte by
+/// byte (3 % of the server's CPU under the add benchmark).
+fn needs_escaping(text: &str) -> bool {
+    text.bytes().fold(false, |found, b| {
+        found | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
 }
 
 fn write_uuid(out: &mut Vec<u8>, id: Uuid) {
