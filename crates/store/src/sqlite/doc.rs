@@ -15,11 +15,12 @@
 
 use rusqlite::types::ValueRef;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use cart_core::{Cart, StoreError};
 
 /// The first byte of a cart written in the current binary form.
-const BINARY_V1: u8 = 1;
+pub(super) const BINARY_V1: u8 = 1;
 
 /// The bytes to store for `cart`.
 pub(super) fn encode(cart: &Cart) -> Result<Vec<u8>, StoreError> {
@@ -65,17 +66,27 @@ impl postcard::ser_flavors::Flavor for Buffer {
 
 /// The cart stored as `value`: a BLOB in a known binary form, or JSON text from before it.
 pub(super) fn decode(value: ValueRef<'_>) -> Result<Cart, StoreError> {
+    decode_versioned(value, "cart", |bytes| postcard::from_bytes(bytes))
+}
+
+/// A stored `what` (a cart, an event): a BLOB of a format byte and postcard, read by
+/// `binary_v1` for [`BINARY_V1`], or JSON text from before the binary forms.
+pub(super) fn decode_versioned<T: DeserializeOwned>(
+    value: ValueRef<'_>,
+    what: &str,
+    binary_v1: impl FnOnce(&[u8]) -> postcard::Result<T>,
+) -> Result<T, StoreError> {
     match value {
-        ValueRef::Blob([BINARY_V1, rest @ ..]) => postcard::from_bytes(rest)
-            .map_err(|e| StoreError::Internal(format!("stored cart (binary form 1): {e}"))),
+        ValueRef::Blob([BINARY_V1, rest @ ..]) => binary_v1(rest)
+            .map_err(|e| StoreError::Internal(format!("stored {what} (binary form 1): {e}"))),
         ValueRef::Blob(bytes) => Err(StoreError::Internal(format!(
-            "stored cart in an unknown binary form {:?}; written by a newer cartd?",
+            "stored {what} in an unknown binary form {:?}; written by a newer cartd?",
             bytes.first()
         ))),
         ValueRef::Text(json) => serde_json::from_slice(json)
-            .map_err(|e| StoreError::Internal(format!("stored cart (JSON): {e}"))),
+            .map_err(|e| StoreError::Internal(format!("stored {what} (JSON): {e}"))),
         other => Err(StoreError::Internal(format!(
-            "stored cart has the SQLite type {:?}",
+            "stored {what} has the SQLite type {:?}",
             other.data_type()
         ))),
     }
@@ -152,7 +163,16 @@ pub(super) mod tests {
     #[test]
     fn unknown_forms_and_damaged_bytes_are_errors_not_panics() {
         let bytes = encode(&cart_with_lines(2)).expect("encode");
-        let mut newer = bytes.clone();
+        assert_damage_is_refused(&bytes, decode);
+    }
+
+    /// `decode` refuses, without panicking, `bytes` under a newer format byte, every
+    /// truncation of them, a value of another SQLite type and broken JSON.
+    pub(in crate::sqlite) fn assert_damage_is_refused<T>(
+        bytes: &[u8],
+        decode: impl Fn(ValueRef<'_>) -> Result<T, StoreError>,
+    ) {
+        let mut newer = bytes.to_vec();
         newer[0] = 2;
         assert!(decode(ValueRef::Blob(&newer)).is_err());
         for cut in 0..bytes.len() {
