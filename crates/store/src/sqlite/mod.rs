@@ -606,6 +606,26 @@ mod tests {
     use super::*;
     use cart_core::Currency;
 
+    /// The SQLite build options of `.cargo/config.toml` reached the bundled library: without
+    /// them every connection's page fetches and allocations go through process-wide mutexes
+    /// (docs/DECISIONS.md, "SQLite is built without its shared page-cache group").
+    #[test]
+    fn sqlite_is_built_without_the_shared_page_cache_and_memory_statistics() {
+        let conn = Connection::open_in_memory().expect("open");
+        let options: Vec<String> = conn
+            .prepare("PRAGMA compile_options")
+            .and_then(|mut s| s.query_map([], |row| row.get(0))?.collect())
+            .expect("compile options");
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     /// A cart row as a cartd from before the binary form left it: the document as JSON text.
     #[tokio::test(flavor = "multi_thread")]
     async fn a_cart_stored_as_json_loads_and_its_next_write_stores_it_in_binary() {
