@@ -217,6 +217,15 @@ pub struct ServeArgs {
     /// changes made by another process are seen within this time.
     #[arg(long, env = "CARTD_CATALOG_CACHE_TTL", value_name = "CARTD_CATALOG_CACHE_TTL", default_value = "2s", value_parser = parse_duration)]
     pub catalog_cache_ttl: Duration,
+    /// MiB of memory for the carts this process committed last, from which the next write to
+    /// the same cart starts instead of reading the store (0: every write reads the store).
+    #[arg(
+        long,
+        env = "CARTD_RECENT_CARTS_MIB",
+        value_name = "CARTD_RECENT_CARTS_MIB",
+        default_value_t = 32
+    )]
+    pub recent_carts_mib: usize,
     /// How often the sweeper deletes expired carts and idempotency records.
     #[arg(long, env = "CARTD_SWEEP_INTERVAL", value_name = "CARTD_SWEEP_INTERVAL", default_value = "1m", value_parser = parse_duration)]
     pub sweep_interval: Duration,
@@ -447,6 +456,9 @@ fn parse_sinks(raw: &str) -> Result<SinkList, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The most `CARTD_RECENT_CARTS_MIB` accepts (64 GiB): beyond it the value is a typo.
+const MAX_RECENT_CARTS_MIB: usize = 65_536;
+
 fn parse_duration(raw: &str) -> Result<Duration, String> {
     humantime::parse_duration(raw).map_err(|e| format!("{e} (use e.g. 30s, 15m, 7d)"))
 }
@@ -484,6 +496,13 @@ impl ServeArgs {
                 .ok_or(SettingError {
                     setting: "CARTD_CATALOG_CACHE_TTL",
                     reason: "must be between 0s and 1h".into(),
+                })?,
+            recent_carts_memory: Some(self.recent_carts_mib)
+                .filter(|mib| *mib <= MAX_RECENT_CARTS_MIB)
+                .map(|mib| mib * 1024 * 1024)
+                .ok_or(SettingError {
+                    setting: "CARTD_RECENT_CARTS_MIB",
+                    reason: format!("must be between 0 and {MAX_RECENT_CARTS_MIB}"),
                 })?,
         })
     }
@@ -605,5 +624,37 @@ pub fn redacted_url(url: &StoreUrl) -> String {
                 .map(|e| format!(", endpoint {e}"))
                 .unwrap_or_default()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from([&["cartd", "serve"], args].concat()).expect("parses");
+        match cli.command {
+            Command::Serve(args) => *args,
+            _ => unreachable!("serve was parsed"),
+        }
+    }
+
+    #[test]
+    fn the_recent_carts_memory_defaults_to_the_services_default_and_is_given_in_mib() {
+        let default = serve_args(&[]).policy().expect("valid");
+        assert_eq!(
+            default.recent_carts_memory,
+            CartPolicy::default().recent_carts_memory
+        );
+        let set = serve_args(&["--recent-carts-mib", "5"])
+            .policy()
+            .expect("valid");
+        assert_eq!(set.recent_carts_memory, 5 * 1024 * 1024);
+        let off = serve_args(&["--recent-carts-mib", "0"])
+            .policy()
+            .expect("valid");
+        assert_eq!(off.recent_carts_memory, 0);
     }
 }

@@ -53,6 +53,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         sweep_interval_secs = args.sweep_interval.as_secs(),
         sweep_batch = args.sweep_batch,
         catalog_cache_ttl_ms = args.catalog_cache_ttl.as_millis() as u64,
+        recent_carts_mib = args.recent_carts_mib,
         demo_catalog = args.demo_catalog,
         relay = !args.no_relay,
         graphql_introspection = graphql.introspection,

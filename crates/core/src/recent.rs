@@ -7,27 +7,40 @@
 //! lost compare-and-set) is decided again from the store. So the cache can make a write cheaper
 //! but never makes an answer wrong.
 
-use crate::cart::Cart;
+use crate::cart::{Cart, LineItem};
 use crate::ids::CartKey;
 
-/// Carts remembered per stripe at most: 1,024 stripes × 16 ≈ 16,000 carts.
-const PER_STRIPE: usize = 16;
+/// Carts remembered per stripe at most, whatever their size: a lookup scans a stripe's carts,
+/// so this bounds the scan (1,024 stripes × 48 ≈ 49,000 carts).
+const PER_STRIPE: usize = 48;
 
-/// Line items remembered per stripe at most, so the memory stays bounded however large carts
-/// grow: 1,024 stripes × 96 lines ≈ 98,000 lines, about 20 MB at ~200 bytes a line (measured
-/// as peak RSS over a 10 s add benchmark, docs/PERFORMANCE.md). Counting carts alone let it
-/// grow with every line a cart gained: ~32 MB after 10 s of adds, more with every second.
-const LINES_PER_STRIPE: usize = 96;
+/// The memory all stripes together may hold by default: 32 MiB, as [`footprint`] estimates
+/// it. Under the add benchmark (10,000 carts growing to ~20 lines) the server's peak RSS grew
+/// by ~1.5× the budget (allocator overhead), to 89 MiB at 128 connections, and larger budgets
+/// added memory without adding adds per second (docs/PERFORMANCE.md).
+/// `CARTD_RECENT_CARTS_MIB` changes it.
+pub(crate) const DEFAULT_BUDGET: usize = 32 * 1024 * 1024;
 
-/// The recently committed carts of one lock stripe, least recent first.
-#[derive(Debug, Default)]
+/// The recently committed carts of one lock stripe, least recent first, within a byte budget.
+#[derive(Debug)]
 pub(crate) struct RecentCarts {
     carts: Vec<Cart>,
-    /// The line items of `carts`, together.
-    lines: usize,
+    /// The estimated footprint of `carts`, together (see [`footprint`]).
+    bytes: usize,
+    /// The most `bytes` may reach.
+    budget: usize,
 }
 
 impl RecentCarts {
+    /// An empty stripe that keeps at most `budget` bytes of carts (0: remembers nothing).
+    pub(crate) fn new(budget: usize) -> Self {
+        Self {
+            carts: Vec::new(),
+            bytes: 0,
+            budget,
+        }
+    }
+
     /// The remembered cart under `key`, left in place.
     pub(crate) fn peek(&self, key: &CartKey) -> Option<&Cart> {
         self.carts.iter().find(|cart| cart.key() == key)
@@ -39,25 +52,26 @@ impl RecentCarts {
     pub(crate) fn take(&mut self, key: &CartKey) -> Option<Cart> {
         let at = self.carts.iter().position(|cart| cart.key() == key)?;
         let cart = self.carts.remove(at);
-        self.lines -= cart.items().len();
+        self.bytes -= footprint(&cart);
         Some(cart)
     }
 
-    /// Remembers `cart` as the latest committed state of its key.
-    /// A cart with more lines than a stripe keeps is not remembered at all.
+    /// Remembers `cart` as the latest committed state of its key, forgetting the least recent
+    /// carts while the stripe is over its count or its budget. A cart larger than the whole
+    /// budget is not remembered at all.
     pub(crate) fn put(&mut self, cart: Cart) {
         self.forget(cart.key());
-        let lines = cart.items().len();
-        if lines > LINES_PER_STRIPE {
+        let size = footprint(&cart);
+        if size > self.budget {
             return;
         }
         while !self.carts.is_empty()
-            && (self.carts.len() >= PER_STRIPE || self.lines + lines > LINES_PER_STRIPE)
+            && (self.carts.len() >= PER_STRIPE || self.bytes + size > self.budget)
         {
             let oldest = self.carts.remove(0);
-            self.lines -= oldest.items().len();
+            self.bytes -= footprint(&oldest);
         }
-        self.lines += lines;
+        self.bytes += size;
         self.carts.push(cart);
     }
 
@@ -65,6 +79,26 @@ impl RecentCarts {
     pub(crate) fn forget(&mut self, key: &CartKey) {
         self.take(key);
     }
+}
+
+/// About the bytes a remembered cart holds: the cart itself, its line vector (behind an `Arc`,
+/// two counters) and every line, with each string rounded up to 16 bytes as the allocator's
+/// size classes do. An estimate without the allocator's own bookkeeping; the budget it is
+/// held to was checked against the server's peak RSS (docs/PERFORMANCE.md). It depends only
+/// on the cart, so a cart taken out subtracts exactly what putting it in added.
+fn footprint(cart: &Cart) -> usize {
+    let text = |len: usize| len.next_multiple_of(16);
+    let lines: usize = cart
+        .items()
+        .iter()
+        .map(|line| {
+            size_of::<LineItem>()
+                + text(line.product_id().as_str().len())
+                + line.variant_id().map_or(0, |v| text(v.as_str().len()))
+                + text(line.name().len())
+        })
+        .sum();
+    size_of::<Cart>() + text(cart.key().as_str().len()) + 2 * size_of::<usize>() + lines
 }
 
 #[cfg(test)]
@@ -90,9 +124,14 @@ pub(crate) mod tests {
         )
     }
 
+    /// A stripe with room for far more than any test puts in it.
+    fn roomy() -> RecentCarts {
+        RecentCarts::new(DEFAULT_BUDGET)
+    }
+
     #[test]
     fn keeps_the_latest_per_key_and_evicts_the_least_recent() {
-        let mut recent = RecentCarts::default();
+        let mut recent = roomy();
         for n in 0..PER_STRIPE + 1 {
             recent.put(cart(n));
         }
@@ -113,62 +152,93 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn taking_a_cart_out_releases_its_lines() {
-        let mut recent = RecentCarts::default();
+    fn taking_a_cart_out_releases_its_bytes() {
+        let mut recent = RecentCarts::new(2 * footprint(&cart_with_lines(1, 40)) + 64);
         recent.put(cart_with_lines(1, 40));
         recent.put(cart_with_lines(2, 40));
         assert!(recent.take(cart(1).key()).is_some());
-        // 40 + 40 of 96 lines are free again: neither cart is evicted to make room.
-        recent.put(cart_with_lines(3, 50));
+        assert_eq!(recent.bytes, footprint(&cart_with_lines(2, 40)));
+        // The taken cart's bytes are free again: putting one of its size evicts nothing.
+        recent.put(cart_with_lines(3, 40));
         assert!(recent.peek(cart(2).key()).is_some());
         assert!(recent.peek(cart(3).key()).is_some());
-        assert_eq!(recent.lines, 90);
+    }
+
+    #[test]
+    fn a_footprint_grows_with_lines_and_with_the_length_of_names() {
+        let small = footprint(&cart_with_lines(1, 1));
+        let larger = footprint(&cart_with_lines(1, 2));
+        assert!(
+            larger >= small + size_of::<LineItem>(),
+            "{small} → {larger}"
+        );
+        let mut long_names = cart(1);
+        let mut short_names = cart(1);
+        add_line(&mut long_names, "p-1", &"x".repeat(200));
+        add_line(&mut short_names, "p-1", "x");
+        assert!(
+            footprint(&long_names) >= footprint(&short_names) + 184,
+            "a 200-byte name counts its bytes"
+        );
+    }
+
+    /// Adds one unit of a product with this id and name to `cart`.
+    fn add_line(cart: &mut Cart, id: &str, name: &str) {
+        let product = Product {
+            id: ProductId::parse(id).expect("id"),
+            name: name.to_owned(),
+            price: Price::new(100, Currency::parse("USD").expect("usd")).expect("price"),
+            active: true,
+            stock: None,
+        };
+        let add = AddItem {
+            product_id: product.id.clone(),
+            variant_id: None,
+            quantity: RequestedQuantity::new(1).expect("positive"),
+            asserted_unit_price: None,
+        };
+        let roomy = Limits::new(99, 10_000).expect("limits");
+        cart.add(
+            &add,
+            &product,
+            &roomy,
+            Uuid::new_v4(),
+            OffsetDateTime::UNIX_EPOCH,
+        )
+        .expect("add");
     }
 
     /// A cart of `n` with `lines` line items (also used by `cart::lines`'s tests).
     pub(crate) fn cart_with_lines(n: usize, lines: usize) -> Cart {
         let mut cart = cart(n);
-        let roomy = Limits::new(99, 10_000).expect("limits");
         for line in 0..lines {
-            let product = Product {
-                id: ProductId::parse(&format!("p-{line}")).expect("id"),
-                name: format!("product {line}"),
-                price: Price::new(100, Currency::parse("USD").expect("usd")).expect("price"),
-                active: true,
-                stock: None,
-            };
-            let add = AddItem {
-                product_id: product.id.clone(),
-                variant_id: None,
-                quantity: RequestedQuantity::new(1).expect("positive"),
-                asserted_unit_price: None,
-            };
-            cart.add(
-                &add,
-                &product,
-                &roomy,
-                Uuid::new_v4(),
-                OffsetDateTime::UNIX_EPOCH,
-            )
-            .expect("add");
+            add_line(&mut cart, &format!("p-{line}"), &format!("product {line}"));
         }
         cart
     }
 
     #[test]
-    fn large_carts_evict_older_ones_so_the_lines_kept_stay_bounded() {
-        let mut recent = RecentCarts::default();
-        let per_cart = LINES_PER_STRIPE / 3;
+    fn large_carts_evict_older_ones_so_the_bytes_kept_stay_within_the_budget() {
+        let per_cart = footprint(&cart_with_lines(0, 30));
+        let mut recent = RecentCarts::new(3 * per_cart + per_cart / 2);
         for n in 0..4 {
-            recent.put(cart_with_lines(n, per_cart));
+            recent.put(cart_with_lines(n, 30));
         }
         assert!(recent.peek(cart(0).key()).is_none(), "the oldest made room");
         assert!((1..4).all(|n| recent.peek(cart(n).key()).is_some()));
-        assert!(recent.lines <= LINES_PER_STRIPE);
+        assert!(recent.bytes <= recent.budget);
         recent.forget(cart(2).key());
-        assert_eq!(recent.lines, 2 * per_cart);
-        recent.put(cart_with_lines(9, LINES_PER_STRIPE + 1));
+        assert_eq!(recent.bytes, 2 * per_cart);
+        recent.put(cart_with_lines(9, 200));
         assert!(recent.peek(cart(9).key()).is_none(), "too large to keep");
-        assert_eq!(recent.lines, 2 * per_cart);
+        assert_eq!(recent.bytes, 2 * per_cart, "and nothing evicted for it");
+    }
+
+    #[test]
+    fn a_zero_budget_remembers_nothing() {
+        let mut recent = RecentCarts::new(0);
+        recent.put(cart(1));
+        assert!(recent.peek(cart(1).key()).is_none());
+        assert_eq!(recent.bytes, 0);
     }
 }

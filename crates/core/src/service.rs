@@ -45,11 +45,15 @@ pub struct CartPolicy {
     pub idempotency_ttl: Duration,
     /// How long a catalog lookup is reused (zero: every add reads the catalog).
     pub catalog_cache_ttl: Duration,
+    /// Bytes of memory for the carts this process committed last, so a write can start from
+    /// them instead of reading the store (zero: every write reads the store). See
+    /// [`crate::recent`].
+    pub recent_carts_memory: usize,
 }
 
 impl Default for CartPolicy {
     /// API.md defaults: 99 a line, 100 lines, guests 7 days, users 90 days, records 24 h;
-    /// catalog lookups reused for 2 s.
+    /// catalog lookups reused for 2 s; 32 MiB of recently committed carts.
     fn default() -> Self {
         Self {
             limits: Limits::default(),
@@ -57,6 +61,7 @@ impl Default for CartPolicy {
             user_ttl: Duration::days(90),
             idempotency_ttl: Duration::hours(24),
             catalog_cache_ttl: Duration::seconds(2),
+            recent_carts_memory: crate::recent::DEFAULT_BUDGET,
         }
     }
 }
@@ -182,6 +187,7 @@ impl CartService {
         } else {
             catalog
         };
+        let stripe_budget = policy.recent_carts_memory / STRIPES;
         Self {
             store,
             catalog,
@@ -189,7 +195,7 @@ impl CartService {
             ids,
             policy,
             stripes: (0..STRIPES)
-                .map(|_| Mutex::new(RecentCarts::default()))
+                .map(|_| Mutex::new(RecentCarts::new(stripe_budget)))
                 .collect(),
         }
     }

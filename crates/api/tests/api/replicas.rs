@@ -2,11 +2,15 @@
 //! and neither memory may ever make an answer wrong when the other replica changed things.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use async_trait::async_trait;
 use cart_core::{
-    AddItem, CartError, CartKey, CartPolicy, CartService, Precondition, ProductId, ProductInput,
-    RandomIds, RequestedQuantity, WriteOptions,
+    AddItem, Cart, CartError, CartKey, CartPolicy, CartService, CartStamp, Commit,
+    IdempotencyRecord, OutboxEntry, Precondition, ProductId, ProductInput, RandomIds,
+    RequestedQuantity, Store, StoreError, SweepReport, WriteOptions,
 };
+use time::OffsetDateTime;
 
 use crate::helpers::{TestApp, guest, spawn_app};
 
@@ -165,4 +169,91 @@ async fn catalog_changes_from_another_replica_are_seen_within_the_cache_ttl() {
         .await
         .expect("add");
     assert_eq!(on_b.items()[0].unit_price(), 300);
+}
+
+/// A store that counts the carts read from it, to tell which writes started from the cart the
+/// service remembered. Everything else passes through.
+struct CountingLoads {
+    inner: Arc<dyn Store>,
+    loads: AtomicUsize,
+}
+
+#[async_trait]
+impl Store for CountingLoads {
+    async fn load_cart(&self, key: &CartKey) -> Result<Option<Cart>, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.load_cart(key).await
+    }
+    async fn cart_stamp(&self, key: &CartKey) -> Result<Option<CartStamp>, StoreError> {
+        self.inner.cart_stamp(key).await
+    }
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        self.inner.commit(commit).await
+    }
+    async fn idempotency_record(
+        &self,
+        scoped_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.inner.idempotency_record(scoped_key, now).await
+    }
+    async fn sweep_expired(
+        &self,
+        now: OffsetDateTime,
+        batch: usize,
+    ) -> Result<SweepReport, StoreError> {
+        self.inner.sweep_expired(now, batch).await
+    }
+    async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.inner.pending_events(limit).await
+    }
+    async fn check(&self) -> Result<(), StoreError> {
+        self.inner.check().await
+    }
+}
+
+#[tokio::test]
+async fn writes_start_from_the_cart_this_process_committed_unless_its_memory_is_off() {
+    let remembering = CartPolicy::default().recent_carts_memory;
+    assert!(remembering > 0);
+    // The first add finds no cart anywhere; with a memory, the next two start from it.
+    for (memory, loads) in [(remembering, 1), (0, 3)] {
+        let app = spawn_app().await;
+        let store = Arc::new(CountingLoads {
+            inner: app.store.clone(),
+            loads: AtomicUsize::new(0),
+        });
+        let service = CartService::new(
+            store.clone(),
+            app.catalog.clone(),
+            app.clock.clone(),
+            Arc::new(RandomIds),
+            CartPolicy {
+                recent_carts_memory: memory,
+                ..CartPolicy::default()
+            },
+        );
+        let key = CartKey::parse(&guest()).expect("key");
+        for product in ["book", "pen", "book"] {
+            service
+                .add_item(&key, add(product), WriteOptions::default())
+                .await
+                .expect("add");
+        }
+        let cart = service.get(&key).await.expect("get");
+        assert_eq!(
+            (
+                cart.version(),
+                quantity(&cart, "book"),
+                quantity(&cart, "pen")
+            ),
+            (3, Some(2), Some(1))
+        );
+        // `get` always reads the store: one load more than the writes made.
+        assert_eq!(
+            store.loads.load(Ordering::SeqCst),
+            loads + 1,
+            "memory of {memory} bytes"
+        );
+    }
 }

@@ -14,8 +14,10 @@ fn stderr(output: &std::process::Output) -> String {
 fn a_bad_setting_is_one_line_naming_it_and_exit_code_2() {
     let (_dir, db) = temp_db();
     let url = store_url(&db);
-    let cases: [(&str, &str); 8] = [
+    let cases: [(&str, &str); 10] = [
         ("CARTD_RATE_BURST", "0"),
+        ("CARTD_RECENT_CARTS_MIB", "-1"),
+        ("CARTD_RECENT_CARTS_MIB", "100000"),
         ("CARTD_MAX_QUANTITY", "lots"),
         ("CARTD_MAX_QUANTITY", "0"),
         ("CARTD_MAX_ITEMS", "100000"),
@@ -323,4 +325,19 @@ async fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
     for line in of_request {
         assert_eq!(line["span"]["request_id"], request_id.as_str(), "{line}");
     }
+}
+
+/// The kernel's view of the running server: no transparent huge pages (see `main.rs`), which
+/// made every thread's first heap touch a resident 2 MiB page.
+#[tokio::test]
+async fn serve_runs_without_transparent_huge_pages() {
+    let (_dir, db) = temp_db();
+    let server = Server::start(&db, &[NO_RELAY]).await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
+        .expect("the server's /proc status");
+    let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) else {
+        println!("skipped: this kernel does not report THP_enabled in /proc/PID/status");
+        return;
+    };
+    assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
 }
