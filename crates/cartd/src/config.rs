@@ -223,7 +223,7 @@ pub struct ServeArgs {
         long,
         env = "CARTD_RECENT_CARTS_MIB",
         value_name = "CARTD_RECENT_CARTS_MIB",
-        default_value_t = 32
+        default_value_t = 48
     )]
     pub recent_carts_mib: usize,
     /// How often the sweeper deletes expired carts and idempotency records.
