@@ -14,12 +14,12 @@ use crate::ids::CartKey;
 /// so this bounds the scan (1,024 stripes × 48 ≈ 49,000 carts).
 const PER_STRIPE: usize = 48;
 
-/// The memory all stripes together may hold by default: 48 MiB, as [`footprint`] estimates
+/// The memory all stripes together may hold by default: 40 MiB, as [`footprint`] estimates
 /// it. Under the add benchmark (10,000 carts growing to ~20 lines) it holds most carts to the
-/// end of a run, and the server's peak RSS stayed at 91–94 MiB (39 MiB with no memory at all);
-/// 32 MiB saved 10 MiB and cost ~5 % of the adds per second (docs/PERFORMANCE.md).
-/// `CARTD_RECENT_CARTS_MIB` changes it.
-pub(crate) const DEFAULT_BUDGET: usize = 48 * 1024 * 1024;
+/// end of a run, with the server's peak RSS at 87–91 MiB (39 MiB with no memory at all);
+/// 32 MiB cost ~5 % of the adds per second, 48 MiB added memory but no adds
+/// (docs/PERFORMANCE.md). `CARTD_RECENT_CARTS_MIB` changes it.
+pub(crate) const DEFAULT_BUDGET: usize = 40 * 1024 * 1024;
 
 /// The recently committed carts of one lock stripe, least recent first, within a byte budget.
 #[derive(Debug)]

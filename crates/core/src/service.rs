@@ -53,7 +53,7 @@ pub struct CartPolicy {
 
 impl Default for CartPolicy {
     /// API.md defaults: 99 a line, 100 lines, guests 7 days, users 90 days, records 24 h;
-    /// catalog lookups reused for 2 s; 48 MiB of recently committed carts.
+    /// catalog lookups reused for 2 s; 40 MiB of recently committed carts.
     fn default() -> Self {
         Self {
             limits: Limits::default(),

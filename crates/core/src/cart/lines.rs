@@ -65,7 +65,7 @@ mod tests {
             item_id: Uuid::nil(),
             product_id: ProductId::parse(product).expect("product id"),
             variant_id: None,
-            name: product.to_owned(),
+            name: product.into(),
             quantity: Quantity::try_from(1).expect("one"),
             unit_price: 100,
             added_at: OffsetDateTime::UNIX_EPOCH,

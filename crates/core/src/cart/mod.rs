@@ -23,7 +23,8 @@ pub struct LineItem {
     item_id: Uuid,
     product_id: ProductId,
     variant_id: Option<VariantId>,
-    name: String,
+    /// Boxed, like the ids: no capacity field in every remembered line (`crate::recent`).
+    name: Box<str>,
     quantity: Quantity,
     unit_price: i64,
     #[serde(with = "crate::timestamp::rfc3339")]
@@ -257,19 +258,21 @@ impl Cart {
                 let line = &mut self.items[i];
                 line.quantity = quantity;
                 line.unit_price = catalog_price;
-                line.name.clone_from(&product.name);
+                if *line.name != *product.name {
+                    line.name = product.name.as_str().into();
+                }
                 line.updated_at = now;
                 line
             }
             None => {
                 // One more slot, not double: a remembered cart's lines stay close to their
-                // size (crate::recent bounds them in lines, not bytes).
+                // size (crate::recent counts what they hold, not what they reserved).
                 self.items.reserve_exact(1);
                 self.items.push(LineItem {
                     item_id: new_item_id,
                     product_id: command.product_id.clone(),
                     variant_id: command.variant_id.clone(),
-                    name: product.name.clone(),
+                    name: product.name.as_str().into(),
                     quantity,
                     unit_price: catalog_price,
                     added_at: now,
