@@ -24,8 +24,9 @@ pub(crate) const DEFAULT_BUDGET: usize = 40 * 1024 * 1024;
 /// The recently committed carts of one lock stripe, least recent first, within a byte budget.
 #[derive(Debug)]
 pub(crate) struct RecentCarts {
-    carts: Vec<Cart>,
-    /// The estimated footprint of `carts`, together (see [`footprint`]).
+    /// Each cart with its [`footprint`], computed once when it is put (it walks every line).
+    carts: Vec<(Cart, usize)>,
+    /// The footprints of `carts`, together.
     bytes: usize,
     /// The most `bytes` may reach.
     budget: usize,
@@ -43,16 +44,19 @@ impl RecentCarts {
 
     /// The remembered cart under `key`, left in place.
     pub(crate) fn peek(&self, key: &CartKey) -> Option<&Cart> {
-        self.carts.iter().find(|cart| cart.key() == key)
+        self.carts
+            .iter()
+            .map(|(cart, _)| cart)
+            .find(|cart| cart.key() == key)
     }
 
     /// The remembered cart under `key`, taken out (no copy): a write starts from it and puts
     /// the committed result back with [`Self::put`]; a write that does not commit leaves it
     /// forgotten, which is also what it had to be then.
     pub(crate) fn take(&mut self, key: &CartKey) -> Option<Cart> {
-        let at = self.carts.iter().position(|cart| cart.key() == key)?;
-        let cart = self.carts.remove(at);
-        self.bytes -= footprint(&cart);
+        let at = self.carts.iter().position(|(cart, _)| cart.key() == key)?;
+        let (cart, size) = self.carts.remove(at);
+        self.bytes -= size;
         Some(cart)
     }
 
@@ -68,11 +72,11 @@ impl RecentCarts {
         while !self.carts.is_empty()
             && (self.carts.len() >= PER_STRIPE || self.bytes + size > self.budget)
         {
-            let oldest = self.carts.remove(0);
-            self.bytes -= footprint(&oldest);
+            let (_, oldest) = self.carts.remove(0);
+            self.bytes -= oldest;
         }
         self.bytes += size;
-        self.carts.push(cart);
+        self.carts.push((cart, size));
     }
 
     /// Forgets the cart under `key` (its stored state is not known any more).
@@ -84,8 +88,7 @@ impl RecentCarts {
 /// About the bytes a remembered cart holds: the cart itself, its line vector (behind an `Arc`,
 /// two counters) and every line, with each string rounded up to 16 bytes as the allocator's
 /// size classes do. An estimate without the allocator's own bookkeeping; the budget it is
-/// held to was checked against the server's peak RSS (docs/PERFORMANCE.md). It depends only
-/// on the cart, so a cart taken out subtracts exactly what putting it in added.
+/// held to was checked against the server's peak RSS (docs/PERFORMANCE.md).
 fn footprint(cart: &Cart) -> usize {
     let text = |len: usize| len.next_multiple_of(16);
     let lines: usize = cart
