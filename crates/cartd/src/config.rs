@@ -499,7 +499,7 @@ impl ServeArgs {
                 })?,
             recent_carts_memory: Some(self.recent_carts_mib)
                 .filter(|mib| *mib <= MAX_RECENT_CARTS_MIB)
-                .map(|mib| mib * 1024 * 1024)
+                .and_then(|mib| mib.checked_mul(1024 * 1024))
                 .ok_or(SettingError {
                     setting: "CARTD_RECENT_CARTS_MIB",
                     reason: format!("must be between 0 and {MAX_RECENT_CARTS_MIB}"),
