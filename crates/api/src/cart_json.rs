@@ -156,7 +156,7 @@ mod tests {
             let id = ProductId::parse(&format!("p-{n}.x:y-{n}")).expect("id");
             let product = Product {
                 id: id.clone(),
-                name: name.clone(),
+                name: name.as_str().into(),
                 price: Price::new(i64::try_from(n).expect("n") * 1_001 + 7, currency)
                     .expect("price"),
                 active: true,

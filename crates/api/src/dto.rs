@@ -178,7 +178,7 @@ impl From<&Product> for ProductView {
     fn from(product: &Product) -> Self {
         Self {
             id: product.id.as_str().to_owned(),
-            name: product.name.clone(),
+            name: product.name.to_string(),
             unit_price: product.price.amount(),
             currency: product.price.currency().to_string(),
             active: product.active,

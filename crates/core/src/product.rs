@@ -1,5 +1,7 @@
 //! Catalog products, and the parsing of product rows that arrive from imports and the admin API.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -11,8 +13,9 @@ use crate::money::{Currency, Price};
 pub struct Product {
     /// Catalog id.
     pub id: ProductId,
-    /// Display name copied into cart lines.
-    pub name: String,
+    /// Display name, shared with the cart lines that take it (a copy is a reference count; see
+    /// [`ProductId`] for why lines share their text with the catalog).
+    pub name: Arc<str>,
     /// Current unit price.
     pub price: Price,
     /// Inactive products cannot be added (`PRODUCT_UNAVAILABLE`).
@@ -81,7 +84,7 @@ impl ProductInput {
         };
         Ok(Product {
             id,
-            name: name.to_owned(),
+            name: name.into(),
             price,
             active: self.active,
             stock,

@@ -35,7 +35,7 @@ fn catalog() -> Vec<Product> {
     (0..12)
         .map(|i| Product {
             id: ProductId::parse(&format!("p{i}")).expect("id"),
-            name: format!("Product {i}"),
+            name: format!("Product {i}").into(),
             price: Price::new(100 + i as i64 * 37, usd).expect("price"),
             active: true,
             stock: if i % 4 == 0 { Some(30) } else { None },

@@ -88,7 +88,10 @@ impl RecentCarts {
 /// About the bytes a remembered cart holds: the cart itself, its line vector (behind an `Arc`,
 /// two counters) and every line, with each string rounded up to 16 bytes as the allocator's
 /// size classes do. An estimate without the allocator's own bookkeeping; the budget it is
-/// held to was checked against the server's peak RSS (docs/PERFORMANCE.md).
+/// held to was checked against the server's peak RSS (docs/PERFORMANCE.md). A line added in
+/// this process shares its product id and name with the catalog entry (`ProductId`); they are
+/// counted all the same, as a cart read back from the store owns its own copies, so the
+/// estimate is an upper bound.
 fn footprint(cart: &Cart) -> usize {
     let text = |len: usize| len.next_multiple_of(16);
     let lines: usize = cart
@@ -189,7 +192,7 @@ pub(crate) mod tests {
     fn add_line(cart: &mut Cart, id: &str, name: &str) {
         let product = Product {
             id: ProductId::parse(id).expect("id"),
-            name: name.to_owned(),
+            name: name.into(),
             price: Price::new(100, Currency::parse("USD").expect("usd")).expect("price"),
             active: true,
             stock: None,

@@ -22,7 +22,7 @@ pub(crate) fn product(
         stock: stock
             .map(|n| u32::try_from(n).map_err(|_| bad("stock")))
             .transpose()?,
-        name,
+        name: name.into(),
         active,
     })
 }

@@ -1,6 +1,8 @@
 //! The cart and its rules: adding, setting quantities, removing, clearing, totals and expiry.
 //! Pure functions of the cart, the command, the catalog product and the limits; no I/O.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -23,8 +25,8 @@ pub struct LineItem {
     item_id: Uuid,
     product_id: ProductId,
     variant_id: Option<VariantId>,
-    /// Boxed, like the ids: no capacity field in every remembered line (`crate::recent`).
-    name: Box<str>,
+    /// The catalog entry's name, shared with it like the product id (see [`ProductId`]).
+    name: Arc<str>,
     quantity: Quantity,
     unit_price: i64,
     #[serde(with = "crate::timestamp::rfc3339")]
@@ -235,9 +237,18 @@ impl Cart {
             // An empty cart has no prices to be inconsistent with: it takes the new currency.
             self.currency = product_currency;
         }
-        let existing = self.items.iter().position(|line| {
-            line.product_id == command.product_id && line.variant_id == command.variant_id
-        });
+        // The catalog entry's copy of the id when it is the one asked for (always, from a
+        // catalog that answers for the id it was asked): lines share it (see [`ProductId`]), and
+        // a line pointing at the same copy compares equal without reading the text.
+        let shared_id = if product.id == command.product_id {
+            product.id.clone()
+        } else {
+            command.product_id.clone()
+        };
+        let existing = self
+            .items
+            .iter()
+            .position(|line| line.product_id == shared_id && line.variant_id == command.variant_id);
         let before = existing.map_or(0, |i| self.items[i].quantity.get());
         let wanted = u64::from(before).saturating_add(command.quantity.get());
         let quantity = limits
@@ -258,9 +269,11 @@ impl Cart {
                 let line = &mut self.items[i];
                 line.quantity = quantity;
                 line.unit_price = catalog_price;
-                if *line.name != *product.name {
-                    line.name = product.name.as_str().into();
-                }
+                // The catalog's current text, shared (the same name, or a renamed product's
+                // new one): pointing at it costs two reference counts, comparing the old text
+                // first would read it.
+                line.name = Arc::clone(&product.name);
+                line.product_id = shared_id;
                 line.updated_at = now;
                 line
             }
@@ -270,9 +283,9 @@ impl Cart {
                 self.items.reserve_exact(1);
                 self.items.push(LineItem {
                     item_id: new_item_id,
-                    product_id: command.product_id.clone(),
+                    product_id: shared_id,
                     variant_id: command.variant_id.clone(),
-                    name: product.name.as_str().into(),
+                    name: Arc::clone(&product.name),
                     quantity,
                     unit_price: catalog_price,
                     added_at: now,
@@ -350,5 +363,78 @@ fn check_stock(product: &Product, wanted: u64) -> Result<(), CartError> {
             available,
         }),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Price;
+
+    fn product(id: &str, name: &str) -> Product {
+        Product {
+            id: ProductId::parse(id).expect("id"),
+            name: name.into(),
+            price: Price::new(250, Currency::parse("EUR").expect("eur")).expect("price"),
+            active: true,
+            stock: None,
+        }
+    }
+
+    /// Adds one unit of `product` to `cart`, asked for by an id parsed on its own (as a
+    /// request's is), and returns the line.
+    fn add_one(cart: &mut Cart, product: &Product) -> LineItem {
+        let command = AddItem {
+            product_id: ProductId::parse(product.id.as_str()).expect("id"),
+            variant_id: None,
+            quantity: RequestedQuantity::new(1).expect("one"),
+            asserted_unit_price: None,
+        };
+        let limits = Limits::new(99, 100).expect("limits");
+        let at = OffsetDateTime::UNIX_EPOCH;
+        cart.add(&command, product, &limits, Uuid::new_v4(), at)
+            .expect("add");
+        cart.items()
+            .iter()
+            .find(|line| line.product_id() == &product.id)
+            .cloned()
+            .expect("line")
+    }
+
+    fn cart(key: &str) -> Cart {
+        let key = CartKey::parse(key).expect("key");
+        let eur = Currency::parse("EUR").expect("eur");
+        Cart::new(Uuid::new_v4(), key, eur, OffsetDateTime::UNIX_EPOCH, 0)
+    }
+
+    /// Whether `text` is the very allocation behind `shared`, not an equal copy.
+    fn same_text(text: &str, shared: &str) -> bool {
+        std::ptr::eq(text.as_ptr(), shared.as_ptr())
+    }
+
+    #[test]
+    fn lines_of_one_product_share_the_catalog_entrys_text() {
+        let book = product("book-1", "Middlemarch — George Eliot (paperback)");
+        let first = add_one(&mut cart("alice"), &book);
+        let second = add_one(&mut cart("bob"), &book);
+        for line in [&first, &second] {
+            assert!(same_text(line.name(), &book.name), "name copied");
+            assert!(
+                same_text(line.product_id().as_str(), book.id.as_str()),
+                "id copied"
+            );
+        }
+    }
+
+    #[test]
+    fn adding_again_takes_a_renamed_products_new_name_and_keeps_one_line() {
+        let mut cart = cart("alice");
+        add_one(&mut cart, &product("book-1", "Middlemarch"));
+        let renamed = product("book-1", "Middlemarch (new edition)");
+        let line = add_one(&mut cart, &renamed);
+        assert_eq!(cart.items().len(), 1);
+        assert_eq!(line.quantity().get(), 2);
+        assert_eq!(line.name(), "Middlemarch (new edition)");
+        assert!(same_text(line.name(), &renamed.name));
     }
 }

@@ -126,7 +126,7 @@ impl World {
         let products = (0..PRODUCTS)
             .map(|n| Product {
                 id: ProductId::parse(&format!("book-{n}")).expect("id"),
-                name: format!("Book {n}"),
+                name: format!("Book {n}").into(),
                 price: Price::new(1000 + n as i64, Currency::parse("USD").expect("usd"))
                     .expect("price"),
                 active: true,

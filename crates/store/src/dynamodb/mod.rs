@@ -598,7 +598,7 @@ impl Catalog for DynamoStore {
                 .iter()
                 .map(|p| {
                     let mut item = key("PRODUCT", p.id.as_str());
-                    item.insert("name".into(), s(&p.name));
+                    item.insert("name".into(), s(&*p.name));
                     item.insert("unit_price".into(), n(p.price.amount()));
                     item.insert("currency".into(), s(p.price.currency().as_str()));
                     item.insert("active".into(), AttributeValue::Bool(p.active));

@@ -359,7 +359,7 @@ impl Catalog for RedisStore {
             pipe.hset_multiple(
                 &key,
                 &[
-                    ("name", p.name.clone()),
+                    ("name", p.name.to_string()),
                     ("unit_price", p.price.amount().to_string()),
                     ("currency", p.price.currency().as_str().to_owned()),
                     ("active", if p.active { "1" } else { "0" }.to_owned()),

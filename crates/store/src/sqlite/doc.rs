@@ -114,7 +114,7 @@ pub(super) mod tests {
             let id = ProductId::parse(&format!("book-{n:03}-pb")).expect("id");
             let product = Product {
                 id: id.clone(),
-                name: format!("A Book With A Title Of Ordinary Length, No. {n} — ünïcödé"),
+                name: format!("A Book With A Title Of Ordinary Length, No. {n} — ünïcödé").into(),
                 price: Price::new(1_299, usd).expect("price"),
                 active: true,
                 stock: None,
