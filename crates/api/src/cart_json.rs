@@ -3,9 +3,10 @@
 //! Every write answers with the whole cart, so rendering it is on the add path of every request.
 //! Through serde, each of a line's fourteen strings (nine of them field names) went through
 //! serde_json's byte-by-byte escaping scan, and the view collected its lines into a vector
-//! first: 7 % of cartd's CPU under the add benchmark (`docs/PERFORMANCE.md`). Here the field
-//! names are literals, ids and timestamps are copied after one check that they need no escaping,
-//! and only text that does (a product name with a quote, say) goes through serde_json.
+//! first, which made rendering one of the larger shares of an add's CPU (`docs/PERFORMANCE.md`
+//! has the figures). Here the field names are literals, ids and timestamps are copied after one
+//! check that they need no escaping, and only text that does (a product name with a quote, say)
+//! goes through serde_json.
 //!
 //! `CartView`'s `Serialize` stays the reference: it documents the shape (utoipa), renders merge
 //! answers, and a property test holds this writer's bytes equal to its output.
@@ -95,7 +96,7 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
 
 /// Whether serde_json would escape any byte of `text`. A fold without an early exit, which the
 /// compiler turns into vector instructions; `all` stops at the first hit and so goes byte by
-/// byte (3 % of the server's CPU under the add benchmark).
+/// byte, and this check runs over every id and timestamp of every rendered cart.
 fn needs_escaping(text: &str) -> bool {
     text.bytes().fold(false, |found, b| {
         found | (b < 0x20) | (b == b'"') | (b == b'\\')

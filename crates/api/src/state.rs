@@ -17,9 +17,9 @@ use crate::rendered::RenderedCarts;
 /// Shared state of the router: one reference count to clone.
 ///
 /// Axum clones the state for every extractor and middleware that takes it, two or three times
-/// a request; cloning and dropping the dozen handles of [`Shared`] one by one was about 1 % of
-/// the server's CPU per add in a perf profile (`docs/PERFORMANCE.md`). Fields are reached
-/// through `Deref`.
+/// a request; cloning and dropping the dozen handles of [`Shared`] one by one showed up as a
+/// visible share of an add's CPU in a profile, and one `Arc` makes each clone a single count
+/// (`docs/PERFORMANCE.md` has the figures). Fields are reached through `Deref`.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 

@@ -23,10 +23,10 @@ use clap::Parser;
 use config::{Cli, Command, LogFormat};
 
 /// mimalloc instead of the system allocator: request handling allocates many small, short-lived
-/// buffers, and glibc's malloc spent a fifth of the CPU on them under load (docs/PERFORMANCE.md).
-/// Its v2 line (the `v2` feature), not v3: v3 commits its first arena eagerly and then never
-/// returns freed pages of it, which put the add benchmark's peak RSS at 102–125 MiB against
-/// about 100 MiB with v2 at the same CPU per request.
+/// buffers, and glibc's malloc and free took a large share of the CPU on them under load
+/// (docs/PERFORMANCE.md has the figures). Its v2 line (the `v2` feature), not v3: v3 commits its
+/// first arena eagerly and then never returns freed pages of it, which kept peak RSS well above
+/// v2's under the add load at the same CPU per request.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -75,8 +75,9 @@ fn init_logging(format: LogFormat) {
 /// Turns transparent huge pages off for this process, first thing, before the runtime's
 /// threads start. mimalloc asks the kernel for huge pages for its arenas
 /// (`madvise(MADV_HUGEPAGE)`), so the first touch of each thread's heap made a whole 2 MiB page
-/// resident: ~24 MiB more RSS when idle and under load, for no throughput measurable here
-/// (docs/DECISIONS.md, "Memory"). If the kernel refuses, cartd only uses more memory.
+/// resident: much more RSS, idle and under load, for no throughput measurable here
+/// (docs/DECISIONS.md, "Memory"; docs/PERFORMANCE.md has the figures). If the kernel refuses,
+/// cartd only uses more memory.
 #[cfg(target_os = "linux")]
 fn without_huge_pages() {
     let _ = nix::sys::prctl::set_thp_disable(true);

@@ -27,8 +27,8 @@ pub enum Rfc3339Error {
 /// A timestamp formatted as RFC 3339 into a buffer on the stack.
 ///
 /// Written here rather than with `time`'s `format_into`: that goes through `io::Write` and a
-/// generic formatter, and was about 1 % of the server's CPU per add in a perf profile (five
-/// timestamps per cart and two per line in every answer). The text is the same, byte for
+/// generic formatter, and every answer formats many of them (five timestamps per cart and two
+/// per line), enough to show in the add path's profile. The text is the same, byte for
 /// byte, as the tests check against `time` itself: seconds always, the fraction only when not
 /// zero and without trailing zeros, `Z` for UTC and `±HH:MM` otherwise.
 pub struct Rfc3339Text {

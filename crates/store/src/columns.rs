@@ -1,4 +1,5 @@
-//! Turning stored columns back into domain values, shared by the SQL backends.
+//! Stored columns to and from domain values (products, JSON errors, versions, millisecond
+//! times), shared by every backend: SQLite, PostgreSQL, Redis and DynamoDB.
 
 use time::OffsetDateTime;
 

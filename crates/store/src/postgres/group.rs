@@ -37,9 +37,8 @@ use super::sql_error;
 use crate::columns::{json_error, version_column};
 
 /// Groups running at once (fewer if the pool is smaller). Two let one group's WAL flush overlap
-/// the next group's work. More only make each group smaller: on 2 cores, 4 in flight gave
-/// ~25 % fewer adds/s than 2 and 8 about half, with PostgreSQL spending more CPU per cart
-/// (`docs/PERFORMANCE.md`).
+/// the next group's work. More only make each group smaller, so PostgreSQL spends more CPU per
+/// cart and fewer adds get through (`docs/PERFORMANCE.md` has the figures).
 pub(super) const IN_FLIGHT: usize = 2;
 
 /// Queued carts waiting for a group before requests wait to queue.

@@ -57,8 +57,9 @@ impl Default for CheckpointPolicy {
     fn default() -> Self {
         Self {
             pass_interval: Duration::from_millis(20),
-            // 32 MiB of 4 KiB pages, between the 16 MiB and 64 MiB measured in
-            // docs/PERFORMANCE.md (64 MiB was slightly faster, with a WAL file twice the size).
+            // 32 MiB of 4 KiB pages. A longer WAL pauses the writer less often but makes the
+            // file larger; shorter and longer lengths measured about the same adds, so this
+            // sits between them (docs/PERFORMANCE.md has the figures).
             restart_frames: 8192,
             restart_backlog: 512,
             writer_wait: Duration::from_secs(5),

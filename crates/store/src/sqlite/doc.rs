@@ -5,8 +5,9 @@
 //! `(seconds, nanoseconds)` pairs and whose ids are length-prefixed bytes. Carts are rewritten
 //! whole on every change, and SQLite writes every page a change touches twice (to the WAL and,
 //! at the checkpoint, to the database): as JSON a 15-line cart was ~4 KB, more than a page, so
-//! each add wrote a leaf and an overflow page; in this form the add benchmark's carts average
-//! ~1.1 KB, and encoding and decoding them costs a fraction of JSON's (`docs/PERFORMANCE.md`).
+//! each add wrote a leaf and an overflow page; in this form the same cart is about a quarter of
+//! that, one page per write, and encoding and decoding it costs a fraction of JSON's
+//! (`docs/PERFORMANCE.md` has the figures).
 //!
 //! postcard is not self-describing, so the format byte says which layout follows; a change to
 //! `Cart`'s fields needs a new format number and a decoder for the old one. Databases written
@@ -42,8 +43,9 @@ pub(super) fn encode_versioned<T: Serialize + ?Sized>(
 
 /// postcard's output into a `Vec`, byte by byte with `push` and slice by slice with
 /// `extend_from_slice`. postcard's own `to_extend` hands every byte to `Extend` as a one-byte
-/// array, which compiles to a `memcpy` call per byte (2 % of the server's CPU under the add
-/// benchmark), and its `AllocVec` cannot start from a sized buffer holding the format byte.
+/// array, which compiles to a `memcpy` call per byte of every cart written (it showed in the
+/// add path's profile), and its `AllocVec` cannot start from a sized buffer holding the format
+/// byte.
 struct Buffer(Vec<u8>);
 
 impl postcard::ser_flavors::Flavor for Buffer {

@@ -106,8 +106,8 @@ const MIGRATIONS: &[&str] = &[
     // is brought down to the largest `seq` left (0 if none), which changes nothing pending: no
     // event lies between. `event_id`, `cart_key`, `version` and `event_type` repeated what the
     // payload holds, and `published_at` has been unused since migration 4: dropping them makes an
-    // event's row ~90 bytes (a sixth) smaller, and the outbox's pages are a third of what each
-    // commit writes. (Payloads written since are binary BLOBs, `event_doc.rs`: a TEXT column
+    // event's row ~90 bytes (a sixth) smaller, and the outbox's pages are a large part of what
+    // each commit writes. (Payloads written since are binary BLOBs, `event_doc.rs`: a TEXT column
     // keeps a BLOB as it is, so no migration was needed, and `json_extract` reads only the
     // older, JSON rows; `cartd outbox list` prints any of them as JSON.)
     r"

@@ -8,7 +8,7 @@
 //!
 //! Undoing a failed job alone takes a savepoint around it, and savepoints are not free: two
 //! more statements per job, and a copy of every page the job touches into the savepoint's
-//! journal (about 2 % of the server's CPU per add in a perf profile). Nearly every job that fails
+//! journal, on every add, for a rollback that almost never happens. Nearly every job that fails
 //! fails before it changes anything (a compare-and-set that finds another version), so a group
 //! first runs without savepoints. A job that fails having changed rows
 //! (`sqlite3_total_changes` moved) rolls the whole transaction back, and the group runs again
