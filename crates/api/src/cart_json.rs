@@ -1,4 +1,5 @@
-//! A cart's JSON (the [`CartView`](crate::dto::CartView) shape) written straight into a buffer.
+//! A cart's JSON (the [`CartView`](crate::dto::CartView) shape) written straight into a buffer:
+//! the one JSON rendering of a cart, for reads, writes and merges alike.
 //!
 //! Every write answers with the whole cart, so rendering it is on the add path of every request.
 //! Through serde, each of a line's fourteen strings (nine of them field names) went through
@@ -8,8 +9,8 @@
 //! check that they need no escaping, and only text that does (a product name with a quote, say)
 //! goes through serde_json.
 //!
-//! `CartView`'s `Serialize` stays the reference: it documents the shape (utoipa), renders merge
-//! answers, and a property test holds this writer's bytes equal to its output.
+//! `CartView` documents the shape (utoipa) and renders nothing; the tests hold this writer's
+//! output to that OpenAPI schema, member for member, and to the cart's values.
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -17,8 +18,7 @@ use uuid::Uuid;
 use cart_core::timestamp::Rfc3339Text;
 use cart_core::{Cart, LineItem, Owner};
 
-/// Appends `cart` as JSON to `out`: the same bytes as `serde_json::to_writer(out,
-/// &CartView::from(cart))`.
+/// Appends `cart` as JSON to `out`, in the OpenAPI document's `CartView` shape.
 pub fn write_cart(out: &mut Vec<u8>, cart: &Cart) {
     let totals = cart.totals();
     out.extend_from_slice(b"{\"id\":");
@@ -52,6 +52,22 @@ pub fn write_cart(out: &mut Vec<u8>, cart: &Cart) {
     write_time(out, cart.updated_at());
     out.extend_from_slice(b",\"expires_at\":");
     write_time(out, cart.expires_at());
+    out.push(b'}');
+}
+
+/// Appends a merge's answer to `out`: the cart's JSON with the merge report as its `merge`
+/// member (the `MergedCartView` shape).
+pub fn write_merged(out: &mut Vec<u8>, cart: &Cart, report: &crate::dto::MergeReportView) {
+    write_cart(out, cart);
+    out.pop();
+    out.extend_from_slice(b",\"merge\":");
+    // A report holds only ids, enums and numbers: serde_json cannot fail on it, and if it ever
+    // did the member would be `null` rather than half written.
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, report).is_err() {
+        out.truncate(start);
+        out.extend_from_slice(b"null");
+    }
     out.push(b'}');
 }
 
@@ -126,23 +142,153 @@ fn write_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+    use serde_json::Value;
     use time::macros::datetime;
 
     use cart_core::{
-        AddItem, CartKey, Currency, Limits, Price, Product, ProductId, RequestedQuantity, VariantId,
+        AddItem, CartKey, Currency, Limits, MergeReport, MergeStrategy, Price, Product, ProductId,
+        RequestedQuantity, VariantId,
     };
 
     use super::*;
-    use crate::dto::CartView;
 
-    fn serde_bytes(cart: &Cart) -> String {
-        serde_json::to_string(&CartView::from(cart)).expect("serde")
-    }
-
-    fn direct_bytes(cart: &Cart) -> String {
+    fn rendered(cart: &Cart) -> Value {
         let mut out = Vec::new();
         write_cart(&mut out, cart);
-        String::from_utf8(out).expect("utf-8")
+        serde_json::from_slice(&out).expect("the writer writes JSON")
+    }
+
+    /// The OpenAPI document's schemas, as served.
+    fn schemas() -> Value {
+        let document: Value = serde_json::from_str(&crate::openapi_json()).expect("openapi");
+        document["components"]["schemas"].clone()
+    }
+
+    /// Whether `value` has exactly the shape `schema` describes: every required member, no
+    /// member the schema does not name, each of the stated JSON type (`$ref`, `allOf`, arrays
+    /// and nullable types followed).
+    fn conforms(value: &Value, schema: &Value, schemas: &Value) -> Result<(), String> {
+        if let Some(reference) = schema["$ref"].as_str() {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            return conforms(value, &schemas[name], schemas);
+        }
+        if let Some(parts) = schema["allOf"].as_array() {
+            // Each part names some members; together they must name all of them.
+            let mut merged = serde_json::Map::new();
+            let mut required = Vec::new();
+            for part in parts {
+                let part = match part["$ref"].as_str() {
+                    Some(r) => &schemas[r.trim_start_matches("#/components/schemas/")],
+                    None => part,
+                };
+                if let Some(members) = part["properties"].as_object() {
+                    merged.extend(members.clone());
+                }
+                required.extend(part["required"].as_array().cloned().unwrap_or_default());
+            }
+            let whole =
+                serde_json::json!({"type": "object", "properties": merged, "required": required});
+            return conforms(value, &whole, schemas);
+        }
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => return Ok(()),
+        };
+        let actual = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        if !types.contains(&actual) {
+            return Err(format!("{value} is {actual}, the schema says {types:?}"));
+        }
+        match value {
+            Value::Array(items) => items
+                .iter()
+                .try_for_each(|item| conforms(item, &schema["items"], schemas)),
+            Value::Object(members) => {
+                let properties = schema["properties"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                for required in schema["required"].as_array().into_iter().flatten() {
+                    let name = required.as_str().unwrap_or_default();
+                    if !members.contains_key(name) {
+                        return Err(format!("`{name}` is missing"));
+                    }
+                }
+                for (name, member) in members {
+                    let Some(property) = properties.get(name) else {
+                        return Err(format!("`{name}` is not in the schema"));
+                    };
+                    conforms(member, property, schemas).map_err(|e| format!("{name}: {e}"))?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the JSON shows `cart`'s own values.
+    fn shows(json: &Value, cart: &Cart) -> Result<(), String> {
+        let text = |at: OffsetDateTime| {
+            Rfc3339Text::new(at)
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default()
+        };
+        let totals = cart.totals();
+        let expected = [
+            ("id", Value::from(cart.id().to_string())),
+            ("user_id", Value::from(cart.key().as_str())),
+            ("currency", Value::from(cart.currency().as_str())),
+            ("item_count", Value::from(totals.item_count)),
+            ("total_quantity", Value::from(totals.total_quantity)),
+            ("total_price", Value::from(totals.total_price)),
+            ("version", Value::from(cart.version())),
+            ("created_at", Value::from(text(cart.created_at()))),
+            ("updated_at", Value::from(text(cart.updated_at()))),
+            ("expires_at", Value::from(text(cart.expires_at()))),
+        ];
+        for (name, value) in expected {
+            if json[name] != value {
+                return Err(format!("{name}: {} is not {value}", json[name]));
+            }
+        }
+        for (line, shown) in cart
+            .items()
+            .iter()
+            .zip(json["items"].as_array().into_iter().flatten())
+        {
+            let expected = [
+                ("item_id", Value::from(line.item_id().to_string())),
+                ("product_id", Value::from(line.product_id().as_str())),
+                (
+                    "variant_id",
+                    line.variant_id()
+                        .map_or(Value::Null, |v| Value::from(v.as_str())),
+                ),
+                ("name", Value::from(line.name())),
+                ("quantity", Value::from(line.quantity().get())),
+                ("unit_price", Value::from(line.unit_price())),
+                ("subtotal", Value::from(line.subtotal())),
+                ("added_at", Value::from(text(line.added_at()))),
+                ("updated_at", Value::from(text(line.updated_at()))),
+            ];
+            for (name, value) in expected {
+                if shown[name] != value {
+                    return Err(format!("line {name}: {} is not {value}", shown[name]));
+                }
+            }
+        }
+        if json["items"].as_array().map(Vec::len) != Some(cart.items().len()) {
+            return Err("the lines".into());
+        }
+        Ok(())
     }
 
     /// A cart of `names.len()` lines with those product names, every other line with a variant,
@@ -181,19 +327,58 @@ mod tests {
         cart
     }
 
+    fn two_lines() -> Cart {
+        let names = ["plain".to_owned(), "with \"quotes\"".to_owned()];
+        cart_named("guest_01HZX3K4B5C6D7E8F9G0H1J2K3", "USD", &names, 1)
+    }
+
     #[test]
-    fn an_empty_cart_and_a_user_cart_render_as_serde_does() {
-        for (key, currency) in [
-            ("guest_01HZX3K4B5C6D7E8F9G0H1J2K3", "USD"),
-            ("alice@example.com|x:1", "EUR"),
+    fn a_cart_renders_in_the_openapi_cart_shape() {
+        let schemas = schemas();
+        for cart in [
+            cart_named("guest_01HZX3K4B5C6D7E8F9G0H1J2K3", "USD", &[], 0),
+            cart_named("alice@example.com|x:1", "EUR", &[], 0),
+            two_lines(),
         ] {
-            let cart = cart_named(key, currency, &[], 0);
-            assert_eq!(direct_bytes(&cart), serde_bytes(&cart));
+            let json = rendered(&cart);
+            conforms(&json, &schemas["CartView"], &schemas).expect("CartView");
+            shows(&json, &cart).expect("the cart's values");
         }
     }
 
     #[test]
-    fn names_that_need_escaping_render_as_serde_does() {
+    fn the_shape_check_catches_a_missing_or_an_extra_member() {
+        let schemas = schemas();
+        let mut json = rendered(&two_lines());
+        json.as_object_mut().map(|cart| cart.remove("total_price"));
+        assert!(conforms(&json, &schemas["CartView"], &schemas).is_err());
+        let mut json = rendered(&two_lines());
+        json["items"][0]["extra"] = Value::from(1);
+        assert!(conforms(&json, &schemas["CartView"], &schemas).is_err());
+    }
+
+    #[test]
+    fn a_merge_renders_in_the_openapi_merged_cart_shape() {
+        let cart = two_lines();
+        let report = MergeReport::nothing_to_merge(
+            MergeStrategy::Max,
+            cart_core::GuestId::parse("guest_01HZX3K4B5C6D7E8F9G0H1J2K4").expect("guest"),
+        );
+        let mut out = Vec::new();
+        write_merged(
+            &mut out,
+            &cart,
+            &crate::dto::MergeReportView::new(&report, true),
+        );
+        let json: Value = serde_json::from_slice(&out).expect("JSON");
+        let schemas = schemas();
+        conforms(&json, &schemas["MergedCartView"], &schemas).expect("MergedCartView");
+        shows(&json, &cart).expect("the cart's values");
+        assert_eq!(json["merge"]["dry_run"], true);
+    }
+
+    #[test]
+    fn names_that_need_escaping_read_back_as_they_were() {
         let names: Vec<String> = [
             "plain",
             "with \"quotes\"",
@@ -206,17 +391,20 @@ mod tests {
         .map(str::to_owned)
         .to_vec();
         let cart = cart_named("guest_01HZX3K4B5C6D7E8F9G0H1J2K3", "JPY", &names, 0);
-        assert_eq!(direct_bytes(&cart), serde_bytes(&cart));
+        shows(&rendered(&cart), &cart).expect("the cart's values");
     }
 
     proptest! {
         #[test]
-        fn any_cart_renders_as_serde_does(
+        fn any_cart_renders_its_values_in_the_openapi_shape(
             names in proptest::collection::vec(any::<String>(), 0..30),
             touches in 0u32..3,
         ) {
             let cart = cart_named("guest_01HZX3K4B5C6D7E8F9G0H1J2K3", "USD", &names, touches);
-            prop_assert_eq!(direct_bytes(&cart), serde_bytes(&cart));
+            let json = rendered(&cart);
+            let schemas = schemas();
+            prop_assert_eq!(conforms(&json, &schemas["CartView"], &schemas), Ok(()));
+            prop_assert_eq!(shows(&json, &cart), Ok(()));
         }
     }
 }

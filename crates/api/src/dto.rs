@@ -6,32 +6,23 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use cart_core::timestamp::Rfc3339Text;
 use cart_core::{
-    Cart, Currency, LineItem, LineOutcome, LineSource, MergeLine, MergeReport, MergeStrategy,
-    OutcomeReason, Owner, Product,
+    Currency, LineOutcome, LineSource, MergeLine, MergeReport, MergeStrategy, OutcomeReason, Owner,
+    Product,
 };
 
-/// Writes a timestamp as RFC 3339 text without allocating; one RFC 3339 cannot express (never
-/// produced by cartd's clock) is written as an empty string rather than failing the response.
-fn rfc3339<S: serde::Serializer>(at: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
-    match Rfc3339Text::new(*at) {
-        Ok(text) => serializer.serialize_str(text.as_str()),
-        Err(_) => serializer.serialize_str(""),
-    }
-}
-
-// Views borrow from the domain value they show, so rendering one (every write answers with
-// one) allocates nothing per field.
+// A cart is rendered by `crate::cart_json` alone; `CartView`, `ItemView` and `MergedCartView`
+// only describe that shape for the OpenAPI document (and its tests hold the writer to them).
 
 /// A cart.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CartView<'a> {
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct CartView {
     /// The cart's id (stays through clears).
     #[schema(value_type = String)]
     pub id: Uuid,
     /// The cart key as stored: a user id or a guest id.
-    pub user_id: &'a str,
+    pub user_id: String,
     /// `user` or `guest`.
     #[schema(value_type = String, example = "guest")]
     pub owner: Owner,
@@ -39,7 +30,7 @@ pub struct CartView<'a> {
     #[schema(value_type = String)]
     pub currency: Currency,
     /// Lines in the order they were first added.
-    pub items: Vec<ItemView<'a>>,
+    pub items: Vec<ItemView>,
     /// Number of lines.
     pub item_count: usize,
     /// Units over all lines.
@@ -50,30 +41,28 @@ pub struct CartView<'a> {
     pub version: u64,
     /// RFC 3339.
     #[schema(value_type = String)]
-    #[serde(serialize_with = "rfc3339")]
     pub created_at: OffsetDateTime,
     /// RFC 3339.
     #[schema(value_type = String)]
-    #[serde(serialize_with = "rfc3339")]
     pub updated_at: OffsetDateTime,
     /// RFC 3339; every change extends it.
     #[schema(value_type = String)]
-    #[serde(serialize_with = "rfc3339")]
     pub expires_at: OffsetDateTime,
 }
 
 /// A cart line.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ItemView<'a> {
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ItemView {
     /// The line's id, for PATCH and DELETE.
     #[schema(value_type = String)]
     pub item_id: Uuid,
     /// Catalog product id.
-    pub product_id: &'a str,
+    pub product_id: String,
     /// Variant, if any.
-    pub variant_id: Option<&'a str>,
+    pub variant_id: Option<String>,
     /// Product name from the catalog.
-    pub name: &'a str,
+    pub name: String,
     /// Units, 1..=max.
     pub quantity: u32,
     /// Catalog unit price, minor units.
@@ -82,48 +71,10 @@ pub struct ItemView<'a> {
     pub subtotal: i64,
     /// RFC 3339.
     #[schema(value_type = String)]
-    #[serde(serialize_with = "rfc3339")]
     pub added_at: OffsetDateTime,
     /// RFC 3339.
     #[schema(value_type = String)]
-    #[serde(serialize_with = "rfc3339")]
     pub updated_at: OffsetDateTime,
-}
-
-impl<'a> From<&'a LineItem> for ItemView<'a> {
-    fn from(line: &'a LineItem) -> Self {
-        Self {
-            item_id: line.item_id(),
-            product_id: line.product_id().as_str(),
-            variant_id: line.variant_id().map(|v| v.as_str()),
-            name: line.name(),
-            quantity: line.quantity().get(),
-            unit_price: line.unit_price(),
-            subtotal: line.subtotal(),
-            added_at: line.added_at(),
-            updated_at: line.updated_at(),
-        }
-    }
-}
-
-impl<'a> From<&'a Cart> for CartView<'a> {
-    fn from(cart: &'a Cart) -> Self {
-        let totals = cart.totals();
-        Self {
-            id: cart.id(),
-            user_id: cart.key().as_str(),
-            owner: cart.key().owner(),
-            currency: cart.currency(),
-            items: cart.items().iter().map(ItemView::from).collect(),
-            item_count: totals.item_count,
-            total_quantity: totals.total_quantity,
-            total_price: totals.total_price,
-            version: cart.version(),
-            created_at: cart.created_at(),
-            updated_at: cart.updated_at(),
-            expires_at: cart.expires_at(),
-        }
-    }
 }
 
 /// `POST /v1/cart/{cartKey}/items`.
@@ -266,11 +217,12 @@ pub struct MergeCartRequest {
 }
 
 /// A cart after a merge (or as it would be, for a dry run), with the merge report.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MergedCartView<'a> {
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct MergedCartView {
     /// The user cart.
     #[serde(flatten)]
-    pub cart: CartView<'a>,
+    pub cart: CartView,
     /// What happened to every line.
     pub merge: MergeReportView,
 }

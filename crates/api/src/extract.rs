@@ -111,7 +111,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     let key = value
         .to_str()
         .ok()
-        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|c| (0x20..0x7f).contains(&c)))
+        .filter(|key| is_idempotency_key(key))
         .ok_or_else(|| {
             ApiError::new(
                 Code::ValidationError,
@@ -119,6 +119,12 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
             )
         })?;
     Ok(Some(key.to_owned()))
+}
+
+/// Whether `key` is an acceptable idempotency key: 1–255 printable ASCII characters, whichever
+/// transport carried it.
+pub fn is_idempotency_key(key: &str) -> bool {
+    (1..=255).contains(&key.len()) && key.bytes().all(|c| (0x20..0x7f).contains(&c))
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 //!   document cannot drift.
 //! - [`auth`]: bearer tokens, callers, which carts a caller may touch.
 //! - [`extract`]: JSON bodies, `If-Match`, `Idempotency-Key`, quantities.
-//! - [`idempotency`]: stored responses and replays.
+//! - [`commands`]: request input checked once and turned into the core's commands.
+//! - [`writes`]: idempotency keys scoped to caller and cart; REST's write options and answers.
 //! - [`problem`]: problem+json errors, the one mapping from domain errors.
 //! - [`dto`]: JSON shapes.
 //! - [`metrics`]: Prometheus recorder and request metrics.
@@ -20,11 +21,11 @@
 
 pub mod auth;
 pub mod cart_json;
+pub mod commands;
 pub mod devkeys;
 pub mod dto;
 pub mod extract;
 pub mod graphql;
-pub mod idempotency;
 pub mod jwks;
 pub mod metrics;
 pub mod problem;
@@ -34,6 +35,7 @@ pub mod rendered;
 pub mod routes;
 pub mod state;
 pub mod trace_context;
+pub mod writes;
 
 use std::sync::Arc;
 

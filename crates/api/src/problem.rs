@@ -316,7 +316,11 @@ impl From<CartError> for ApiError {
                 json!({"expected_version": expected, "current_version": current}),
             ),
             CartError::Contended => (Code::Conflict, json!({})),
-            CartError::IdempotencyKeyCommitted => (Code::IdempotencyInFlight, json!({})),
+            CartError::IdempotencyKeyCommitted | CartError::IdempotencyInFlight => {
+                (Code::IdempotencyInFlight, json!({}))
+            }
+            CartError::IdempotencyKeyReused => (Code::IdempotencyKeyReused, json!({})),
+            CartError::MergeTargetNotUserCart => (Code::Forbidden, json!({})),
             CartError::Store(StoreError::Unavailable(cause)) => {
                 return Self {
                     cause: Some(cause.clone()),

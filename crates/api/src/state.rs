@@ -9,7 +9,6 @@ use cart_events::live::LiveFeed;
 
 use crate::auth::Authenticator;
 use crate::graphql::GraphqlConfig;
-use crate::idempotency::InFlight;
 use crate::rate_limit::RateLimit;
 use crate::readiness::ReadyCheck;
 use crate::rendered::RenderedCarts;
@@ -44,8 +43,6 @@ pub struct Shared {
     pub service: Arc<CartService>,
     /// Token verification.
     pub auth: Arc<Authenticator>,
-    /// Idempotency keys being processed in this process.
-    pub in_flight: Arc<InFlight>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// Per-client rate limits, when configured.

@@ -8,7 +8,12 @@ use axum::http::HeaderMap;
 /// The request's `traceparent`, if it is a well-formed W3C trace context (version `00`, a
 /// non-zero trace id and span id); anything else is ignored, as the specification asks.
 pub fn traceparent(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("traceparent")?.to_str().ok()?.trim();
+    headers.get("traceparent").and_then(parse)
+}
+
+/// A `traceparent` value, normalised, if it is a valid one.
+pub fn parse(value: &axum::http::HeaderValue) -> Option<String> {
+    let value = value.to_str().ok()?.trim();
     is_valid(value).then(|| value.to_ascii_lowercase())
 }
 

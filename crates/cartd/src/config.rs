@@ -16,6 +16,7 @@ use cart_api::jwks::JwksConfig;
 use cart_core::{CartPolicy, Limits};
 use cart_events::{RelayConfig, SinkUrl};
 use cart_store::StoreUrl;
+use cart_store::caching::CacheConfig;
 
 /// cartd: the shopping-cart service.
 #[derive(Debug, Parser)]
@@ -490,7 +491,13 @@ impl ServeArgs {
             guest_ttl: to_time("CARTD_GUEST_TTL", self.guest_ttl)?,
             user_ttl: to_time("CARTD_USER_TTL", self.user_ttl)?,
             idempotency_ttl: to_time("CARTD_IDEMPOTENCY_TTL", self.idempotency_ttl)?,
-            catalog_cache_ttl: time::Duration::try_from(self.catalog_cache_ttl)
+        })
+    }
+
+    /// The caches these settings turn on (a zero turns one off).
+    pub fn caches(&self) -> Result<CacheConfig, SettingError> {
+        Ok(CacheConfig {
+            catalog_ttl: time::Duration::try_from(self.catalog_cache_ttl)
                 .ok()
                 .filter(|ttl| *ttl <= time::Duration::hours(1))
                 .ok_or(SettingError {
@@ -642,18 +649,18 @@ mod tests {
     }
 
     #[test]
-    fn the_recent_carts_memory_defaults_to_the_services_default_and_is_given_in_mib() {
-        let default = serve_args(&[]).policy().expect("valid");
+    fn the_recent_carts_memory_defaults_to_the_caches_default_and_is_given_in_mib() {
+        let default = serve_args(&[]).caches().expect("valid");
         assert_eq!(
             default.recent_carts_memory,
-            CartPolicy::default().recent_carts_memory
+            CacheConfig::default().recent_carts_memory
         );
         let set = serve_args(&["--recent-carts-mib", "5"])
-            .policy()
+            .caches()
             .expect("valid");
         assert_eq!(set.recent_carts_memory, 5 * 1024 * 1024);
         let off = serve_args(&["--recent-carts-mib", "0"])
-            .policy()
+            .caches()
             .expect("valid");
         assert_eq!(off.recent_carts_memory, 0);
     }

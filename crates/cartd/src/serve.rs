@@ -22,6 +22,7 @@ use crate::demo;
 /// Runs the server until a shutdown signal.
 pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let policy = args.policy()?;
+    let caches = args.caches()?;
     let graphql = args.graphql()?;
     args.check_sweeper()?;
     let rate_limit = args
@@ -96,10 +97,12 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         );
     }
 
+    let clock: Arc<dyn cart_core::Clock> = Arc::new(SystemClock);
+    let cached = backend.clone().with_caches(clock.clone(), caches);
     let service = Arc::new(CartService::new(
-        backend.store(),
-        backend.catalog(),
-        Arc::new(SystemClock),
+        cached.store(),
+        cached.catalog(),
+        clock,
         Arc::new(RandomIds),
         policy,
     ));
@@ -118,7 +121,6 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let state = AppState::new(Shared {
         service: service.clone(),
         auth: Arc::new(auth),
-        in_flight: Arc::default(),
         metrics: cart_api::metrics::recorder(),
         rate_limit: rate_limit.clone(),
         rendered: Arc::new(RenderedCarts::new(cart_api::state::RENDERED_CART_BUDGET)),

@@ -3,8 +3,7 @@
 
 use thiserror::Error;
 
-use crate::ids::ProductId;
-use crate::ports::StoreError;
+use crate::ids::{CartKey, ProductId};
 
 /// Why a cart use case did not happen. Nothing was written when one of these is returned.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -19,10 +18,10 @@ pub enum CartError {
     #[error("item not found in cart")]
     ItemNotFound,
     /// The catalog has no such product.
-    #[error("product {0:?} not found")]
+    #[error("product {0} not found")]
     ProductNotFound(ProductId),
     /// The product exists but is not for sale.
-    #[error("product {0:?} is not available")]
+    #[error("product {0} is not available")]
     ProductUnavailable(ProductId),
     /// The client asserted a price that is not the catalog's.
     #[error("price changed: expected {expected}, now {current}")]
@@ -95,9 +94,46 @@ pub enum CartError {
     /// the caller should replay the stored response.
     #[error("idempotency key already used")]
     IdempotencyKeyCommitted,
+    /// The idempotency key was recorded for another command (another change, another cart
+    /// version condition); the caller must use a new key.
+    #[error("this idempotency key was used for a different command")]
+    IdempotencyKeyReused,
+    /// A command under this idempotency key is still running in this process.
+    #[error("a command with this idempotency key is still being processed")]
+    IdempotencyInFlight,
+    /// Only a user cart can take in a guest cart.
+    #[error("only a user cart can take in a guest cart")]
+    MergeTargetNotUserCart,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why the store could not do what was asked. Cloneable so one failed group commit can answer
+/// every request in the group.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StoreError {
+    /// A compare-and-set failed: the cart under `key` is not at the expected version.
+    #[error("cart {key} is at version {current:?}")]
+    VersionMismatch {
+        /// The cart whose version differed.
+        key: CartKey,
+        /// The version stored (`None`: no cart).
+        current: Option<u64>,
+    },
+    /// An unexpired idempotency record with this key exists already.
+    #[error("idempotency key already recorded")]
+    DuplicateIdempotencyKey,
+    /// The store cannot be reached or is overloaded; worth retrying later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The relay lease is held by another relay (or expired and was taken over): this relay
+    /// must stop publishing and must not mark anything published.
+    #[error("the relay lease is held by another relay")]
+    LeaseLost,
+    /// Anything else; the message is for logs, never for clients.
+    #[error("store failure: {0}")]
+    Internal(String),
 }
 
 fn version_mismatch(expected: u64, current: Option<u64>) -> String {

@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::cart::Cart;
 use crate::cart::merge::MergeReport;
-use crate::ids::{CartKey, Owner, ProductId, VariantId};
+use crate::cart::{Cart, LineChange, Totals};
+use crate::ids::{CartKey, Owner};
 
 /// What happened to a cart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -47,34 +47,6 @@ impl EventType {
             Self::CartMergedAway => "cart.merged_away",
         }
     }
-}
-
-/// The line an event concerns, before and after.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LineChange {
-    /// The line's id.
-    pub item_id: Uuid,
-    /// The product on the line.
-    pub product_id: ProductId,
-    /// The variant, if any.
-    pub variant_id: Option<VariantId>,
-    /// Units before the change (0 for a new line).
-    pub quantity_before: u32,
-    /// Units after the change (0 for a removed line).
-    pub quantity_after: u32,
-    /// Unit price in minor units after the change.
-    pub unit_price: i64,
-}
-
-/// A cart's totals after a change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Totals {
-    /// Lines.
-    pub item_count: usize,
-    /// Units over all lines.
-    pub total_quantity: u64,
-    /// Sum of line subtotals, minor units.
-    pub total_price: i64,
 }
 
 /// One event, with a stable id consumers deduplicate by.

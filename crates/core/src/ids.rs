@@ -172,6 +172,12 @@ impl ProductId {
     }
 }
 
+impl fmt::Display for ProductId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A product variant's id (size, colour …); opaque to cartd, part of a line's identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VariantId(Box<str>);

@@ -2,31 +2,35 @@
 //!
 //! # Layout
 //!
+//! Rules, from the bottom up (each module uses only those above it):
+//!
 //! - [`ids`]: guest ids, user ids, cart keys, product ids — parsed once at the edge.
 //! - [`money`]: ISO 4217 currencies and integer prices.
 //! - [`quantity`]: requested quantities and the limits that turn them into line quantities.
 //! - [`product`]: catalog products and the parsing of product rows.
+//! - [`error`]: `CartError`, the one error type of the use cases, and `StoreError`.
 //! - [`cart`]: the cart and its pure rules, and ([`cart::merge`]) merging a guest cart at sign-in.
 //! - [`events`]: the domain events written to the outbox.
-//! - [`catalog_cache`]: a read-through cache of catalog lookups.
+//! - [`command`]: the writes a transport can ask for, and their canonical fingerprints.
+//! - [`outcome`]: what a write answers, rendered by each transport.
 //! - [`ports`]: the `Store`, `Catalog`, `Clock` and `IdGenerator` traits backends implement.
-//! - [`service`]: `CartService`, the use cases: load → decide → one atomic commit.
-//! - [`error`]: `CartError`, the one error type of the use cases.
-//! - [`timestamp`]: timestamps in serde, RFC 3339 text in JSON without an allocation per value.
+//!
+//! Then the use cases over the ports, [`use_cases`]: `CartService`, one module per write and
+//! one compare-and-set loop for all of them. [`timestamp`] renders timestamps as RFC 3339 text.
 
 pub mod cart;
-pub mod catalog_cache;
+pub mod command;
 pub mod error;
 pub mod events;
 pub mod ids;
 pub mod money;
+pub mod outcome;
 pub mod ports;
 pub mod product;
 pub mod quantity;
-mod recent;
-pub mod service;
 mod text_serde;
 pub mod timestamp;
+pub mod use_cases;
 
 #[cfg(test)]
 mod proptests;
@@ -34,18 +38,17 @@ mod proptests;
 pub use cart::merge::{
     LineOutcome, LineSource, MergeLine, MergeReport, MergeStrategy, OutcomeReason,
 };
-pub use cart::{AddItem, Cart, LineItem};
-pub use error::CartError;
-pub use events::{CartEvent, EventType, LineChange, Totals};
+pub use cart::{AddItem, Cart, CartStamp, LineChange, LineItem, Totals};
+pub use command::{Command, MergeRequest, Precondition, RemoveItem, SetQuantity};
+pub use error::{CartError, StoreError};
+pub use events::{CartEvent, EventType};
 pub use ids::{CartKey, GuestId, IdError, Owner, ProductId, UserId, VariantId};
 pub use money::{Currency, MoneyError, Price};
+pub use outcome::{Merged, Outcome, Written};
 pub use ports::{
-    CartStamp, CartWrite, Catalog, Clock, Commit, IdGenerator, IdempotencyRecord, ManualClock,
-    Outbox, OutboxEntry, OutboxStats, RandomIds, Store, StoreError, StoredResponse, SweepReport,
-    SystemClock,
+    CartWrite, Catalog, Clock, Commit, IdGenerator, IdempotencyRecord, LoadedCart, ManualClock,
+    Outbox, OutboxEntry, OutboxStats, RandomIds, Store, SweepReport, SystemClock,
 };
 pub use product::{Product, ProductError, ProductInput};
 pub use quantity::{Limits, Quantity, RequestedQuantity};
-pub use service::{
-    CartPolicy, CartService, IdempotencyIntent, MergeRequest, Merged, Precondition, WriteOptions,
-};
+pub use use_cases::{CartPolicy, CartService, IdempotencyKey, WriteOptions};

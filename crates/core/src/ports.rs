@@ -1,57 +1,20 @@
 //! The ports the use cases need from the outside world: a store, a catalog, a clock and ids.
 //! Each backend implements [`Store`] and [`Catalog`]; the atomic commit is the heart of it.
+//! Caches are decorators of these ports, kept with the backends (cart-store), not here.
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::cart::Cart;
+use crate::cart::{Cart, CartStamp};
+use crate::error::StoreError;
 use crate::events::CartEvent;
 use crate::ids::{CartKey, GuestId, ProductId};
+use crate::outcome::Outcome;
 use crate::product::Product;
-
-/// Why the store could not do what was asked. Cloneable so one failed group commit can answer
-/// every request in the group.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum StoreError {
-    /// A compare-and-set failed: the cart under `key` is not at the expected version.
-    #[error("cart {key} is at version {current:?}")]
-    VersionMismatch {
-        /// The cart whose version differed.
-        key: CartKey,
-        /// The version stored (`None`: no cart).
-        current: Option<u64>,
-    },
-    /// An unexpired idempotency record with this key exists already.
-    #[error("idempotency key already recorded")]
-    DuplicateIdempotencyKey,
-    /// The store cannot be reached or is overloaded; worth retrying later.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    /// The relay lease is held by another relay (or expired and was taken over): this relay
-    /// must stop publishing and must not mark anything published.
-    #[error("the relay lease is held by another relay")]
-    LeaseLost,
-    /// Anything else; the message is for logs, never for clients.
-    #[error("store failure: {0}")]
-    Internal(String),
-}
-
-/// Which cart, at which version, until when: enough to validate a cached rendering of a cart
-/// without reading the cart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CartStamp {
-    /// The cart's id (a cart that replaced an expired one has a new id).
-    pub cart_id: Uuid,
-    /// The cart's version.
-    pub version: u64,
-    /// When it expires.
-    pub expires_at: OffsetDateTime,
-}
 
 /// One cart's part of a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,28 +28,28 @@ pub struct CartWrite {
     pub new_state: Option<Arc<Cart>>,
 }
 
-/// A response stored under an idempotency key and replayed for retries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredResponse {
-    /// HTTP status.
-    pub status: u16,
-    /// Headers to replay (content type, ETag …).
-    pub headers: Vec<(String, String)>,
-    /// The body bytes.
-    pub body: Vec<u8>,
-}
-
-/// An idempotency record: the first completed response for a key, and what it answered.
+/// An idempotency record: the command a key was first used for, and what it answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
     /// The key scoped to caller and cart (opaque to the store).
     pub scoped_key: String,
-    /// A digest of method, path and body; a retry with another fingerprint is a misuse.
+    /// The command's canonical form ([`crate::command::Command::fingerprint`]); a retry with
+    /// another command under the same key is a misuse.
     pub fingerprint: String,
-    /// The response to replay.
-    pub response: StoredResponse,
+    /// What the command answered, replayed for retries and rendered by each transport.
+    pub outcome: Outcome,
     /// When the record may be forgotten.
     pub expires_at: OffsetDateTime,
+}
+
+/// The cart a change starts from, as [`Store::load_for_change`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedCart {
+    /// The cart (expired or not), or `None`.
+    pub cart: Option<Cart>,
+    /// `true` when it came from a cache of carts this process committed, which another
+    /// process may have changed since: only a commit's compare-and-set can confirm it.
+    pub guessed: bool,
 }
 
 /// Everything one change writes, all or nothing: the cart(s) with compare-and-set, the events
@@ -127,6 +90,16 @@ pub struct SweepReport {
 pub trait Store: Send + Sync + 'static {
     /// The cart under `key`, expired or not.
     async fn load_cart(&self, key: &CartKey) -> Result<Option<Cart>, StoreError>;
+
+    /// The cart a change of `key` starts from. The stored cart, unless the store is wrapped in
+    /// a cache that remembers the carts this process committed (see [`LoadedCart::guessed`]):
+    /// the use cases trust a guess only for a change they then commit.
+    async fn load_for_change(&self, key: &CartKey) -> Result<LoadedCart, StoreError> {
+        Ok(LoadedCart {
+            cart: self.load_cart(key).await?,
+            guessed: false,
+        })
+    }
 
     /// The stamp of the cart under `key`, expired or not, without reading its contents.
     async fn cart_stamp(&self, key: &CartKey) -> Result<Option<CartStamp>, StoreError>;

@@ -4,21 +4,25 @@
 //! # Layout
 //!
 //! - [`url`]: the `CARTD_STORE` URL, parsed into a [`StoreUrl`].
-//! - [`sqlite`]: the embedded default (feature `sqlite`): one writer thread with group commit,
-//!   a pool of readers, WAL.
+//! - [`sqlite`]: the embedded default (feature `sqlite`): WAL, one writer thread with group
+//!   commit, checkpoints on a thread beside it, a pool of read connections used on the calling
+//!   thread; carts and events as postcard BLOBs.
+//! - [`postgres`]: PostgreSQL (feature `postgres`): JSONB cart documents; the common one-cart
+//!   commit is grouped with other carts' into one statement.
+//! - [`redis`]: Redis (feature `redis`): one Lua script per commit, the outbox in a stream.
+//! - [`dynamodb`]: DynamoDB (feature `dynamodb`): one table, `TransactWriteItems` per commit.
+//! - `columns` (private): stored columns to and from domain values (products, versions,
+//!   millisecond times), shared by the backends.
+//! - `tests/conformance.rs`: the conformance suite every backend runs.
 //!
 //! [`open`] turns a URL into a [`Backend`], whose store, catalog and outbox the service is wired
 //! to.
-//! - [`postgres`]: PostgreSQL (feature `postgres`): JSONB cart documents, a transaction per commit.
-//!
-//! - [`redis`]: Redis (feature `redis`): one Lua script per commit, the outbox in a stream.
-//!
-//! - [`dynamodb`]: DynamoDB (feature `dynamodb`): one table, `TransactWriteItems` per commit.
 
 use std::sync::Arc;
 
-use cart_core::{Catalog, Outbox, Store, StoreError};
+use cart_core::{Catalog, Clock, Outbox, Store, StoreError};
 
+pub mod caching;
 #[cfg(any(
     feature = "sqlite",
     feature = "postgres",
@@ -28,6 +32,13 @@ use cart_core::{Catalog, Outbox, Store, StoreError};
 mod columns;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "redis",
+    feature = "dynamodb"
+))]
+mod idempotency_doc;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "redis")]
@@ -73,6 +84,25 @@ impl Backend {
     /// [`Store::pending_events`] it publishes.
     pub fn outbox(&self) -> Arc<dyn Outbox> {
         self.outbox.clone()
+    }
+
+    /// The same backend behind the caches `config` turns on ([`caching`]): the store
+    /// remembers the carts this process commits, the catalog its lookups.
+    pub fn with_caches(mut self, clock: Arc<dyn Clock>, config: caching::CacheConfig) -> Self {
+        if config.recent_carts_memory > 0 {
+            self.store = Arc::new(caching::RememberingStore::new(
+                self.store,
+                config.recent_carts_memory,
+            ));
+        }
+        if config.catalog_ttl > time::Duration::ZERO {
+            self.catalog = Arc::new(caching::CachedCatalog::new(
+                self.catalog,
+                clock,
+                config.catalog_ttl,
+            ));
+        }
+        self
     }
 
     /// A short name for logs and `/ready` (`sqlite`, `postgres`, `redis`, `dynamodb`).

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use cart_core::{
     AddItem, Cart, CartEvent, CartKey, CartWrite, Commit, Currency, EventType, GuestId,
-    IdempotencyRecord, Limits, OutboxEntry, OutboxStats, Price, Product, ProductId,
-    RequestedQuantity, Store, StoreError, StoredResponse,
+    IdempotencyRecord, Limits, OutboxEntry, OutboxStats, Outcome, Price, Product, ProductId,
+    RequestedQuantity, Store, StoreError,
 };
 use cart_store::Backend;
 
@@ -68,15 +68,13 @@ fn commit_of(key: &CartKey, current: Option<&Cart>, now: OffsetDateTime) -> Comm
     }
 }
 
+/// A record of an add's outcome (a cart with one line).
 fn record(scoped_key: &str, expires_at: OffsetDateTime) -> IdempotencyRecord {
+    let (cart, _) = next(&key(99), None, expires_at - Duration::hours(24));
     IdempotencyRecord {
         scoped_key: scoped_key.into(),
-        fingerprint: "f".into(),
-        response: StoredResponse {
-            status: 201,
-            headers: vec![("etag".into(), "\"1\"".into())],
-            body: b"{}".to_vec(),
-        },
+        fingerprint: "cmd1 add_item cart=guest_x".into(),
+        outcome: Outcome::Cart(Some(cart)),
         expires_at,
     }
 }
@@ -171,8 +169,9 @@ pub async fn creation_and_update_conditions_hold(store: Arc<dyn Store>) {
 pub async fn a_duplicate_idempotency_key_writes_nothing(store: Arc<dyn Store>) {
     let now = OffsetDateTime::now_utc();
     let (a, b) = (key(3), key(4));
+    let recorded = record("scope|k", now + Duration::hours(24));
     let mut first = commit_of(&a, None, now);
-    first.idempotency = Some(record("scope|k", now + Duration::hours(24)));
+    first.idempotency = Some(recorded.clone());
     store.commit(first).await.expect("first");
     let mut second = commit_of(&b, None, now);
     second.idempotency = Some(record("scope|k", now + Duration::hours(24)));
@@ -187,10 +186,10 @@ pub async fn a_duplicate_idempotency_key_writes_nothing(store: Arc<dyn Store>) {
         .await
         .expect("read")
         .expect("record");
-    assert_eq!(stored.response.status, 201);
+    assert_eq!(stored.fingerprint, recorded.fingerprint);
     assert_eq!(
-        stored.response.headers,
-        vec![("etag".to_owned(), "\"1\"".to_owned())]
+        stored.outcome, recorded.outcome,
+        "the first commit's outcome"
     );
 }
 
@@ -799,6 +798,47 @@ pub fn unavailable<T>(service: &str, why: impl std::fmt::Display) -> Option<T> {
     None
 }
 
+/// The fingerprint the build before command fingerprints recorded: a SHA-256 of method, path
+/// and body, in hex.
+const LEGACY_FINGERPRINT: &str =
+    "9f2c1d5e7a3b4c6d8e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
+
+/// The REST answer to an add, as the build before the transport-free write path recorded it:
+/// status, headers, and the cart's JSON as bytes.
+fn legacy_response_text() -> String {
+    let cart = r#"{"id":"0193a1a0-0000-7000-8000-000000000001","user_id":"guest_01JD3XK4B5C6D7E8F9G0H1J2K3","owner":"guest","currency":"EUR","items":[{"item_id":"0193a1a0-0000-7000-8000-000000000002","product_id":"book-001-pb","variant_id":null,"name":"Middlemarch","quantity":2,"unit_price":1299,"subtotal":2598,"added_at":"2026-12-01T10:00:00Z","updated_at":"2026-12-01T10:00:01Z"}],"item_count":1,"total_quantity":2,"total_price":2598,"version":2,"created_at":"2026-12-01T10:00:00Z","updated_at":"2026-12-01T10:00:01Z","expires_at":"2026-12-08T10:00:01Z"}"#;
+    let body: Vec<String> = cart.bytes().map(|b| b.to_string()).collect();
+    format!(
+        r#"{{"status":201,"headers":[["content-type","application/json"],["etag","\"2\""]],"body":[{}]}}"#,
+        body.join(",")
+    )
+}
+
+/// A record the previous build wrote (put there by the backend's own client) reads as the
+/// domain outcome it answered, under its old fingerprint.
+async fn a_record_of_the_previous_build_reads_as_its_outcome(store: &dyn Store, scoped: &str) {
+    let record = store
+        .idempotency_record(scoped, OffsetDateTime::now_utc())
+        .await
+        .expect("read")
+        .expect("the old record is there");
+    assert_eq!(record.fingerprint, LEGACY_FINGERPRINT);
+    let Outcome::Cart(Some(cart)) = record.outcome else {
+        panic!("a cart: {:?}", record.outcome);
+    };
+    assert_eq!(cart.key().as_str(), "guest_01JD3XK4B5C6D7E8F9G0H1J2K3");
+    assert_eq!(cart.version(), 2);
+    assert_eq!(cart.items().len(), 1);
+    assert_eq!(cart.items()[0].quantity().get(), 2);
+    assert_eq!(cart.totals().total_price, 2598);
+}
+
+/// Milliseconds since the epoch, a day from now: when the old record expires.
+fn a_day_from_now_ms() -> i64 {
+    let at = OffsetDateTime::now_utc() + Duration::days(1);
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).expect("ms")
+}
+
 macro_rules! conformance {
     ($open:expr) => {
         #[tokio::test]
@@ -900,16 +940,39 @@ mod sqlite {
 
     /// A store on a fresh file; the directory lives as long as the process (tests are short).
     async fn open() -> Option<Backend> {
+        Some(open_at().await.0)
+    }
+
+    async fn open_at() -> (Backend, std::path::PathBuf) {
         let dir = tempfile::tempdir().expect("temp dir").keep();
-        let url = cart_store::StoreUrl::parse(&format!(
-            "sqlite://{}",
-            dir.join("conformance.db").display()
-        ))
-        .expect("url");
-        Some(cart_store::open(&url).await.expect("open"))
+        let path = dir.join("conformance.db");
+        let url =
+            cart_store::StoreUrl::parse(&format!("sqlite://{}", path.display())).expect("url");
+        (cart_store::open(&url).await.expect("open"), path)
     }
 
     conformance!(open());
+
+    #[tokio::test]
+    async fn a_record_of_the_previous_build_reads_as_its_outcome() {
+        let (backend, path) = open_at().await;
+        let db = rusqlite::Connection::open(&path).expect("open the file");
+        db.execute(
+            "INSERT INTO idempotency (scoped_key, fingerprint, response, expires_at)
+             VALUES ('old|key', ?1, ?2, ?3)",
+            rusqlite::params![
+                super::LEGACY_FINGERPRINT,
+                super::legacy_response_text(),
+                super::a_day_from_now_ms()
+            ],
+        )
+        .expect("insert");
+        super::a_record_of_the_previous_build_reads_as_its_outcome(
+            backend.store().as_ref(),
+            "old|key",
+        )
+        .await;
+    }
 }
 
 mod postgres {
@@ -918,6 +981,11 @@ mod postgres {
     /// A store in a fresh schema of the test database (`CARTD_TEST_POSTGRES_URL`, default the
     /// local server's `test` database), so tests run in parallel without seeing each other.
     async fn open() -> Option<Backend> {
+        open_at().await.map(|(backend, _, _)| backend)
+    }
+
+    /// The store, the server's URL and the store's schema.
+    async fn open_at() -> Option<(Backend, String, String)> {
         let base = std::env::var("CARTD_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         let schema = format!("cartd_test_{}", uuid::Uuid::new_v4().simple());
@@ -925,12 +993,37 @@ mod postgres {
             cart_store::StoreUrl::parse(&format!("{base}?schema={schema}&acquire_timeout=3s"))
                 .expect("url");
         match cart_store::open(&url).await {
-            Ok(backend) => Some(backend),
+            Ok(backend) => Some((backend, base, schema)),
             Err(e) => super::unavailable("PostgreSQL", e),
         }
     }
 
     conformance!(open());
+
+    #[tokio::test]
+    async fn a_record_of_the_previous_build_reads_as_its_outcome() {
+        let Some((backend, base, schema)) = open_at().await else {
+            return;
+        };
+        let pool = sqlx::PgPool::connect(&base).await.expect("connect");
+        let expires_at = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+        // The schema name is the test's own (`cartd_test_` and a UUID): nothing to inject.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {schema}.idempotency (scoped_key, fingerprint, response, expires_at)
+             VALUES ('old|key', $1, $2::jsonb, $3)"
+        )))
+        .bind(super::LEGACY_FINGERPRINT)
+        .bind(super::legacy_response_text())
+        .bind(expires_at)
+        .execute(&pool)
+        .await
+        .expect("insert");
+        super::a_record_of_the_previous_build_reads_as_its_outcome(
+            backend.store().as_ref(),
+            "old|key",
+        )
+        .await;
+    }
 
     /// A commit PostgreSQL refuses (an event payload with `\u0000`, which `jsonb` cannot hold;
     /// the API never produces one) fails alone: the carts committed in the same group still
@@ -986,18 +1079,53 @@ mod redis {
     /// A store under a fresh key prefix of the test server (`CARTD_TEST_REDIS_URL`, default the
     /// local server), so tests run in parallel without seeing each other.
     async fn open() -> Option<Backend> {
+        open_at().await.map(|(backend, _, _)| backend)
+    }
+
+    /// The store, the server's URL and the store's key prefix.
+    async fn open_at() -> Option<(Backend, String, String)> {
         let base = std::env::var("CARTD_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let prefix = format!("cartd-test-{}", uuid::Uuid::new_v4().simple());
         let url = cart_store::StoreUrl::parse(&format!("{base}?prefix={prefix}&timeout=2s"))
             .expect("url");
         match cart_store::open(&url).await {
-            Ok(backend) => Some(backend),
+            Ok(backend) => Some((backend, base, prefix)),
             Err(e) => super::unavailable("Redis", e),
         }
     }
 
     conformance!(open());
+
+    #[tokio::test]
+    async fn a_record_of_the_previous_build_reads_as_its_outcome() {
+        let Some((backend, base, prefix)) = open_at().await else {
+            return;
+        };
+        let client = redis::Client::open(base.as_str()).expect("client");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let expires = super::a_day_from_now_ms().to_string();
+        let fields = [
+            ("fp", super::LEGACY_FINGERPRINT.to_owned()),
+            ("resp", super::legacy_response_text()),
+            ("exp", expires),
+        ];
+        let () = redis::AsyncCommands::hset_multiple(
+            &mut conn,
+            format!("{{{prefix}}}:idem:old|key"),
+            &fields,
+        )
+        .await
+        .expect("hset");
+        super::a_record_of_the_previous_build_reads_as_its_outcome(
+            backend.store().as_ref(),
+            "old|key",
+        )
+        .await;
+    }
 }
 
 mod dynamodb {
@@ -1006,6 +1134,11 @@ mod dynamodb {
     /// A store on a fresh table of the test endpoint (`CARTD_TEST_DYNAMODB_ENDPOINT`, default a
     /// moto server on 127.0.0.1:5005), created for the test.
     async fn open() -> Option<Backend> {
+        open_at().await.map(|(backend, _, _)| backend)
+    }
+
+    /// The store, the endpoint and the store's table.
+    async fn open_at() -> Option<(Backend, String, String)> {
         let endpoint = std::env::var("CARTD_TEST_DYNAMODB_ENDPOINT")
             .unwrap_or_else(|_| "http://127.0.0.1:5005".into());
         let table = format!("cartd-test-{}", uuid::Uuid::new_v4().simple());
@@ -1014,10 +1147,44 @@ mod dynamodb {
         ))
         .expect("url");
         match cart_store::open(&url).await {
-            Ok(backend) => Some(backend),
+            Ok(backend) => Some((backend, endpoint, table)),
             Err(e) => super::unavailable("DynamoDB (moto)", e),
         }
     }
 
     conformance!(open());
+
+    #[tokio::test]
+    async fn a_record_of_the_previous_build_reads_as_its_outcome() {
+        use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+        let Some((backend, endpoint, table)) = open_at().await else {
+            return;
+        };
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .load()
+            .await;
+        let expires = super::a_day_from_now_ms();
+        aws_sdk_dynamodb::Client::new(&config)
+            .put_item()
+            .table_name(table)
+            .item("pk", S("IDEM#old|key".into()))
+            .item("sk", S("IDEM".into()))
+            .item("fp", S(super::LEGACY_FINGERPRINT.into()))
+            .item("resp", S(super::legacy_response_text()))
+            .item("expires_at", N(expires.to_string()))
+            .item("ttl", N((expires / 1000).to_string()))
+            .send()
+            .await
+            .expect("put");
+        super::a_record_of_the_previous_build_reads_as_its_outcome(
+            backend.store().as_ref(),
+            "old|key",
+        )
+        .await;
+    }
 }

@@ -142,11 +142,6 @@ pub fn gql_error(error: ApiError) -> Error {
     Refusal::of(error).into_error()
 }
 
-/// A failure that is not the client's, logged with `cause`, answered `INTERNAL_ERROR`.
-pub fn internal(cause: impl ToString) -> Error {
-    gql_error(ApiError::internal(cause))
-}
-
 /// A mutation's answer to a refusal: a payload with a `UserError` blaming `field`, or a
 /// GraphQL error for authorization and server failures.
 pub fn refuse(error: ApiError, field: Option<&str>) -> Result<CartPayload> {

@@ -3,17 +3,19 @@
 //! `POST /graphql` takes any operation, `GET /graphql` only queries, and `/graphql/ws` speaks
 //! `graphql-transport-ws` for subscriptions. Every resolver calls the same [`CartService`] use
 //! cases as REST, resolves cart keys with the same [`Caller::cart_key`], answers with the same
-//! error codes (the one mapping in [`crate::problem`]) and records writes under the same
-//! idempotency keys ([`crate::idempotency::run_write`]), so the rules cannot drift apart.
+//! error codes (the one mapping in [`crate::problem`]), checks input with the same
+//! [`crate::commands`] and records writes under the same idempotency keys (scoped by
+//! [`crate::writes::scoped_key`]), so the rules cannot drift apart.
 //!
 //! # Layout
 //!
 //! - [`config`]: limits and the introspection switch ([`GraphqlConfig`]).
 //! - [`query`], [`mutation`], [`subscription`]: the three root types.
 //! - [`types`]: the objects they return (carts, money, products, merge reports, payloads).
-//! - [`writes`]: a mutation as a REST write: idempotency, preconditions, the stored answer.
+//! - [`writes`]: a mutation's command through the use cases: idempotency, preconditions, the
+//!   payload built from the domain outcome.
 //! - [`context`]: the state, the caller and the trace context a resolver reads.
-//! - [`read`]: a cart read as REST reads it (validated rendered-cart cache).
+//! - [`read`]: a cart read through the use cases.
 //! - [`error`]: API errors as GraphQL errors or `userErrors`.
 //! - [`document`]: a document's size, nesting and expanded field count, checked before it
 //!   is parsed or validated.

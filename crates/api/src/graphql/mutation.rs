@@ -1,22 +1,20 @@
 //! `Mutation`: REST's cart writes, argument for argument, through the same use cases.
 //!
-//! Each mutation checks its arguments in REST's order (cart key, then the rest), so one request
-//! sent both ways is refused with the same code; then it runs as a REST write
-//! ([`crate::graphql::writes`]).
+//! Each mutation checks its arguments with REST's checks in REST's order ([`crate::commands`]:
+//! cart key, then the rest), so one request sent both ways is refused with the same code; then
+//! it runs its command through the use cases ([`crate::graphql::writes`]).
 
 use async_graphql::{Context, ID, Object, Result};
 use serde_json::json;
-use uuid::Uuid;
 
-use cart_core::{AddItem, CartKey, GuestId, MergeRequest, ProductId, VariantId};
+use cart_core::{CartKey, Command};
 
 use crate::auth::Caller;
-use crate::extract::requested_quantity;
+use crate::commands::{self, GRAPHQL, Refused};
 use crate::graphql::context::{caller, state};
 use crate::graphql::error::refuse;
 use crate::graphql::types::{CartPayload, GuestPayload, MergeStrategy};
 use crate::graphql::writes::{self, Write};
-use crate::idempotency::Written;
 use crate::problem::{ApiError, Code};
 
 /// The root of changes.
@@ -51,38 +49,19 @@ impl Mutation {
             Ok(key) => key,
             Err(error) => return refuse(error, Some("cartKey")),
         };
-        let product = match ProductId::parse(&product_id) {
-            Ok(id) => id,
-            Err(e) => return refuse(invalid(e, "productId"), Some("productId")),
-        };
-        let variant = match variant_id
-            .as_deref()
-            .map(|v| VariantId::parse(v))
-            .transpose()
-        {
-            Ok(variant) => variant,
-            Err(e) => return refuse(invalid(e, "variantId"), Some("variantId")),
-        };
-        let requested = match requested_quantity(&json!(quantity)) {
-            Ok(quantity) => quantity,
-            Err(error) => return refuse(error, Some("quantity")),
-        };
-        if unit_price.is_some_and(|price| price < 0) {
-            let error = ApiError::new(
-                Code::ValidationError,
-                "unitPrice must be a non-negative integer of minor units",
-            );
-            return refuse(error, Some("unitPrice"));
-        }
-        let command = AddItem {
-            product_id: product,
-            variant_id: variant,
-            quantity: requested,
-            asserted_unit_price: unit_price.map(i64::from),
+        let command = match commands::add_item(
+            &GRAPHQL,
+            &product_id,
+            variant_id.as_ref().map(|v| v.as_str()),
+            &json!(quantity),
+            unit_price.map(i64::from),
+        ) {
+            Ok(command) => command,
+            Err(refused) => return refusal(refused),
         };
         let write = Write {
             operation: "addItem",
-            arguments: json!({
+            legacy_arguments: json!({
                 "cartKey": cart_key.as_str(), "productId": product_id.as_str(),
                 "quantity": quantity, "variantId": variant_id.as_deref(),
                 "unitPrice": unit_price, "expectedVersion": expected_version,
@@ -90,12 +69,7 @@ impl Mutation {
             idempotency_key,
             expected_version,
         };
-        let service = &state(ctx)?.service;
-        let target = key.clone();
-        writes::run(ctx, &caller, &key, write, |options| async move {
-            service.add_item(&target, command, options).await.map(Some)
-        })
-        .await
+        writes::run(ctx, &caller, &key, Command::AddItem(command), write).await
     }
 
     /// Set a line's quantity, 1 to the line maximum (REST `PATCH …/items/{itemID}`); remove a
@@ -114,32 +88,20 @@ impl Mutation {
             Ok(key) => key,
             Err(error) => return refuse(error, Some("cartKey")),
         };
-        let item = match item(&item_id) {
-            Ok(item) => item,
-            Err(error) => return refuse(error, Some("itemId")),
-        };
-        let requested = match requested_quantity(&json!(quantity)) {
-            Ok(quantity) => quantity,
-            Err(error) => return refuse(error, Some("quantity")),
+        let command = match commands::set_quantity(&GRAPHQL, &item_id, &json!(quantity)) {
+            Ok(command) => command,
+            Err(refused) => return refusal(refused),
         };
         let write = Write {
             operation: "updateItemQuantity",
-            arguments: json!({
+            legacy_arguments: json!({
                 "cartKey": cart_key.as_str(), "itemId": item_id.as_str(),
                 "quantity": quantity, "expectedVersion": expected_version,
             }),
             idempotency_key,
             expected_version,
         };
-        let service = &state(ctx)?.service;
-        let target = key.clone();
-        writes::run(ctx, &caller, &key, write, |options| async move {
-            service
-                .set_quantity(&target, item, requested, options)
-                .await
-                .map(Some)
-        })
-        .await
+        writes::run(ctx, &caller, &key, Command::SetQuantity(command), write).await
     }
 
     /// Remove a line (REST `DELETE …/items/{itemID}`).
@@ -156,25 +118,20 @@ impl Mutation {
             Ok(key) => key,
             Err(error) => return refuse(error, Some("cartKey")),
         };
-        let item = match item(&item_id) {
-            Ok(item) => item,
-            Err(error) => return refuse(error, Some("itemId")),
+        let command = match commands::remove_item(&GRAPHQL, &item_id) {
+            Ok(command) => command,
+            Err(refused) => return refusal(refused),
         };
         let write = Write {
             operation: "removeItem",
-            arguments: json!({
+            legacy_arguments: json!({
                 "cartKey": cart_key.as_str(), "itemId": item_id.as_str(),
                 "expectedVersion": expected_version,
             }),
             idempotency_key,
             expected_version,
         };
-        let service = &state(ctx)?.service;
-        let target = key.clone();
-        writes::run(ctx, &caller, &key, write, |options| async move {
-            service.remove_item(&target, item, options).await.map(Some)
-        })
-        .await
+        writes::run(ctx, &caller, &key, Command::RemoveItem(command), write).await
     }
 
     /// Empty a cart (REST `DELETE /v1/cart/{cartKey}`): it keeps its id and its version goes
@@ -193,16 +150,13 @@ impl Mutation {
         };
         let write = Write {
             operation: "clearCart",
-            arguments: json!({"cartKey": cart_key.as_str(), "expectedVersion": expected_version}),
+            legacy_arguments: json!({
+                "cartKey": cart_key.as_str(), "expectedVersion": expected_version,
+            }),
             idempotency_key,
             expected_version,
         };
-        let service = &state(ctx)?.service;
-        let target = key.clone();
-        writes::run(ctx, &caller, &key, write, |options| async move {
-            service.clear(&target, options).await
-        })
-        .await
+        writes::run(ctx, &caller, &key, Command::Clear, write).await
     }
 
     /// Merge a guest cart into the caller's own user cart, at sign-in (REST
@@ -228,39 +182,22 @@ impl Mutation {
             return refuse(error, None);
         };
         let key = CartKey::User(user.clone());
-        let guest = match GuestId::parse(&guest_id) {
-            Ok(guest) => guest,
-            Err(e) => {
-                let error = ApiError::new(Code::InvalidGuestId, format!("guestId: {e}"))
-                    .with_details(json!({"guest_id": guest_id.as_str()}));
-                return refuse(error, Some("guestId"));
-            }
-        };
-        let strategy: cart_core::MergeStrategy = strategy.map(Into::into).unwrap_or_default();
+        let strategy: Option<cart_core::MergeStrategy> = strategy.map(Into::into);
         let dry_run = dry_run.unwrap_or(false);
-        let request = MergeRequest {
-            guest,
-            strategy,
-            dry_run,
+        let request = match commands::merge(&GRAPHQL, &guest_id, strategy, dry_run) {
+            Ok(request) => request,
+            Err(refused) => return refusal(refused),
         };
         let write = Write {
             operation: "mergeGuestCart",
-            arguments: json!({
-                "guestId": guest_id.as_str(), "strategy": strategy.as_str(), "dryRun": dry_run,
-                "expectedVersion": expected_version,
+            legacy_arguments: json!({
+                "guestId": guest_id.as_str(), "strategy": request.strategy.as_str(),
+                "dryRun": dry_run, "expectedVersion": expected_version,
             }),
             idempotency_key,
             expected_version,
         };
-        let service = &state(ctx)?.service;
-        writes::run(ctx, &caller, &key, write, |options| async move {
-            let merged = service.merge(user, &request, options).await?;
-            Ok(Written {
-                dry_run,
-                ..merged.into()
-            })
-        })
-        .await
+        writes::run(ctx, &caller, &key, Command::Merge(request), write).await
     }
 
     /// A new guest id to use as a cart key (REST `POST /v1/guests`). Nothing is stored until
@@ -273,15 +210,7 @@ impl Mutation {
     }
 }
 
-/// A malformed id argument.
-fn invalid(error: cart_core::IdError, argument: &str) -> ApiError {
-    ApiError::new(Code::ValidationError, error.to_string()).with_details(json!({"field": argument}))
-}
-
-/// An item id: a UUID, as in REST's paths.
-fn item(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| {
-        ApiError::new(Code::ValidationError, "itemId must be a UUID")
-            .with_details(json!({"item_id": raw}))
-    })
+/// A refused argument, as a `userErrors` entry naming it.
+fn refusal(refused: Refused) -> Result<CartPayload> {
+    refuse(refused.error, Some(refused.argument))
 }

@@ -1,5 +1,4 @@
-//! Reading a cart as `GET /v1/cart/{cartKey}` does: the store's stamp validates the rendered
-//! body in [`crate::rendered`], and only a miss loads and renders the cart.
+//! Reading a cart through the use cases, as GraphQL shows it.
 
 use cart_core::CartKey;
 
@@ -9,6 +8,5 @@ use crate::state::AppState;
 
 /// The live cart under `key`: `CART_NOT_FOUND` if none, `CART_EXPIRED` if expired.
 pub async fn cart(state: &AppState, key: &CartKey) -> Result<Cart, ApiError> {
-    let (_, body) = crate::rendered::read(state, key).await?;
-    Cart::from_json(&body).map_err(ApiError::internal)
+    Ok(state.service.get(key).await?.into())
 }

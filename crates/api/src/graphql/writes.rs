@@ -1,65 +1,43 @@
-//! A mutation is a REST write: it runs through [`crate::idempotency::run_write`], so the same
-//! `Idempotency-Key` rules hold (scoped to caller and cart, recorded in the change's atomic
-//! commit, replayed for a retry with the same arguments, `IDEMPOTENCY_KEY_REUSED` for other
-//! arguments, `IDEMPOTENCY_IN_FLIGHT` while the first runs), and the answer GraphQL shows is the
-//! one REST renders and the record stores.
-//!
-//! The fingerprint of a GraphQL write is its mutation name and arguments (all but the key), in
-//! place of REST's method, path and body. A key is scoped as in REST, so one key sent over REST
-//! and over GraphQL for the same cart is a reuse, never a replay of the other API's answer.
-//! `expectedVersion` is REST's body `version`: a mismatch is `CONFLICT`.
-
-use std::future::Future;
+//! A mutation runs its command through the same use case as REST
+//! ([`cart_core::CartService::execute`]): the same `Idempotency-Key` rules (scoped to caller and
+//! cart, recorded in the change's atomic commit with the command's fingerprint, replayed for a
+//! retry of the same command over either transport, `IDEMPOTENCY_KEY_REUSED` for another
+//! command, `IDEMPOTENCY_IN_FLIGHT` while the first runs). The payload is built from the
+//! domain outcome. `expectedVersion` is REST's body `version`: a mismatch is `CONFLICT`.
 
 use async_graphql::{Context, Result};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::Response;
-use serde::Deserialize;
 
-use cart_core::{CartError, CartKey, Precondition, WriteOptions};
+use cart_core::{CartKey, Command, IdempotencyKey, Precondition, WriteOptions};
 
 use crate::auth::Caller;
-use crate::extract::idempotency_key;
+use crate::extract::is_idempotency_key;
 use crate::graphql::context::{Traceparent, state};
-use crate::graphql::error::{internal, refuse};
-use crate::graphql::types::{Cart, CartPayload, MergeReport};
-use crate::idempotency::{WriteRequest, Written, run_write};
+use crate::graphql::error::refuse;
+use crate::graphql::types::{CartPayload, MergeReport};
 use crate::problem::{ApiError, Code};
+use crate::writes::{legacy_fingerprint, scoped_key};
 
-/// One mutation, as the idempotency record sees it.
+/// A mutation's write options, as it names them.
 pub struct Write {
-    /// The mutation's name.
+    /// The mutation's name (for records of builds before command fingerprints).
     pub operation: &'static str,
-    /// Its arguments except `idempotencyKey`: with the name, the request's fingerprint.
-    pub arguments: serde_json::Value,
+    /// Its arguments except `idempotencyKey`, as those builds digested them.
+    pub legacy_arguments: serde_json::Value,
     /// `idempotencyKey`.
     pub idempotency_key: Option<String>,
     /// `expectedVersion`.
     pub expected_version: Option<i32>,
 }
 
-/// The JSON REST answers a write with: a cart, with `merge` for a merge.
-#[derive(Deserialize)]
-struct Answer {
-    #[serde(flatten)]
-    cart: Cart,
-    #[serde(default)]
-    merge: Option<MergeReport>,
-}
-
-/// Runs `apply` on `key`'s cart for `caller` under `write`'s precondition and idempotency key.
-pub async fn run<F, Fut, O>(
+/// Runs `command` on `key`'s cart for `caller` under `write`'s precondition and idempotency
+/// key.
+pub async fn run(
     ctx: &Context<'_>,
     caller: &Caller,
     key: &CartKey,
+    command: Command,
     write: Write,
-    apply: F,
-) -> Result<CartPayload>
-where
-    F: FnOnce(WriteOptions) -> Fut,
-    Fut: Future<Output = Result<O, CartError>>,
-    O: Into<Written>,
-{
+) -> Result<CartPayload> {
     let state = state(ctx)?;
     let precondition = match write.expected_version.map(u64::try_from).transpose() {
         Ok(version) => version.map(Precondition::BodyVersion),
@@ -73,57 +51,39 @@ where
             );
         }
     };
-    let mut headers = HeaderMap::new();
-    if let Some(Traceparent(value)) = ctx.data_opt::<Traceparent>() {
-        headers.insert("traceparent", value.clone());
-    }
-    if let Some(key) = &write.idempotency_key {
-        let refused = || {
-            ApiError::new(
-                Code::ValidationError,
-                "idempotencyKey must be 1-255 printable ASCII characters",
-            )
-        };
-        let Ok(value) = HeaderValue::from_str(key) else {
-            return refuse(refused(), Some("idempotencyKey"));
-        };
-        headers.insert("idempotency-key", value);
-        if idempotency_key(&headers).is_err() {
-            return refuse(refused(), Some("idempotencyKey"));
-        }
-    }
-    let path = format!("graphql:{}", write.operation);
-    let body = serde_json::to_vec(&write.arguments).map_err(internal)?;
-    let request = WriteRequest {
-        caller,
-        cart: key,
-        headers: &headers,
-        method: Method::POST,
-        path: &path,
-        body: &body,
-        precondition,
-        // Not 204 for a clear: GraphQL answers with the emptied cart.
-        success: StatusCode::OK,
+    let idempotency = match &write.idempotency_key {
+        None => None,
+        Some(raw) => match is_idempotency_key(raw) {
+            true => Some(IdempotencyKey {
+                scoped: scoped_key(caller, key, raw),
+                legacy_fingerprint: Some(legacy_fingerprint(
+                    "POST",
+                    &format!("graphql:{}", write.operation),
+                    &serde_json::to_vec(&write.legacy_arguments).unwrap_or_default(),
+                )),
+            }),
+            false => {
+                let error = ApiError::new(
+                    Code::ValidationError,
+                    "idempotencyKey must be 1-255 printable ASCII characters",
+                );
+                return refuse(error, Some("idempotencyKey"));
+            }
+        },
     };
-    match run_write(state, request, apply).await {
-        Ok(response) => payload(response).await,
-        Err(error) => refuse(error, None),
+    let options = WriteOptions {
+        precondition,
+        idempotency,
+        traceparent: ctx
+            .data_opt::<Traceparent>()
+            .and_then(|Traceparent(value)| crate::trace_context::parse(value)),
+    };
+    match state.service.execute(key, command, options).await {
+        Ok(written) => Ok(CartPayload {
+            cart: written.outcome.cart().cloned().map(Into::into),
+            merge: written.outcome.merge().map(MergeReport::from),
+            user_errors: Vec::new(),
+        }),
+        Err(error) => refuse(error.into(), None),
     }
-}
-
-/// The payload for the answer REST would have sent (fresh or replayed).
-async fn payload(response: Response) -> Result<CartPayload> {
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .map_err(internal)?;
-    if body.is_empty() {
-        // A clear that found no cart.
-        return Ok(CartPayload::default());
-    }
-    let answer: Answer = serde_json::from_slice(&body).map_err(internal)?;
-    Ok(CartPayload {
-        cart: Some(answer.cart),
-        merge: answer.merge,
-        user_errors: Vec::new(),
-    })
 }

@@ -5,18 +5,18 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
-use cart_core::{AddItem, CartKey, GuestId, MergeRequest, ProductId, VariantId};
+use cart_core::{CartKey, Command};
 use serde::Deserialize;
 
 use crate::auth::Caller;
+use crate::commands::{self, REST};
 use crate::dto::{AddItemRequest, CartView, MergeCartRequest, MergedCartView, UpdateItemRequest};
-use crate::extract::{JsonBody, if_match, requested_quantity};
-use crate::idempotency::{WriteRequest, Written, run_write};
+use crate::extract::{JsonBody, if_match};
 use crate::problem::{ApiError, Code, Problem};
 use crate::routes::{PathParams, QueryParams};
 use crate::state::AppState;
+use crate::writes::{RestWrite, render};
 
 /// The `{cartKey}` path parameter, for the OpenAPI document.
 #[derive(IntoParams)]
@@ -46,17 +46,6 @@ struct WriteHeaders(
     /// Only if the cart is at this version, e.g. "3"
     Option<String>,
 );
-
-fn item_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| {
-        ApiError::new(Code::ValidationError, "itemID must be a UUID")
-            .with_details(serde_json::json!({"item_id": raw}))
-    })
-}
-
-fn path_and_query(uri: &Uri) -> &str {
-    uri.path_and_query().map_or(uri.path(), |pq| pq.as_str())
-}
 
 /// Get a cart.
 ///
@@ -122,68 +111,27 @@ async fn add_item(
 ) -> Result<Response, ApiError> {
     let key = caller.cart_key(&cart_key)?;
     let request = &body.value;
-    let product_id = ProductId::parse(&request.product_id).map_err(|e| {
-        ApiError::new(Code::ValidationError, e.to_string())
-            .with_details(serde_json::json!({"field": "product_id"}))
-    })?;
-    let variant_id = request
-        .variant_id
-        .as_deref()
-        .map(VariantId::parse)
-        .transpose()
-        .map_err(|e| {
-            ApiError::new(Code::ValidationError, e.to_string())
-                .with_details(serde_json::json!({"field": "variant_id"}))
-        })?;
-    let quantity = requested_quantity(&request.quantity)?;
-    if request.unit_price.is_some_and(|p| p < 0) {
-        return Err(ApiError::new(
-            Code::ValidationError,
-            "unit_price must be a non-negative integer of minor units",
-        ));
-    }
-    let command = AddItem {
-        product_id,
-        variant_id,
-        quantity,
-        asserted_unit_price: request.unit_price,
-    };
-    let write = write_request(
-        &caller,
-        &key,
-        &headers,
-        method,
-        &uri,
-        &body.raw,
-        StatusCode::CREATED,
+    let command = commands::add_item(
+        &REST,
+        &request.product_id,
+        request.variant_id.as_deref(),
+        &request.quantity,
+        request.unit_price,
     )?;
-    let service = &state.service;
-    let target = key.clone();
-    run_write(&state, write, |options| async move {
-        service.add_item(&target, command, options).await.map(Some)
-    })
-    .await
-}
-
-fn write_request<'a>(
-    caller: &'a Caller,
-    key: &'a CartKey,
-    headers: &'a HeaderMap,
-    method: Method,
-    uri: &'a Uri,
-    body: &'a [u8],
-    success: StatusCode,
-) -> Result<WriteRequest<'a>, ApiError> {
-    Ok(WriteRequest {
-        caller,
-        cart: key,
-        headers,
-        method,
-        path: path_and_query(uri),
-        body,
-        precondition: if_match(headers)?,
-        success,
-    })
+    let write = RestWrite {
+        caller: &caller,
+        cart: &key,
+        headers: &headers,
+        method: &method,
+        uri: &uri,
+        body: &body.raw,
+    };
+    let options = write.options(if_match(&headers)?)?;
+    let written = state
+        .service
+        .execute(&key, Command::AddItem(command), options)
+        .await?;
+    Ok(render(StatusCode::CREATED, &written))
 }
 
 /// Change an item's quantity.
@@ -212,35 +160,31 @@ async fn update_item(
     body: JsonBody<UpdateItemRequest>,
 ) -> Result<Response, ApiError> {
     let key = caller.cart_key(&cart_key)?;
-    let item = item_id(&item)?;
-    let quantity = requested_quantity(&body.value.quantity)?;
-    let mut write = write_request(
-        &caller,
-        &key,
-        &headers,
-        method,
-        &uri,
-        &body.raw,
-        StatusCode::OK,
-    )?;
+    let command = commands::set_quantity(&REST, &item, &body.value.quantity)?;
+    let mut precondition = if_match(&headers)?;
     if let Some(version) = body.value.version {
-        if write.precondition.is_some() {
+        if precondition.is_some() {
             return Err(ApiError::new(
                 Code::ValidationError,
                 "send either If-Match or a body version, not both",
             ));
         }
-        write.precondition = Some(cart_core::Precondition::BodyVersion(version));
+        precondition = Some(cart_core::Precondition::BodyVersion(version));
     }
-    let service = &state.service;
-    let target = key.clone();
-    run_write(&state, write, |options| async move {
-        service
-            .set_quantity(&target, item, quantity, options)
-            .await
-            .map(Some)
-    })
-    .await
+    let write = RestWrite {
+        caller: &caller,
+        cart: &key,
+        headers: &headers,
+        method: &method,
+        uri: &uri,
+        body: &body.raw,
+    };
+    let options = write.options(precondition)?;
+    let written = state
+        .service
+        .execute(&key, Command::SetQuantity(command), options)
+        .await?;
+    Ok(render(StatusCode::OK, &written))
 }
 
 /// Remove an item.
@@ -262,14 +206,21 @@ async fn remove_item(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let key = caller.cart_key(&cart_key)?;
-    let item = item_id(&item)?;
-    let write = write_request(&caller, &key, &headers, method, &uri, &[], StatusCode::OK)?;
-    let service = &state.service;
-    let target = key.clone();
-    run_write(&state, write, |options| async move {
-        service.remove_item(&target, item, options).await.map(Some)
-    })
-    .await
+    let command = commands::remove_item(&REST, &item)?;
+    let write = RestWrite {
+        caller: &caller,
+        cart: &key,
+        headers: &headers,
+        method: &method,
+        uri: &uri,
+        body: &[],
+    };
+    let options = write.options(if_match(&headers)?)?;
+    let written = state
+        .service
+        .execute(&key, Command::RemoveItem(command), options)
+        .await?;
+    Ok(render(StatusCode::OK, &written))
 }
 
 /// Empty a cart.
@@ -292,21 +243,17 @@ async fn clear_cart(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let key = caller.cart_key(&cart_key)?;
-    let write = write_request(
-        &caller,
-        &key,
-        &headers,
-        method,
-        &uri,
-        &[],
-        StatusCode::NO_CONTENT,
-    )?;
-    let service = &state.service;
-    let target = key.clone();
-    run_write(&state, write, |options| async move {
-        service.clear(&target, options).await
-    })
-    .await
+    let write = RestWrite {
+        caller: &caller,
+        cart: &key,
+        headers: &headers,
+        method: &method,
+        uri: &uri,
+        body: &[],
+    };
+    let options = write.options(if_match(&headers)?)?;
+    let written = state.service.execute(&key, Command::Clear, options).await?;
+    Ok(render(StatusCode::NO_CONTENT, &written))
 }
 
 /// The `?dry_run=` query of a merge.
@@ -349,7 +296,7 @@ async fn merge_carts(
     body: JsonBody<MergeCartRequest>,
 ) -> Result<Response, ApiError> {
     let key = caller.cart_key(&cart_key)?;
-    let CartKey::User(user) = &key else {
+    let CartKey::User(_) = &key else {
         // Only a signed-in user's cart can take in a guest cart.
         return Err(match caller {
             Caller::Anonymous => ApiError::new(
@@ -362,34 +309,26 @@ async fn merge_carts(
             ),
         });
     };
-    let guest = GuestId::parse(&body.value.guest_id).map_err(|e| {
-        ApiError::new(Code::InvalidGuestId, format!("guest_id: {e}"))
-            .with_details(serde_json::json!({"guest_id": body.value.guest_id}))
-    })?;
-    let request = MergeRequest {
-        guest,
-        strategy: body.value.strategy.unwrap_or_default(),
-        dry_run: query.dry_run.unwrap_or(false),
-    };
-    let write = write_request(
-        &caller,
-        &key,
-        &headers,
-        method,
-        &uri,
-        &body.raw,
-        StatusCode::OK,
+    let request = commands::merge(
+        &REST,
+        &body.value.guest_id,
+        body.value.strategy,
+        query.dry_run.unwrap_or(false),
     )?;
-    let service = &state.service;
-    let dry_run = request.dry_run;
-    run_write(&state, write, |options| async move {
-        let merged = service.merge(user, &request, options).await?;
-        Ok(Written {
-            dry_run,
-            ..merged.into()
-        })
-    })
-    .await
+    let write = RestWrite {
+        caller: &caller,
+        cart: &key,
+        headers: &headers,
+        method: &method,
+        uri: &uri,
+        body: &body.raw,
+    };
+    let options = write.options(if_match(&headers)?)?;
+    let written = state
+        .service
+        .execute(&key, Command::Merge(request), options)
+        .await?;
+    Ok(render(StatusCode::OK, &written))
 }
 
 /// The cart routes.

@@ -289,15 +289,19 @@ async fn a_retried_mutation_replays_its_first_answer_and_changes_nothing() {
         other.body["data"]["payload"]["userErrors"][0]["field"],
         "idempotencyKey"
     );
-    // The key is scoped to caller and cart as in REST: over REST it is another request.
-    let over_rest = app
-        .send(
+    // The key is scoped to caller and cart as in REST, and names a command, not a request:
+    // the same command over REST replays, another is a reuse.
+    let over_rest = |quantity: i64| {
+        app.send(
             app.request(Method::POST, &format!("/v1/cart/{key}/items"))
                 .header("idempotency-key", "order-7-add-book")
-                .json(&json!({"product_id": "book", "quantity": 2})),
+                .json(&json!({"product_id": "book", "quantity": quantity})),
         )
-        .await;
-    assert_eq!(over_rest.code(), "IDEMPOTENCY_KEY_REUSED");
+    };
+    let replayed = over_rest(2).await;
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replayed.body["version"], 1);
+    assert_eq!(over_rest(3).await.code(), "IDEMPOTENCY_KEY_REUSED");
     // Another cart, same key: a new request.
     let elsewhere = app
         .mutate(

@@ -19,6 +19,9 @@ use cart_core::{
 /// The HS256 secret of test servers.
 pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 
+/// A decorator a test puts around the store.
+pub type WrapStore = Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send>;
+
 /// How a test server is configured.
 pub struct Options {
     pub secret: Option<&'static str>,
@@ -32,6 +35,8 @@ pub struct Options {
     /// Runs an outbox relay in the test that feeds `state.live`, as `cartd serve` does, so
     /// subscriptions see committed changes (only the tests that need it pay for it).
     pub relay: bool,
+    /// Puts a decorator of the test's own around the store the service writes through.
+    pub wrap_store: Option<WrapStore>,
 }
 
 impl Default for Options {
@@ -43,6 +48,7 @@ impl Default for Options {
             auth: AuthConfig::default(),
             graphql: cart_api::graphql::GraphqlConfig::default(),
             relay: false,
+            wrap_store: None,
         }
     }
 }
@@ -146,9 +152,18 @@ pub async fn spawn_with(options: Options) -> TestApp {
         .await
         .expect("seed catalog");
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    // The caches `cartd serve` puts in front of the store and catalog, so every test runs
+    // through them as production does.
+    let cached = backend
+        .clone()
+        .with_caches(clock.clone(), cart_store::caching::CacheConfig::default());
+    let store = match options.wrap_store {
+        Some(wrap) => wrap(cached.store()),
+        None => cached.store(),
+    };
     let service = Arc::new(CartService::new(
-        backend.store(),
-        backend.catalog(),
+        store,
+        cached.catalog(),
         clock.clone(),
         Arc::new(RandomIds),
         CartPolicy {
@@ -164,7 +179,6 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let state = AppState::new(Shared {
         service: service.clone(),
         auth: Arc::new(auth),
-        in_flight: Arc::default(),
         metrics: cart_api::metrics::recorder(),
         rate_limit: options.rate_limit.map(|(rate, burst)| {
             Arc::new(cart_api::rate_limit::RateLimit::new(
@@ -437,4 +451,101 @@ pub fn claims_for(sub: &str) -> Claims {
 /// Seconds since the epoch.
 pub fn unix_now() -> u64 {
     OffsetDateTime::now_utc().unix_timestamp() as u64
+}
+
+/// The write use cases called as a transport calls them ([`CartService::execute`]), answering
+/// the cart the outcome shows: what the replica tests need in a line.
+pub trait Writes {
+    /// Adds units of a product.
+    async fn add(
+        &self,
+        key: &cart_core::CartKey,
+        add: cart_core::AddItem,
+        options: cart_core::WriteOptions,
+    ) -> Result<cart_core::Cart, cart_core::CartError>;
+    /// Sets a line's quantity.
+    async fn set(
+        &self,
+        key: &cart_core::CartKey,
+        item_id: uuid::Uuid,
+        quantity: cart_core::RequestedQuantity,
+        options: cart_core::WriteOptions,
+    ) -> Result<cart_core::Cart, cart_core::CartError>;
+    /// Removes a line.
+    async fn remove(
+        &self,
+        key: &cart_core::CartKey,
+        item_id: uuid::Uuid,
+        options: cart_core::WriteOptions,
+    ) -> Result<cart_core::Cart, cart_core::CartError>;
+    /// Empties the cart (`None`: there was none).
+    async fn clear_cart(
+        &self,
+        key: &cart_core::CartKey,
+        options: cart_core::WriteOptions,
+    ) -> Result<Option<cart_core::Cart>, cart_core::CartError>;
+}
+
+impl Writes for CartService {
+    async fn add(
+        &self,
+        key: &cart_core::CartKey,
+        add: cart_core::AddItem,
+        options: cart_core::WriteOptions,
+    ) -> Result<cart_core::Cart, cart_core::CartError> {
+        let written = self
+            .execute(key, cart_core::Command::AddItem(add), options)
+            .await?;
+        written
+            .outcome
+            .cart()
+            .cloned()
+            .ok_or(cart_core::CartError::CartNotFound)
+    }
+
+    async fn set(
+        &self,
+        key: &cart_core::CartKey,
+        item_id: uuid::Uuid,
+        quantity: cart_core::RequestedQuantity,
+        options: cart_core::WriteOptions,
+    ) -> Result<cart_core::Cart, cart_core::CartError> {
+        let command = cart_core::SetQuantity { item_id, quantity };
+        let written = self
+            .execute(key, cart_core::Command::SetQuantity(command), options)
+            .await?;
+        written
+            .outcome
+            .cart()
+            .cloned()
+            .ok_or(cart_core::CartError::CartNotFound)
+    }
+
+    async fn remove(
+        &self,
+        key: &cart_core::CartKey,
+        item_id: uuid::Uuid,
+        options: cart_core::WriteOptions,
+    ) -> Result<cart_core::Cart, cart_core::CartError> {
+        let command = cart_core::RemoveItem { item_id };
+        let written = self
+            .execute(key, cart_core::Command::RemoveItem(command), options)
+            .await?;
+        written
+            .outcome
+            .cart()
+            .cloned()
+            .ok_or(cart_core::CartError::CartNotFound)
+    }
+
+    async fn clear_cart(
+        &self,
+        key: &cart_core::CartKey,
+        options: cart_core::WriteOptions,
+    ) -> Result<Option<cart_core::Cart>, cart_core::CartError> {
+        let written = self
+            .execute(key, cart_core::Command::Clear, options)
+            .await?;
+        Ok(written.outcome.cart().cloned())
+    }
 }

@@ -10,14 +10,25 @@ use cart_core::{
     IdempotencyRecord, OutboxEntry, Precondition, ProductId, ProductInput, RandomIds,
     RequestedQuantity, Store, StoreError, SweepReport, WriteOptions,
 };
+use cart_store::caching::{CacheConfig, CachedCatalog, RememberingStore};
 use time::OffsetDateTime;
 
-use crate::helpers::{TestApp, guest, spawn_app};
+use crate::helpers::{TestApp, Writes, guest, spawn_app};
 
+/// Another replica over the app's store: a service with caches of its own.
 fn replica(app: &TestApp) -> CartService {
-    CartService::new(
+    let store: Arc<dyn Store> = Arc::new(RememberingStore::new(
         app.store.clone(),
+        CacheConfig::default().recent_carts_memory,
+    ));
+    let catalog = Arc::new(CachedCatalog::new(
         app.catalog.clone(),
+        app.clock.clone(),
+        CacheConfig::default().catalog_ttl,
+    ));
+    CartService::new(
+        store,
+        catalog,
         app.clock.clone(),
         Arc::new(RandomIds),
         CartPolicy::default(),
@@ -53,16 +64,16 @@ async fn a_replica_whose_remembered_cart_is_stale_still_answers_right() {
     let (a, b) = (&app.service, replica(&app));
     let key = CartKey::parse(&guest()).expect("key");
     let first = a
-        .add_item(&key, add("book"), WriteOptions::default())
+        .add(&key, add("book"), WriteOptions::default())
         .await
         .expect("a");
     assert_eq!(first.version(), 1);
-    b.add_item(&key, add("pen"), WriteOptions::default())
+    b.add(&key, add("pen"), WriteOptions::default())
         .await
         .expect("b");
     // A remembers version 1; the store is at 2. Its add still lands on top of B's.
     let third = a
-        .add_item(&key, add("book"), WriteOptions::default())
+        .add(&key, add("book"), WriteOptions::default())
         .await
         .expect("a");
     assert_eq!(
@@ -74,7 +85,7 @@ async fn a_replica_whose_remembered_cart_is_stale_still_answers_right() {
         (3, Some(2), Some(1))
     );
     let fourth = b
-        .add_item(&key, add("lamp"), WriteOptions::default())
+        .add(&key, add("lamp"), WriteOptions::default())
         .await
         .expect("b");
     let lamp = fourth
@@ -85,7 +96,7 @@ async fn a_replica_whose_remembered_cart_is_stale_still_answers_right() {
         .item_id();
     // A never saw the lamp line: it must find it in the store, not answer ITEM_NOT_FOUND.
     let fifth = a
-        .set_quantity(
+        .set(
             &key,
             lamp,
             RequestedQuantity::new(3).expect("3"),
@@ -97,7 +108,7 @@ async fn a_replica_whose_remembered_cart_is_stale_still_answers_right() {
     // B remembers version 4: If-Match on the real version 5 must pass ...
     let book = fifth.items()[0].item_id();
     let sixth = b
-        .set_quantity(
+        .set(
             &key,
             book,
             RequestedQuantity::new(5).expect("5"),
@@ -108,7 +119,7 @@ async fn a_replica_whose_remembered_cart_is_stale_still_answers_right() {
     assert_eq!(sixth.version(), 6);
     // ... and A's If-Match on the version it remembers (5) must fail with the stored one.
     let pen = sixth.items()[1].item_id();
-    let stale = a.remove_item(&key, pen, if_match(5)).await;
+    let stale = a.remove(&key, pen, if_match(5)).await;
     assert_eq!(
         stale,
         Err(CartError::PreconditionFailed {
@@ -118,7 +129,7 @@ async fn a_replica_whose_remembered_cart_is_stale_still_answers_right() {
     );
     // A's own clear of B's cart is conditional on what is stored, not remembered.
     let cleared = a
-        .clear(&key, if_match(6))
+        .clear_cart(&key, if_match(6))
         .await
         .expect("clear")
         .expect("cart");
@@ -133,7 +144,7 @@ async fn catalog_changes_from_another_replica_are_seen_within_the_cache_ttl() {
     let (a, b) = (&app.service, replica(&app));
     let key = CartKey::parse(&guest()).expect("key");
     let before = a
-        .add_item(&key, add("pen"), WriteOptions::default())
+        .add(&key, add("pen"), WriteOptions::default())
         .await
         .expect("add");
     assert_eq!(before.items()[0].unit_price(), 250);
@@ -150,22 +161,22 @@ async fn catalog_changes_from_another_replica_are_seen_within_the_cache_ttl() {
     b.put_product(repriced).await.expect("reprice on B");
     // Within the TTL, A still prices from its remembered row ...
     let soon = a
-        .add_item(&key, add("pen"), WriteOptions::default())
+        .add(&key, add("pen"), WriteOptions::default())
         .await
         .expect("add");
     assert_eq!(soon.items()[0].unit_price(), 250);
     // ... after it, from the catalog.
     app.clock
-        .advance(CartPolicy::default().catalog_cache_ttl + time::Duration::milliseconds(1));
+        .advance(CacheConfig::default().catalog_ttl + time::Duration::milliseconds(1));
     let later = a
-        .add_item(&key, add("pen"), WriteOptions::default())
+        .add(&key, add("pen"), WriteOptions::default())
         .await
         .expect("add");
     assert_eq!(later.items()[0].unit_price(), 300);
     // B changed the row itself, so B sees it at once.
     let other = CartKey::parse(&guest()).expect("key");
     let on_b = b
-        .add_item(&other, add("pen"), WriteOptions::default())
+        .add(&other, add("pen"), WriteOptions::default())
         .await
         .expect("add");
     assert_eq!(on_b.items()[0].unit_price(), 300);
@@ -214,29 +225,30 @@ impl Store for CountingLoads {
 
 #[tokio::test]
 async fn writes_start_from_the_cart_this_process_committed_unless_its_memory_is_off() {
-    let remembering = CartPolicy::default().recent_carts_memory;
+    let remembering = CacheConfig::default().recent_carts_memory;
     assert!(remembering > 0);
     // The first add finds no cart anywhere; with a memory, the next two start from it.
     for (memory, loads) in [(remembering, 1), (0, 3)] {
         let app = spawn_app().await;
-        let store = Arc::new(CountingLoads {
+        let counting = Arc::new(CountingLoads {
             inner: app.store.clone(),
             loads: AtomicUsize::new(0),
         });
+        let store: Arc<dyn Store> = match memory {
+            0 => counting.clone(),
+            bytes => Arc::new(RememberingStore::new(counting.clone(), bytes)),
+        };
         let service = CartService::new(
-            store.clone(),
+            store,
             app.catalog.clone(),
             app.clock.clone(),
             Arc::new(RandomIds),
-            CartPolicy {
-                recent_carts_memory: memory,
-                ..CartPolicy::default()
-            },
+            CartPolicy::default(),
         );
         let key = CartKey::parse(&guest()).expect("key");
         for product in ["book", "pen", "book"] {
             service
-                .add_item(&key, add(product), WriteOptions::default())
+                .add(&key, add(product), WriteOptions::default())
                 .await
                 .expect("add");
         }
@@ -251,7 +263,7 @@ async fn writes_start_from_the_cart_this_process_committed_unless_its_memory_is_
         );
         // `get` always reads the store: one load more than the writes made.
         assert_eq!(
-            store.loads.load(Ordering::SeqCst),
+            counting.loads.load(Ordering::SeqCst),
             loads + 1,
             "memory of {memory} bytes"
         );

@@ -1,15 +1,15 @@
 //! A cart's lines, shared between copies of the cart until one of them changes.
 //!
-//! The service keeps the cart it committed last in memory and hands a copy to the caller that
-//! renders it (`crate::recent`). Copying the lines themselves (a vector and two strings per
-//! line) was about 2 % of the server's CPU per add in a perf profile; sharing them makes that
-//! copy a reference count, and the next change of the remembered cart copies them only if a
-//! reader still holds them then. `Arc::make_mut` is that copy-on-write: no crate is needed.
+//! A caching store keeps the cart this process committed last in memory and the service hands a
+//! copy to the caller that renders it. Copying the lines themselves (a vector and two strings per
+//! line) on every add showed in the add path's profile; sharing them makes that copy a
+//! reference count, and the next change of the remembered cart copies them only if a reader
+//! still holds them then. `Arc::make_mut` is that copy-on-write: no crate is needed.
 //!
 //! The copy used to have one side effect worth keeping: a cloned vector has no spare room, so
 //! the remembered carts held exactly their lines. Shared, the remembered vector is the one that
-//! grew by doubling, and peak RSS under the add benchmark rose from 93 to 109 MiB. So
-//! `Cart::add` grows the lines one slot at a time (`reserve_exact`).
+//! grew by doubling, and the spare room pushed peak RSS under the add benchmark past the
+//! memory target. So `Cart::add` grows the lines one slot at a time (`reserve_exact`).
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -88,9 +88,9 @@ mod tests {
 
     #[test]
     fn an_added_line_grows_the_lines_by_one_slot_not_by_double() {
-        let cart = crate::recent::tests::cart_with_lines(1, 33);
-        // Remembered carts are bounded in lines (crate::recent); doubling would hold up to
-        // twice that in memory (64 slots for 33 lines here).
+        let cart = super::super::tests::cart_with_lines(33);
+        // Remembered carts are bounded in bytes; doubling would hold up to twice their lines
+        // in memory (64 slots for 33 lines here).
         assert_eq!(cart.items.len(), 33);
         assert!(cart.items.capacity() <= 34, "{}", cart.items.capacity());
     }

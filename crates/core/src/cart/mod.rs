@@ -8,7 +8,6 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::error::CartError;
-use crate::events::{LineChange, Totals};
 use crate::ids::{CartKey, ProductId, VariantId};
 use crate::money::Currency;
 use crate::product::Product;
@@ -83,6 +82,46 @@ impl LineItem {
             unit_price: self.unit_price,
         }
     }
+}
+
+/// The line a change concerns, before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineChange {
+    /// The line's id.
+    pub item_id: Uuid,
+    /// The product on the line.
+    pub product_id: ProductId,
+    /// The variant, if any.
+    pub variant_id: Option<VariantId>,
+    /// Units before the change (0 for a new line).
+    pub quantity_before: u32,
+    /// Units after the change (0 for a removed line).
+    pub quantity_after: u32,
+    /// Unit price in minor units after the change.
+    pub unit_price: i64,
+}
+
+/// A cart's line count, unit count and total price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Lines.
+    pub item_count: usize,
+    /// Units over all lines.
+    pub total_quantity: u64,
+    /// Sum of line subtotals, minor units.
+    pub total_price: i64,
+}
+
+/// Which cart, at which version, until when: enough to validate a cached rendering of a cart
+/// without reading the cart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CartStamp {
+    /// The cart's id (a cart that replaced an expired one has a new id).
+    pub cart_id: Uuid,
+    /// The cart's version.
+    pub version: u64,
+    /// When it expires.
+    pub expires_at: OffsetDateTime,
 }
 
 /// A shopping cart. Every change goes through a method here and then [`Cart::touch`].
@@ -175,8 +214,8 @@ impl Cart {
     }
 
     /// The cart's id, version and expiry.
-    pub fn stamp(&self) -> crate::ports::CartStamp {
-        crate::ports::CartStamp {
+    pub fn stamp(&self) -> CartStamp {
+        CartStamp {
             cart_id: self.id,
             version: self.version,
             expires_at: self.expires_at,
@@ -279,7 +318,7 @@ impl Cart {
             }
             None => {
                 // One more slot, not double: a remembered cart's lines stay close to their
-                // size (crate::recent counts what they hold, not what they reserved).
+                // size (a cache of carts counts what they hold, not what they reserved).
                 self.items.reserve_exact(1);
                 self.items.push(LineItem {
                     item_id: new_item_id,
@@ -367,7 +406,7 @@ fn check_stock(product: &Product, wanted: u64) -> Result<(), CartError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::money::Price;
 
@@ -405,6 +444,25 @@ mod tests {
         let key = CartKey::parse(key).expect("key");
         let eur = Currency::parse("EUR").expect("eur");
         Cart::new(Uuid::new_v4(), key, eur, OffsetDateTime::UNIX_EPOCH, 0)
+    }
+
+    /// A cart of `lines` lines, one unit of a different product each.
+    pub(crate) fn cart_with_lines(lines: usize) -> Cart {
+        let mut cart = cart("alice");
+        let limits = Limits::new(99, 10_000).expect("limits");
+        for n in 0..lines {
+            let product = product(&format!("p-{n}"), &format!("product {n}"));
+            let command = AddItem {
+                product_id: product.id.clone(),
+                variant_id: None,
+                quantity: RequestedQuantity::new(1).expect("one"),
+                asserted_unit_price: None,
+            };
+            let at = OffsetDateTime::UNIX_EPOCH;
+            cart.add(&command, &product, &limits, Uuid::new_v4(), at)
+                .expect("add");
+        }
+        cart
     }
 
     /// Whether `text` is the very allocation behind `shared`, not an equal copy.

@@ -9,9 +9,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use cart_core::{
-    AddItem, Cart, CartError, CartEvent, CartKey, CartPolicy, CartService, CartStamp, Commit,
-    Currency, GuestId, IdempotencyRecord, Outbox, OutboxEntry, Price, Product, ProductId,
-    RandomIds, RequestedQuantity, Store, StoreError, SweepReport, SystemClock, WriteOptions,
+    AddItem, Cart, CartError, CartEvent, CartKey, CartPolicy, CartService, CartStamp, Command,
+    Commit, Currency, GuestId, IdempotencyRecord, Outbox, OutboxEntry, Price, Product, ProductId,
+    RandomIds, RemoveItem, RequestedQuantity, SetQuantity, Store, StoreError, SweepReport,
+    SystemClock, WriteOptions,
 };
 use cart_events::{Relay, RelayConfig, Sink};
 use cart_store::StoreUrl;
@@ -230,36 +231,24 @@ async fn one_write(
         }
         _ => None,
     };
-    match (roll, line) {
-        (6 | 7, Some(item)) => service
-            .set_quantity(
-                key,
-                item,
-                RequestedQuantity::new(rng.u64(1..=5)).expect("quantity"),
-                WriteOptions::default(),
-            )
-            .await
-            .map(drop),
-        (8, Some(item)) => service
-            .remove_item(key, item, WriteOptions::default())
-            .await
-            .map(drop),
-        (9, Some(_)) => service.clear(key, WriteOptions::default()).await.map(drop),
-        _ => service
-            .add_item(
-                key,
-                AddItem {
-                    product_id: ProductId::parse(&format!("book-{}", rng.usize(..PRODUCTS)))
-                        .expect("id"),
-                    variant_id: None,
-                    quantity: RequestedQuantity::new(rng.u64(1..=3)).expect("quantity"),
-                    asserted_unit_price: None,
-                },
-                WriteOptions::default(),
-            )
-            .await
-            .map(drop),
-    }
+    let command = match (roll, line) {
+        (6 | 7, Some(item_id)) => Command::SetQuantity(SetQuantity {
+            item_id,
+            quantity: RequestedQuantity::new(rng.u64(1..=5)).expect("quantity"),
+        }),
+        (8, Some(item_id)) => Command::RemoveItem(RemoveItem { item_id }),
+        (9, Some(_)) => Command::Clear,
+        _ => Command::AddItem(AddItem {
+            product_id: ProductId::parse(&format!("book-{}", rng.usize(..PRODUCTS))).expect("id"),
+            variant_id: None,
+            quantity: RequestedQuantity::new(rng.u64(1..=3)).expect("quantity"),
+            asserted_unit_price: None,
+        }),
+    };
+    service
+        .execute(key, command, WriteOptions::default())
+        .await
+        .map(drop)
 }
 
 /// Event ids per cart key, in the order given.

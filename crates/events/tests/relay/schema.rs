@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use cart_core::{
-    AddItem, CartKey, GuestId, MergeRequest, MergeStrategy, ProductId, RequestedQuantity, UserId,
-    WriteOptions,
+    AddItem, CartKey, Command, GuestId, MergeRequest, MergeStrategy, ProductId, RemoveItem,
+    RequestedQuantity, SetQuantity, UserId, WriteOptions,
 };
 use cart_events::sink::{self, SinkUrl};
 
@@ -66,48 +66,48 @@ async fn every_emitted_event_matches_the_schema_of_its_type() {
     let user_key = CartKey::User(user.clone());
 
     // created + item_added, item_updated, item_removed, cleared, then a merge.
-    let cart = service
-        .add_item(&user_key, add("book-1", 2), traced())
+    let added = service
+        .execute(&user_key, Command::AddItem(add("book-1", 2)), traced())
         .await
         .expect("add");
-    let item = cart.items()[0].item_id();
-    service
-        .set_quantity(
+    let item_id = added.outcome.cart().expect("cart").items()[0].item_id();
+    let quantity = RequestedQuantity::new(5).expect("q");
+    let steps = [
+        (
             &user_key,
-            item,
-            RequestedQuantity::new(5).expect("q"),
+            Command::SetQuantity(SetQuantity { item_id, quantity }),
             traced(),
-        )
-        .await
-        .expect("update");
-    service
-        .add_item(&user_key, add("book-2", 1), WriteOptions::default())
-        .await
-        .expect("add");
-    service
-        .remove_item(&user_key, item, WriteOptions::default())
-        .await
-        .expect("remove");
-    service
-        .clear(&user_key, WriteOptions::default())
-        .await
-        .expect("clear");
-    service
-        .add_item(&guest_key, add("book-3", 1), WriteOptions::default())
-        .await
-        .expect("guest add");
-    service
-        .merge(
-            &user,
-            &MergeRequest {
+        ),
+        (
+            &user_key,
+            Command::AddItem(add("book-2", 1)),
+            WriteOptions::default(),
+        ),
+        (
+            &user_key,
+            Command::RemoveItem(RemoveItem { item_id }),
+            WriteOptions::default(),
+        ),
+        (&user_key, Command::Clear, WriteOptions::default()),
+        (
+            &guest_key,
+            Command::AddItem(add("book-3", 1)),
+            WriteOptions::default(),
+        ),
+        (
+            &user_key,
+            Command::Merge(MergeRequest {
                 guest,
                 strategy: MergeStrategy::Sum,
                 dry_run: false,
-            },
+            }),
             traced(),
-        )
-        .await
-        .expect("merge");
+        ),
+    ];
+    for (key, command, options) in steps {
+        let name = command.name();
+        service.execute(key, command, options).await.expect(name);
+    }
 
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("events.ndjson");

@@ -13,8 +13,9 @@
 //! The outbox's sequence numbers come from a counter item updated, with a condition on its value,
 //! in the same transaction as the events: two commits racing for the same numbers cannot both
 //! succeed, and the loser retries with fresh numbers. That serialises commits that write events
-//! (all of them) through one item, which caps write throughput per table; DynamoDB Streams would
-//! lift it and is the way forward once the relay (issue 5) exists.
+//! (all of them) through one item, which caps write throughput per table. The relay
+//! (`cart-events`) reads the outbox items after its cursor ([`outbox`]); it does not read
+//! DynamoDB Streams. Reading the stream instead would lift the cap, and is not done.
 
 mod outbox;
 
@@ -32,7 +33,7 @@ use time::OffsetDateTime;
 
 use cart_core::{
     Cart, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord, OutboxEntry, Product,
-    ProductId, Store, StoreError, StoredResponse, SweepReport,
+    ProductId, Store, StoreError, SweepReport,
 };
 
 use crate::columns::{self, from_millis, json_error, millis, version_column};
@@ -305,7 +306,7 @@ impl Store for DynamoStore {
                 item.insert("fp".into(), s(&record.fingerprint));
                 item.insert(
                     "resp".into(),
-                    s(serde_json::to_string(&record.response).map_err(json_error)?),
+                    s(crate::idempotency_doc::encode(&record.outcome)?),
                 );
                 item.insert("expires_at".into(), n(millis(record.expires_at)));
                 item.insert("ttl".into(), n(millis(record.expires_at) / 1000));
@@ -439,12 +440,11 @@ impl Store for DynamoStore {
         if expires_at <= now {
             return Ok(None);
         }
-        let response: StoredResponse =
-            serde_json::from_str(&string(&item, "resp")?).map_err(json_error)?;
+        let outcome = crate::idempotency_doc::decode(&string(&item, "resp")?)?;
         Ok(Some(IdempotencyRecord {
             scoped_key: scoped_key.to_owned(),
             fingerprint: string(&item, "fp")?,
-            response,
+            outcome,
             expires_at,
         }))
     }

@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use cart_core::{
     Cart, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord, OutboxEntry, Product,
-    ProductId, Store, StoreError, StoredResponse, SweepReport,
+    ProductId, Store, StoreError, SweepReport,
 };
 
 use crate::columns::{self, json_error, version_column};
@@ -190,7 +190,7 @@ async fn record_idempotency(
     record: &IdempotencyRecord,
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let response = serde_json::to_string(&record.response).map_err(json_error)?;
+    let response = crate::idempotency_doc::encode(&record.outcome)?;
     // Inserts, or takes over a record that has expired but not been swept yet.
     let changed = sqlx::query(
         "INSERT INTO idempotency (scoped_key, fingerprint, response, expires_at)
@@ -304,11 +304,10 @@ impl Store for PgStore {
         .await
         .map_err(sql_error)?;
         row.map(|(fingerprint, response, expires_at)| {
-            let response: StoredResponse = serde_json::from_str(&response).map_err(json_error)?;
             Ok(IdempotencyRecord {
                 scoped_key: scoped_key.to_owned(),
                 fingerprint,
-                response,
+                outcome: crate::idempotency_doc::decode(&response)?,
                 expires_at,
             })
         })

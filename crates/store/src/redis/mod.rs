@@ -33,7 +33,7 @@ use time::OffsetDateTime;
 
 use cart_core::{
     Cart, CartKey, CartStamp, Catalog, Commit, IdempotencyRecord, OutboxEntry, Product, ProductId,
-    Store, StoreError, StoredResponse, SweepReport,
+    Store, StoreError, SweepReport,
 };
 
 use crate::columns::{self, from_millis, json_error, millis, version_column};
@@ -224,7 +224,7 @@ impl Store for RedisStore {
         if let Some(record) = &commit.idempotency {
             invocation
                 .arg(&record.fingerprint)
-                .arg(serde_json::to_vec(&record.response).map_err(json_error)?)
+                .arg(crate::idempotency_doc::encode(&record.outcome)?)
                 .arg(millis(record.expires_at));
         }
         let mut conn = self.conn.clone();
@@ -271,11 +271,11 @@ impl Store for RedisStore {
         if expires_at <= now {
             return Ok(None);
         }
-        let response: StoredResponse = serde_json::from_str(&response).map_err(json_error)?;
+        let outcome = crate::idempotency_doc::decode(&response)?;
         Ok(Some(IdempotencyRecord {
             scoped_key: scoped_key.to_owned(),
             fingerprint,
-            response,
+            outcome,
             expires_at,
         }))
     }

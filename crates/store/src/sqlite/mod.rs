@@ -1,10 +1,13 @@
 //! The embedded default store: one SQLite file in WAL mode.
 //!
 //! Writes go to one writer thread that groups concurrent commits into one transaction
-//! ([`writer`]); reads use a small pool of read connections on the blocking thread pool, which
-//! WAL lets run beside the writer. Carts are stored as compact binary documents ([`doc`]) with
-//! their version and expiry in columns, so a compare-and-set is one `UPDATE … WHERE version = ?`.
-//! The relay's side of the outbox (lease, marks, pruning) is in [`outbox`].
+//! ([`writer`]); a background thread with its own connection runs the WAL checkpoints beside it
+//! ([`checkpoint`]). Reads take a connection from a small pool and run on the calling thread,
+//! not the blocking pool: they are primary-key lookups that WAL lets run beside the writer
+//! without waiting for it (see `SqliteStore::read`). Carts are stored as compact binary
+//! documents ([`doc`]), outbox events likewise ([`event_doc`]), with a cart's version and
+//! expiry in columns, so a compare-and-set is one `UPDATE … WHERE version = ?`. The relay's
+//! side of the outbox (lease, cursor, pruning, stats) is in [`outbox`].
 
 mod checkpoint;
 mod doc;
@@ -23,10 +26,10 @@ use uuid::Uuid;
 
 use cart_core::{
     Cart, CartEvent, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord,
-    OutboxEntry, Product, ProductId, Store, StoreError, StoredResponse, SweepReport,
+    OutboxEntry, Product, ProductId, Store, StoreError, SweepReport,
 };
 
-use crate::columns::{self, from_millis, json_error, millis, version_column};
+use crate::columns::{self, from_millis, millis, version_column};
 use crate::url::{SqliteOptions, Synchronous};
 use checkpoint::{CheckpointPolicy, Checkpoints};
 use writer::Writer;
@@ -198,7 +201,7 @@ impl EncodedCommit {
                 Ok::<_, StoreError>(EncodedRecord {
                     scoped_key: record.scoped_key.clone(),
                     fingerprint: record.fingerprint.clone(),
-                    response: serde_json::to_string(&record.response).map_err(json_error)?,
+                    response: crate::idempotency_doc::encode(&record.outcome)?,
                     expires_at: millis(record.expires_at),
                 })
             })
@@ -430,13 +433,12 @@ impl Store for SqliteStore {
                 })
                 .map_err(sql_error)?;
             row.map(|(fingerprint, response, expires_at)| {
-                let response: StoredResponse =
-                    serde_json::from_str(&response).map_err(json_error)?;
+                let outcome = crate::idempotency_doc::decode(&response)?;
                 let expires_at = from_millis(expires_at)?;
                 Ok(IdempotencyRecord {
                     scoped_key,
                     fingerprint,
-                    response,
+                    outcome,
                     expires_at,
                 })
             })

@@ -1,47 +1,30 @@
 //! A cart and its lines as GraphQL shows them: REST's `Cart` in camelCase, money as [`Money`],
-//! timestamps as RFC 3339 strings. Read from the REST rendering (see the parent module).
+//! timestamps as RFC 3339 strings, built from the domain cart.
 
 use async_graphql::{Enum, ID, Object, Result};
-use serde::Deserialize;
+use time::OffsetDateTime;
+
+use cart_core::timestamp::Rfc3339Text;
+use cart_core::{Currency, LineItem};
 
 use crate::graphql::types::money::{Money, int32};
 
-/// A cart as REST renders it (`crate::dto::CartView`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Cart {
-    id: String,
-    user_id: String,
-    owner: cart_core::Owner,
-    currency: String,
-    items: Vec<Line>,
-    item_count: u64,
-    total_quantity: u64,
-    total_price: i64,
-    version: u64,
-    created_at: String,
-    updated_at: String,
-    expires_at: String,
-}
+/// A domain cart, as GraphQL shows it.
+#[derive(Debug, Clone)]
+pub struct Cart(cart_core::Cart);
 
-/// A cart line as REST renders it (`crate::dto::ItemView`).
-#[derive(Debug, Clone, Deserialize)]
-struct Line {
-    item_id: String,
-    product_id: String,
-    variant_id: Option<String>,
-    name: String,
-    quantity: u64,
-    unit_price: i64,
-    subtotal: i64,
-    added_at: String,
-    updated_at: String,
-}
-
-impl Cart {
-    /// A cart from the JSON REST sends for it.
-    pub fn from_json(body: &[u8]) -> serde_json::Result<Self> {
-        serde_json::from_slice(body)
+impl From<cart_core::Cart> for Cart {
+    fn from(cart: cart_core::Cart) -> Self {
+        Self(cart)
     }
+}
+
+/// RFC 3339 text, as REST renders it (an empty string for a time it cannot express, which
+/// cartd's clock never produces).
+fn rfc3339(at: OffsetDateTime) -> String {
+    Rfc3339Text::new(at)
+        .map(|text| text.as_str().to_owned())
+        .unwrap_or_default()
 }
 
 /// Whose cart it is.
@@ -60,76 +43,76 @@ pub enum CartOwner {
 impl Cart {
     /// The cart's id; it stays through clears.
     async fn id(&self) -> ID {
-        ID(self.id.clone())
+        ID(self.0.id().to_string())
     }
 
     /// The cart key as stored: the user id or the guest id (REST `user_id`).
     async fn user_id(&self) -> ID {
-        ID(self.user_id.clone())
+        ID(self.0.key().as_str().to_owned())
     }
 
     /// Whose cart it is.
     async fn owner(&self) -> CartOwner {
-        self.owner.into()
+        self.0.key().owner().into()
     }
 
     /// ISO 4217 code of every price in the cart.
-    async fn currency(&self) -> &str {
-        &self.currency
+    async fn currency(&self) -> String {
+        self.0.currency().to_string()
     }
 
     /// Lines in the order they were first added.
     async fn items(&self) -> Vec<CartItem<'_>> {
-        self.items
+        let currency = self.0.currency();
+        self.0
+            .items()
             .iter()
-            .map(|line| CartItem {
-                line,
-                currency: &self.currency,
-            })
+            .map(|line| CartItem { line, currency })
             .collect()
     }
 
     /// Number of lines.
     async fn item_count(&self) -> Result<i32> {
-        int32(self.item_count, "itemCount")
+        int32(self.0.items().len(), "itemCount")
     }
 
     /// Units over all lines.
     async fn total_quantity(&self) -> Result<i32> {
-        int32(self.total_quantity, "totalQuantity")
+        int32(self.0.totals().total_quantity, "totalQuantity")
     }
 
     /// Sum of the line subtotals.
     async fn total_price(&self) -> Money {
-        Money::new(self.total_price, &self.currency)
+        let currency = self.0.currency();
+        Money::new(self.0.totals().total_price, currency.as_str())
     }
 
     /// Goes up by one with every change; pass it as `expectedVersion` to make a change
     /// conditional (REST `ETag`).
     async fn version(&self) -> Result<i32> {
-        int32(self.version, "version")
+        int32(self.0.version(), "version")
     }
 
     /// RFC 3339.
-    async fn created_at(&self) -> &str {
-        &self.created_at
+    async fn created_at(&self) -> String {
+        rfc3339(self.0.created_at())
     }
 
     /// RFC 3339.
-    async fn updated_at(&self) -> &str {
-        &self.updated_at
+    async fn updated_at(&self) -> String {
+        rfc3339(self.0.updated_at())
     }
 
     /// RFC 3339; every change extends it.
-    async fn expires_at(&self) -> &str {
-        &self.expires_at
+    async fn expires_at(&self) -> String {
+        rfc3339(self.0.expires_at())
     }
 }
 
 /// One line of a cart, with the cart's currency for its money.
 pub struct CartItem<'a> {
-    line: &'a Line,
-    currency: &'a str,
+    line: &'a LineItem,
+    currency: Currency,
 }
 
 /// A cart line: one product (and variant) with its quantity and catalog price.
@@ -137,46 +120,46 @@ pub struct CartItem<'a> {
 impl CartItem<'_> {
     /// The line's id, for `updateItemQuantity` and `removeItem`.
     async fn item_id(&self) -> ID {
-        ID(self.line.item_id.clone())
+        ID(self.line.item_id().to_string())
     }
 
     /// Catalog product id.
     async fn product_id(&self) -> ID {
-        ID(self.line.product_id.clone())
+        ID(self.line.product_id().as_str().to_owned())
     }
 
     /// Variant (size, colour …), if any.
     async fn variant_id(&self) -> Option<ID> {
-        self.line.variant_id.clone().map(ID)
+        self.line.variant_id().map(|v| ID(v.as_str().to_owned()))
     }
 
     /// Product name from the catalog.
     async fn name(&self) -> &str {
-        &self.line.name
+        self.line.name()
     }
 
     /// Units, 1 to the line maximum.
     async fn quantity(&self) -> Result<i32> {
-        int32(self.line.quantity, "quantity")
+        int32(self.line.quantity().get(), "quantity")
     }
 
     /// Catalog unit price.
     async fn unit_price(&self) -> Money {
-        Money::new(self.line.unit_price, self.currency)
+        Money::new(self.line.unit_price(), self.currency.as_str())
     }
 
     /// `quantity × unitPrice`.
     async fn subtotal(&self) -> Money {
-        Money::new(self.line.subtotal, self.currency)
+        Money::new(self.line.subtotal(), self.currency.as_str())
     }
 
     /// RFC 3339.
-    async fn added_at(&self) -> &str {
-        &self.line.added_at
+    async fn added_at(&self) -> String {
+        rfc3339(self.line.added_at())
     }
 
     /// RFC 3339.
-    async fn updated_at(&self) -> &str {
-        &self.line.updated_at
+    async fn updated_at(&self) -> String {
+        rfc3339(self.line.updated_at())
     }
 }

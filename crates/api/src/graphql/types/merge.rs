@@ -1,12 +1,11 @@
-//! The merge report of `mergeGuestCart`: REST's `merge` member with camelCase names and enums.
+//! The merge report of `mergeGuestCart`: REST's `merge` member with camelCase names and enums,
+//! built from the domain report.
 
 use async_graphql::{Enum, ID, SimpleObject};
-use serde::Deserialize;
 
 /// How a guest cart's lines combine with the user cart's.
-#[derive(Debug, Enum, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "cart_core::MergeStrategy")]
-#[serde(rename_all = "lowercase")]
 pub enum MergeStrategy {
     /// For a product in both carts the larger quantity wins; guest-only lines are added
     /// (the default).
@@ -20,8 +19,8 @@ pub enum MergeStrategy {
 }
 
 /// Which cart a reported line was in before the merge.
-#[derive(Debug, Enum, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "cart_core::LineSource")]
 pub enum MergeLineSource {
     /// Only the guest cart.
     Guest,
@@ -32,8 +31,8 @@ pub enum MergeLineSource {
 }
 
 /// What became of a line.
-#[derive(Debug, Enum, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "cart_core::LineOutcome")]
 pub enum MergeLineOutcome {
     /// A guest line new to the user cart was added.
     Added,
@@ -46,8 +45,8 @@ pub enum MergeLineOutcome {
 }
 
 /// Why a line had its outcome.
-#[derive(Debug, Enum, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "cart_core::OutcomeReason")]
 pub enum MergeLineReason {
     /// The product was only in the guest cart.
     OnlyInGuestCart,
@@ -66,7 +65,7 @@ pub enum MergeLineReason {
 }
 
 /// What a merge did (REST's `merge` member).
-#[derive(Debug, Clone, SimpleObject, Deserialize)]
+#[derive(Debug, Clone, SimpleObject)]
 pub struct MergeReport {
     /// The strategy applied.
     strategy: MergeStrategy,
@@ -81,7 +80,7 @@ pub struct MergeReport {
 }
 
 /// One line of the merge report.
-#[derive(Debug, Clone, SimpleObject, Deserialize)]
+#[derive(Debug, Clone, SimpleObject)]
 pub struct MergeLine {
     /// The product.
     product_id: ID,
@@ -99,4 +98,32 @@ pub struct MergeLine {
     user_quantity: u32,
     /// Units in the merged cart (0 when dropped).
     quantity: u32,
+}
+
+impl From<&cart_core::Merged> for MergeReport {
+    fn from(merged: &cart_core::Merged) -> Self {
+        let report = &merged.report;
+        Self {
+            strategy: report.strategy.into(),
+            guest_id: ID(report.guest_id.as_str().to_owned()),
+            guest_cart_found: report.guest_cart_found,
+            dry_run: merged.dry_run,
+            lines: report.lines.iter().map(MergeLine::from).collect(),
+        }
+    }
+}
+
+impl From<&cart_core::MergeLine> for MergeLine {
+    fn from(line: &cart_core::MergeLine) -> Self {
+        Self {
+            product_id: ID(line.product_id.as_str().to_owned()),
+            variant_id: line.variant_id.as_ref().map(|v| ID(v.as_str().to_owned())),
+            source: line.source.into(),
+            outcome: line.outcome.into(),
+            reason: line.reason.into(),
+            guest_quantity: line.guest_quantity,
+            user_quantity: line.user_quantity,
+            quantity: line.quantity,
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! A read-through cache in front of a [`Catalog`]: adds look a product up on every request, and
+//! A read-through cache in front of a [`Catalog`], as a decorator of the port: adds look a product up on every request, and
 //! catalog rows change rarely. Entries (also "no such product") live for a TTL on the injected
 //! clock; products changed through this cache are forgotten at once. Another process changing
 //! the catalog (another replica's `PUT`, `cartd catalog import`) is seen within the TTL.
@@ -9,9 +9,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use crate::ids::ProductId;
-use crate::ports::{Catalog, Clock, StoreError};
-use crate::product::Product;
+use cart_core::{Catalog, Clock, Product, ProductId, StoreError};
 
 /// Entries kept at most; when full, the cache starts over (a catalog this large is read
 /// mostly by its popular products, which come back at once).

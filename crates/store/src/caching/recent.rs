@@ -1,27 +1,18 @@
-//! The carts this process committed last, kept per lock stripe so a write can start from the
-//! cart it (probably) wrote before instead of reading and decoding it from the store.
-//!
-//! A remembered cart is only a guess: another replica may have changed the cart since. The
-//! service trusts it only for a change it then commits, whose compare-and-set on the version
-//! checks the guess; any other outcome (an error, "nothing to change", a failed precondition, a
-//! lost compare-and-set) is decided again from the store. So the cache can make a write cheaper
-//! but never makes an answer wrong.
+//! One shard of the carts this process committed last (see [`super::store`]), within a byte
+//! budget.
 
-use crate::cart::{Cart, LineItem};
-use crate::ids::CartKey;
+use cart_core::{Cart, CartKey, LineItem};
 
-/// Carts remembered per stripe at most, whatever their size: a lookup scans a stripe's carts,
-/// so this bounds the scan (1,024 stripes × 48 ≈ 49,000 carts).
+/// Carts remembered per shard at most, whatever their size: a lookup scans a shard's carts,
+/// so this bounds the scan.
 const PER_STRIPE: usize = 48;
 
-/// The memory all stripes together may hold by default: 40 MiB, as [`footprint`] estimates
-/// it. Under the add benchmark (10,000 carts growing to ~20 lines) it holds most carts to the
-/// end of a run, with the server's peak RSS at 87–91 MiB (39 MiB with no memory at all);
-/// 32 MiB cost ~5 % of the adds per second, 48 MiB added memory but no adds
-/// (docs/PERFORMANCE.md). `CARTD_RECENT_CARTS_MIB` changes it.
-pub(crate) const DEFAULT_BUDGET: usize = 40 * 1024 * 1024;
+/// The memory all shards together may hold by default, as [`footprint`] estimates it: enough
+/// for the add benchmark's carts to stay remembered through a run, within the memory target
+/// (docs/PERFORMANCE.md has the measurements). `CARTD_RECENT_CARTS_MIB` changes it.
+pub const DEFAULT_BUDGET: usize = 40 * 1024 * 1024;
 
-/// The recently committed carts of one lock stripe, least recent first, within a byte budget.
+/// The recently committed carts of one shard, least recent first, within a byte budget.
 #[derive(Debug)]
 pub(crate) struct RecentCarts {
     /// Each cart with its [`footprint`], computed once when it is put (it walks every line).
@@ -33,7 +24,7 @@ pub(crate) struct RecentCarts {
 }
 
 impl RecentCarts {
-    /// An empty stripe that keeps at most `budget` bytes of carts (0: remembers nothing).
+    /// An empty shard that keeps at most `budget` bytes of carts (0: remembers nothing).
     pub(crate) fn new(budget: usize) -> Self {
         Self {
             carts: Vec::new(),
@@ -43,6 +34,7 @@ impl RecentCarts {
     }
 
     /// The remembered cart under `key`, left in place.
+    #[cfg(test)]
     pub(crate) fn peek(&self, key: &CartKey) -> Option<&Cart> {
         self.carts
             .iter()
@@ -61,7 +53,7 @@ impl RecentCarts {
     }
 
     /// Remembers `cart` as the latest committed state of its key, forgetting the least recent
-    /// carts while the stripe is over its count or its budget. A cart larger than the whole
+    /// carts while the shard is over its count or its budget. A cart larger than the whole
     /// budget is not remembered at all.
     pub(crate) fn put(&mut self, cart: Cart) {
         self.forget(cart.key());
@@ -108,16 +100,12 @@ fn footprint(cart: &Cart) -> usize {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use time::OffsetDateTime;
     use uuid::Uuid;
 
     use super::*;
-    use crate::cart::AddItem;
-    use crate::ids::ProductId;
-    use crate::money::{Currency, Price};
-    use crate::product::Product;
-    use crate::quantity::{Limits, RequestedQuantity};
+    use cart_core::{AddItem, Currency, Limits, Price, Product, ProductId, RequestedQuantity};
 
     fn cart(n: usize) -> Cart {
         let key = CartKey::parse(&format!("user-{n}")).expect("key");
@@ -214,8 +202,8 @@ pub(crate) mod tests {
         .expect("add");
     }
 
-    /// A cart of `n` with `lines` line items (also used by `cart::lines`'s tests).
-    pub(crate) fn cart_with_lines(n: usize, lines: usize) -> Cart {
+    /// A cart of `n` with `lines` line items.
+    fn cart_with_lines(n: usize, lines: usize) -> Cart {
         let mut cart = cart(n);
         for line in 0..lines {
             add_line(&mut cart, &format!("p-{line}"), &format!("product {line}"));

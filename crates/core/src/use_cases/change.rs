@@ -1,0 +1,272 @@
+//! The one compare-and-set loop every write goes through: read → check the precondition →
+//! decide (pure rules) → commit cart(s), events and idempotency record atomically. A lost
+//! compare-and-set is retried from a fresh read, unless the caller made the write conditional:
+//! then it is the caller's conflict to resolve.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::cart::merge::MergeReport;
+use crate::cart::{Cart, LineChange};
+use crate::command::Precondition;
+use crate::error::{CartError, StoreError};
+use crate::events::{CartEvent, EventType};
+use crate::ids::CartKey;
+use crate::outcome::{Merged, Outcome};
+use crate::ports::{CartWrite, Commit, IdempotencyRecord, LoadedCart};
+
+use super::{CartService, WriteOptions};
+
+/// How many times an unconditional write retries a lost compare-and-set. Writers of one cart in
+/// one process are already serialised (the lock stripes), so retries only happen when another
+/// replica wrote the same cart at the same moment.
+const MAX_ATTEMPTS: usize = 16;
+
+/// Under which key and fingerprint a change records its outcome.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordAs<'a> {
+    /// The key scoped to caller and cart.
+    pub scoped_key: &'a str,
+    /// The command's canonical form.
+    pub fingerprint: &'a str,
+}
+
+/// A change a use case decided: the target cart's new state (not yet touched: the loop
+/// touches it, which sets version and expiry) and what else the commit carries.
+pub(crate) struct Change {
+    /// The target cart after the change.
+    pub cart: Cart,
+    /// The version the stored cart must have (`None`: there must be none).
+    pub expected_version: Option<u64>,
+    /// Events about the target cart, in order.
+    pub events: Vec<(EventType, Option<LineChange>)>,
+    /// Another cart deleted in the same commit, as it was (a merge's guest cart).
+    pub deleted: Option<Cart>,
+    /// A merge's report: it goes onto the merge events and into the outcome.
+    pub report: Option<MergeReport>,
+}
+
+/// What a use case concluded from what it read.
+pub(crate) enum Decision {
+    /// Nothing to write; answer this.
+    Unchanged(Outcome),
+    /// Commit this change.
+    Changed(Change),
+}
+
+/// One write's part in the loop: which carts it locks, what it reads, what it decides.
+pub(crate) trait UseCase: Sync {
+    /// What the decision starts from.
+    type Read: Send;
+
+    /// The cart written (whose version a precondition names) and another it reads and
+    /// writes, if any.
+    fn keys(&self) -> (&CartKey, Option<&CartKey>);
+
+    /// Reads what the decision needs. `first`: the first attempt, when a cache's guess of the
+    /// cart will do; later attempts read the store.
+    fn read(
+        &self,
+        service: &CartService,
+        first: bool,
+    ) -> impl Future<Output = Result<Self::Read, CartError>> + Send;
+
+    /// The stored version of the target cart in `read` (`None`: no cart).
+    fn version(read: &Self::Read) -> Option<u64>;
+
+    /// Whether `read` rests on a cache's guess ([`LoadedCart::guessed`]).
+    fn guessed(read: &Self::Read) -> bool;
+
+    /// Decides the change.
+    fn decide(
+        &self,
+        service: &CartService,
+        read: Self::Read,
+        now: OffsetDateTime,
+    ) -> Result<Decision, CartError>;
+}
+
+impl CartService {
+    /// Reads the target cart for a change: on the first attempt as the store's (possibly
+    /// caching) [`crate::ports::Store::load_for_change`] has it, later from the store itself.
+    pub(crate) async fn read_target(
+        &self,
+        key: &CartKey,
+        first: bool,
+    ) -> Result<LoadedCart, CartError> {
+        if first {
+            return Ok(self.store.load_for_change(key).await?);
+        }
+        Ok(LoadedCart {
+            cart: self.store.load_cart(key).await?,
+            guessed: false,
+        })
+    }
+
+    /// Runs `use_case` to a committed change (or an unchanged answer), holding its carts'
+    /// locks throughout.
+    pub(crate) async fn change<U: UseCase>(
+        &self,
+        use_case: &U,
+        options: &WriteOptions,
+        record: Option<RecordAs<'_>>,
+    ) -> Result<Outcome, CartError> {
+        let (target, other) = use_case.keys();
+        let _held = self.stripes.lock(target, other).await;
+        for attempt in 0..MAX_ATTEMPTS {
+            let read = use_case.read(self, attempt == 0).await?;
+            let guessed = U::guessed(&read);
+            let now = self.clock.now();
+            let verdict = check_precondition(options.precondition, U::version(&read))
+                .and_then(|()| use_case.decide(self, read, now));
+            let change = match verdict {
+                Ok(Decision::Changed(change)) => change,
+                // A guess is trusted only for a change the compare-and-set then checks; any
+                // other verdict is reached again from the store.
+                Ok(Decision::Unchanged(_)) | Err(_) if guessed => continue,
+                Ok(Decision::Unchanged(outcome)) => return Ok(outcome),
+                Err(error) => return Err(error),
+            };
+            let (commit, cart, report) = self.commit_of(target, change, options, record, now);
+            match self.store.commit(commit).await {
+                Ok(()) => return Ok(outcome(unshare(cart), report)),
+                Err(StoreError::VersionMismatch { key, current }) => {
+                    if let Some(precondition) = options.precondition
+                        && key == *target
+                    {
+                        return Err(precondition_error(precondition, current));
+                    }
+                }
+                Err(StoreError::DuplicateIdempotencyKey) => {
+                    return Err(CartError::IdempotencyKeyCommitted);
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(CartError::Contended)
+    }
+
+    /// The commit of a decided change at `now`, with the committed cart (shared with the
+    /// commit) and the merge report to answer with.
+    fn commit_of(
+        &self,
+        target: &CartKey,
+        change: Change,
+        options: &WriteOptions,
+        record: Option<RecordAs<'_>>,
+        now: OffsetDateTime,
+    ) -> (Commit, Arc<Cart>, Option<MergeReport>) {
+        let Change {
+            mut cart,
+            expected_version,
+            events: drafts,
+            deleted,
+            report,
+        } = change;
+        cart.touch(now, self.policy.ttl(target.owner()));
+        let traceparent = options.traceparent.as_deref();
+        let event = |kind: EventType, cart: &Cart, line: Option<LineChange>| {
+            let event =
+                CartEvent::about(self.ids.event_id(), kind, cart, line).in_trace(traceparent);
+            match (&report, kind) {
+                (Some(report), EventType::CartMerged | EventType::CartMergedAway) => {
+                    event.with_merge(report.clone())
+                }
+                _ => event,
+            }
+        };
+        let mut events: Vec<CartEvent> = drafts
+            .into_iter()
+            .map(|(kind, line)| event(kind, &cart, line))
+            .collect();
+        let mut writes = Vec::with_capacity(2);
+        if let Some(mut gone) = deleted {
+            let version = gone.version();
+            // The deleted cart's last event follows its last version, so per-cart order holds.
+            gone.touch(now, Duration::ZERO);
+            events.push(event(EventType::CartMergedAway, &gone, None));
+            writes.push(CartWrite {
+                key: gone.key().clone(),
+                expected_version: Some(version),
+                new_state: None,
+            });
+        }
+        let idempotency = record.map(|record| IdempotencyRecord {
+            scoped_key: record.scoped_key.to_owned(),
+            fingerprint: record.fingerprint.to_owned(),
+            outcome: outcome(cart.clone(), report.clone()),
+            expires_at: now + self.policy.idempotency_ttl,
+        });
+        let cart = Arc::new(cart);
+        writes.insert(
+            0,
+            CartWrite {
+                key: target.clone(),
+                expected_version,
+                new_state: Some(Arc::clone(&cart)),
+            },
+        );
+        let commit = Commit {
+            writes,
+            events,
+            idempotency,
+            at: now,
+        };
+        (commit, cart, report)
+    }
+}
+
+/// The outcome of a committed change.
+fn outcome(cart: Cart, report: Option<MergeReport>) -> Outcome {
+    match report {
+        Some(report) => Outcome::Merged(Merged {
+            cart,
+            report,
+            dry_run: false,
+        }),
+        None => Outcome::Cart(Some(cart)),
+    }
+}
+
+/// The cart out of its `Arc` once the commit that shared it is done: no copy, as the store has
+/// dropped its share by then (a copy only if a store kept one).
+fn unshare(cart: Arc<Cart>) -> Cart {
+    Arc::try_unwrap(cart).unwrap_or_else(|shared| (*shared).clone())
+}
+
+/// The cart if it exists and has not expired.
+pub(crate) fn live_cart(current: Option<Cart>, now: OffsetDateTime) -> Result<Cart, CartError> {
+    match current {
+        None => Err(CartError::CartNotFound),
+        Some(cart) if cart.is_expired(now) => Err(CartError::CartExpired),
+        Some(cart) => Ok(cart),
+    }
+}
+
+fn check_precondition(
+    precondition: Option<Precondition>,
+    current: Option<u64>,
+) -> Result<(), CartError> {
+    let holds = match precondition {
+        None => true,
+        Some(Precondition::IfMatchAny) => current.is_some(),
+        Some(Precondition::IfMatch(v) | Precondition::BodyVersion(v)) => current == Some(v),
+    };
+    match precondition {
+        Some(precondition) if !holds => Err(precondition_error(precondition, current)),
+        _ => Ok(()),
+    }
+}
+
+fn precondition_error(precondition: Precondition, current: Option<u64>) -> CartError {
+    match precondition {
+        Precondition::IfMatch(expected) => CartError::PreconditionFailed { expected, current },
+        Precondition::IfMatchAny => CartError::PreconditionFailed {
+            expected: 0,
+            current,
+        },
+        Precondition::BodyVersion(expected) => CartError::VersionConflict { expected, current },
+    }
+}

@@ -1,0 +1,73 @@
+//! Emptying a cart: it keeps its id and its version goes up. No cart, or an expired one, is not
+//! an error: there is nothing to empty, and the outcome shows no cart.
+
+use time::OffsetDateTime;
+
+use crate::cart::Cart;
+use crate::error::CartError;
+use crate::events::EventType;
+use crate::ids::CartKey;
+use crate::outcome::Outcome;
+use crate::ports::LoadedCart;
+
+use super::change::{Change, Decision, RecordAs, UseCase};
+use super::{CartService, WriteOptions};
+
+/// A clear of one cart.
+struct Clear<'a> {
+    key: &'a CartKey,
+}
+
+impl UseCase for Clear<'_> {
+    type Read = LoadedCart;
+
+    fn keys(&self) -> (&CartKey, Option<&CartKey>) {
+        (self.key, None)
+    }
+
+    async fn read(&self, service: &CartService, first: bool) -> Result<LoadedCart, CartError> {
+        service.read_target(self.key, first).await
+    }
+
+    fn version(read: &LoadedCart) -> Option<u64> {
+        read.cart.as_ref().map(Cart::version)
+    }
+
+    fn guessed(read: &LoadedCart) -> bool {
+        read.guessed
+    }
+
+    fn decide(
+        &self,
+        _service: &CartService,
+        read: LoadedCart,
+        now: OffsetDateTime,
+    ) -> Result<Decision, CartError> {
+        match read.cart {
+            Some(mut cart) if !cart.is_expired(now) => {
+                let version = cart.version();
+                cart.clear();
+                Ok(Decision::Changed(Change {
+                    cart,
+                    expected_version: Some(version),
+                    events: vec![(EventType::CartCleared, None)],
+                    deleted: None,
+                    report: None,
+                }))
+            }
+            _ => Ok(Decision::Unchanged(Outcome::Cart(None))),
+        }
+    }
+}
+
+impl CartService {
+    /// Empties the cart under `key`.
+    pub(super) async fn clear(
+        &self,
+        key: &CartKey,
+        options: &WriteOptions,
+        record: Option<RecordAs<'_>>,
+    ) -> Result<Outcome, CartError> {
+        self.change(&Clear { key }, options, record).await
+    }
+}
