@@ -8,10 +8,10 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use cart_api::auth::{Claims, mint_hs256};
 use cart_api::devkeys::{self, KeyKind, SigningKey};
-use cart_api::jwks::JwksConfig;
-use cart_api::{AppState, AuthConfig, Authenticator, Shared};
+use cart_api::identity::Claims;
+use cart_api::identity::hs256::mint_hs256;
+use cart_api::{AppState, AuthConfig, Authenticator, JwksConfig, Shared};
 use cart_core::{
     CartKey, CartPolicy, CartService, GuestId, Limits, ManualClock, ProductInput, RandomIds, Store,
 };
