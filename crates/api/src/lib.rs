@@ -21,7 +21,6 @@
 
 pub mod auth;
 pub mod cart_json;
-pub mod devkeys;
 pub mod dto;
 pub mod extract;
 pub mod graphql;

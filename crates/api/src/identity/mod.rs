@@ -8,7 +8,8 @@
 //! the admin scope marks a service caller (order processing, support).
 //!
 //! This module only says who a token names ([`VerifiedUser`]); which carts that caller may then
-//! touch is [`crate::auth`]'s business.
+//! touch is [`crate::auth`]'s business. Tokens are signed elsewhere: by the identity provider in
+//! production, by the `cart-devidp` crate in development and tests.
 
 pub mod hs256;
 pub mod jwks;
@@ -91,7 +92,7 @@ impl Audience {
     }
 }
 
-/// The claims cartd reads (and `cartd token` writes).
+/// The claims cartd reads (and `cartd token` and the tests write, through `cart-devidp`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id.

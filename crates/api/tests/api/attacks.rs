@@ -10,9 +10,9 @@ use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use cart_api::devkeys::{KeyKind, SigningKey};
 use cart_api::identity::{Audience, Claims};
 use cart_api::{AuthConfig, JwksConfig};
+use cart_devidp::{KeyKind, SigningKey};
 
 use crate::helpers::{
     FakeIdp, Options, SECRET, TestApp, claims_for, guest, new_key, signed, spawn_with, unix_now,
@@ -58,7 +58,7 @@ async fn server(jwks: JwksConfig) -> TestApp {
 }
 
 async fn setup() -> (TestApp, FakeIdp, Keys) {
-    let rsa_pem = cart_api::devkeys::generate_pem(KeyKind::Rs256).expect("generate");
+    let rsa_pem = cart_devidp::generate_pem(KeyKind::Rs256).expect("generate");
     let keys = Keys {
         rsa: SigningKey::from_pem(rsa_pem.as_bytes()).expect("key"),
         rsa_pem,
