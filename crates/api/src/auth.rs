@@ -1,272 +1,19 @@
 //! Who is calling, and which carts they may touch.
 //!
-//! Users are known by a verified JWT; the `sub` is the user id. Tokens are verified with an
-//! HS256 secret (development) and/or the keys of a JWKS endpoint (RS256/384/512, ES256/384,
-//! EdDSA, e.g. Amazon Cognito), see [`crate::jwks`]. The algorithm always comes from the
-//! configured key, never from the token header. Guests need no token: the guest id in the path
-//! is the capability. A token whose `scope` or `cognito:groups` holds the admin scope is a
-//! service caller (order processing, support) and may read and change any cart.
-
-use std::sync::Arc;
+//! Users are known by a verified JWT whose `sub` is the user id; how tokens are verified is
+//! [`crate::identity`]'s business. Guests need no token: the guest id in the path is the
+//! capability. A token holding the admin scope is a service caller (order processing, support)
+//! and may read and change any cart.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use cart_core::{CartKey, GuestId, UserId};
 
-use crate::jwks::{JwksCache, JwksConfig, JwksError};
+use crate::identity::VerifiedUser;
 use crate::problem::{ApiError, Code};
 use crate::state::AppState;
-
-/// The shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: at least the hash size).
-pub const MIN_SECRET_BYTES: usize = 32;
-
-/// How tokens are checked.
-#[derive(Debug, Clone)]
-pub struct AuthConfig {
-    /// The HS256 secret (development); tokens without a `kid` are checked with it.
-    pub hs256_secret: Option<SecretString>,
-    /// The JWKS endpoint; tokens with a `kid` are checked with its keys.
-    pub jwks: Option<JwksConfig>,
-    /// Required `iss`, when set.
-    pub issuer: Option<String>,
-    /// Required `aud`, when set.
-    pub audience: Option<String>,
-    /// Required app client: `client_id` (Cognito access tokens) or `aud` (ID tokens).
-    pub client_id: Option<String>,
-    /// The scope (or Cognito group) that grants access to every cart.
-    pub admin_scope: String,
-    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
-    pub leeway_secs: u64,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self {
-            hs256_secret: None,
-            jwks: None,
-            issuer: None,
-            audience: None,
-            client_id: None,
-            admin_scope: "cart:admin".into(),
-            leeway_secs: 30,
-        }
-    }
-}
-
-/// A misconfiguration found at start.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum AuthConfigError {
-    /// The secret is too short to be safe.
-    #[error("must be at least {MIN_SECRET_BYTES} bytes (got {0})")]
-    SecretTooShort(usize),
-    /// The HTTP client for the JWKS could not be built.
-    #[error("JWKS client: {0}")]
-    JwksClient(String),
-}
-
-/// `aud`: one audience or several.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Audience {
-    /// A single audience.
-    One(String),
-    /// Several audiences.
-    Many(Vec<String>),
-}
-
-impl Audience {
-    fn contains(&self, wanted: &str) -> bool {
-        match self {
-            Self::One(aud) => aud == wanted,
-            Self::Many(auds) => auds.iter().any(|aud| aud == wanted),
-        }
-    }
-}
-
-/// The claims cartd reads (and `cartd token` writes).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Claims {
-    /// The user id.
-    pub sub: String,
-    /// Expiry, seconds since the epoch (required).
-    pub exp: u64,
-    /// Not before, seconds since the epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<u64>,
-    /// Issued at.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<u64>,
-    /// Space-separated scopes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    /// Amazon Cognito groups.
-    #[serde(
-        default,
-        rename = "cognito:groups",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub groups: Option<Vec<String>>,
-    /// Issuer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iss: Option<String>,
-    /// Audience.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<Audience>,
-    /// The app client (Cognito access tokens carry it instead of `aud`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-}
-
-/// Verifies tokens.
-pub struct Authenticator {
-    hs256: Option<DecodingKey>,
-    jwks: Option<Arc<JwksCache>>,
-    issuer: Option<String>,
-    audience: Option<String>,
-    client_id: Option<String>,
-    admin_scope: String,
-    leeway_secs: u64,
-}
-
-impl Authenticator {
-    /// Checks the configuration and prepares the verifier (no key is fetched yet; see
-    /// [`Self::jwks`]).
-    pub fn new(config: &AuthConfig) -> Result<Self, AuthConfigError> {
-        let hs256 = match &config.hs256_secret {
-            Some(secret) => {
-                let bytes = secret.expose_secret().as_bytes();
-                if bytes.len() < MIN_SECRET_BYTES {
-                    return Err(AuthConfigError::SecretTooShort(bytes.len()));
-                }
-                Some(DecodingKey::from_secret(bytes))
-            }
-            None => None,
-        };
-        let jwks = config
-            .jwks
-            .clone()
-            .map(|jwks| JwksCache::new(jwks).map(Arc::new))
-            .transpose()
-            .map_err(|e| AuthConfigError::JwksClient(e.to_string()))?;
-        Ok(Self {
-            hs256,
-            jwks,
-            issuer: config.issuer.clone(),
-            audience: config.audience.clone(),
-            client_id: config.client_id.clone(),
-            admin_scope: config.admin_scope.clone(),
-            leeway_secs: config.leeway_secs,
-        })
-    }
-
-    /// Whether user tokens can be verified at all.
-    pub fn accepts_user_tokens(&self) -> bool {
-        self.hs256.is_some() || self.jwks.is_some()
-    }
-
-    /// The JWKS cache, when one is configured (to fetch at start and report readiness).
-    pub fn jwks(&self) -> Option<&Arc<JwksCache>> {
-        self.jwks.as_ref()
-    }
-
-    /// Verifies a bearer token and says who it names.
-    pub async fn verify(&self, token: &str) -> Result<Caller, ApiError> {
-        let unauthorized = |why: &str| ApiError::new(Code::Unauthorized, why.to_owned());
-        let header = jsonwebtoken::decode_header(token).map_err(|e| {
-            tracing::debug!(error = %e, "token header refused");
-            unauthorized("invalid or expired token")
-        })?;
-        // The key is chosen by `kid` (JWKS) or is the one HS256 secret; the algorithm is the
-        // key's. A header naming another algorithm than the key's is refused by `decode`.
-        let claims = match (&header.kid, &self.jwks, &self.hs256) {
-            (Some(kid), Some(jwks), _) => {
-                let key = jwks.key(kid).await.map_err(|e| match e {
-                    JwksError::UnknownKid => unauthorized("invalid or expired token"),
-                    JwksError::Unavailable => ApiError::new(
-                        Code::ServiceUnavailable,
-                        "the identity provider's keys cannot be fetched; retry later",
-                    ),
-                })?;
-                self.decode(token, &key.key, key.algorithm)?
-            }
-            (_, _, Some(secret)) => self.decode(token, secret, Algorithm::HS256)?,
-            (None, Some(_), None) => {
-                return Err(unauthorized("the token has no `kid`"));
-            }
-            (_, None, None) => {
-                return Err(unauthorized(
-                    "user tokens are not accepted: no signing key configured",
-                ));
-            }
-        };
-        self.check_audience(&claims)?;
-        let user = UserId::parse(&claims.sub)
-            .map_err(|_| unauthorized("the token's subject is not a valid user id"))?;
-        let admin = claims
-            .scope
-            .as_deref()
-            .is_some_and(|scopes| scopes.split(' ').any(|s| s == self.admin_scope))
-            || claims
-                .groups
-                .iter()
-                .flatten()
-                .any(|g| *g == self.admin_scope);
-        Ok(Caller::User { id: user, admin })
-    }
-
-    fn decode(
-        &self,
-        token: &str,
-        key: &DecodingKey,
-        algorithm: Algorithm,
-    ) -> Result<Claims, ApiError> {
-        let mut validation = Validation::new(algorithm);
-        validation.leeway = self.leeway_secs;
-        validation.validate_nbf = true;
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        if let Some(issuer) = &self.issuer {
-            validation.set_issuer(&[issuer]);
-        }
-        jsonwebtoken::decode::<Claims>(token, key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| {
-                tracing::debug!(error = %e, "token refused");
-                ApiError::new(Code::Unauthorized, "invalid or expired token")
-            })
-    }
-
-    /// `aud` must hold the configured audience; with a client id configured, `client_id` (or
-    /// `aud`) must name it. With both configured either is enough: Cognito ID tokens carry the
-    /// client in `aud`, access tokens in `client_id`.
-    fn check_audience(&self, claims: &Claims) -> Result<(), ApiError> {
-        let aud_has = |wanted: &str| claims.aud.as_ref().is_some_and(|a| a.contains(wanted));
-        let audience_ok = self.audience.as_deref().map(aud_has);
-        let client_ok = self
-            .client_id
-            .as_deref()
-            .map(|id| claims.client_id.as_deref() == Some(id) || aud_has(id));
-        let accepted = match (audience_ok, client_ok) {
-            (None, None) => true,
-            (Some(ok), None) | (None, Some(ok)) => ok,
-            (Some(a), Some(c)) => a || c,
-        };
-        if accepted {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                Code::Unauthorized,
-                "the token is not meant for this service",
-            ))
-        }
-    }
-}
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,6 +76,15 @@ impl Caller {
     }
 }
 
+impl From<VerifiedUser> for Caller {
+    fn from(user: VerifiedUser) -> Self {
+        Self::User {
+            id: user.id,
+            admin: user.admin,
+        }
+    }
+}
+
 fn missing_token() -> ApiError {
     ApiError::new(
         Code::Unauthorized,
@@ -357,22 +113,6 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::new(Code::Unauthorized, "Authorization must be `Bearer <token>`")
             })?;
-        state.auth.verify(token).await
+        state.auth.verify(token).await.map(Self::from)
     }
-}
-
-/// Signs a development token with an HS256 secret (`cartd token`).
-pub fn mint_hs256(secret: &SecretString, claims: &Claims) -> Result<String, AuthConfigError> {
-    let bytes = secret.expose_secret().as_bytes();
-    if bytes.len() < MIN_SECRET_BYTES {
-        return Err(AuthConfigError::SecretTooShort(bytes.len()));
-    }
-    // Encoding fixed claims with an HMAC key cannot fail; an empty string would be refused by
-    // every verifier anyway.
-    Ok(jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(bytes),
-    )
-    .unwrap_or_default())
 }

@@ -7,7 +7,8 @@
 //! - [`routes`]: REST v1 (`carts`, `products`, `guests`) and `ops` (health, ready, metrics);
 //!   each module ends in `router()`, built with utoipa-axum so the router and the OpenAPI
 //!   document cannot drift.
-//! - [`auth`]: bearer tokens, callers, which carts a caller may touch.
+//! - [`auth`]: callers (from the `Authorization` header), which carts a caller may touch.
+//! - [`identity`]: token verification: the HS256 secret, the JWKS cache, the claims checks.
 //! - [`extract`]: JSON bodies, `If-Match`, `Idempotency-Key`, quantities.
 //! - [`commands`]: request input checked once and turned into the core's commands.
 //! - [`writes`]: idempotency keys scoped to caller and cart; REST's write options and answers.
@@ -22,11 +23,10 @@
 pub mod auth;
 pub mod cart_json;
 pub mod commands;
-pub mod devkeys;
 pub mod dto;
 pub mod extract;
 pub mod graphql;
-pub mod jwks;
+pub mod identity;
 pub mod metrics;
 pub mod problem;
 pub mod rate_limit;
@@ -51,7 +51,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
-pub use auth::{AuthConfig, Authenticator, Caller};
+pub use auth::Caller;
+pub use identity::{AuthConfig, Authenticator, JwksConfig};
 pub use state::{AppState, Shared};
 
 #[derive(OpenApi)]

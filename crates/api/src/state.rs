@@ -7,8 +7,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use cart_core::CartService;
 use cart_events::live::LiveFeed;
 
-use crate::auth::Authenticator;
 use crate::graphql::GraphqlConfig;
+use crate::identity::Authenticator;
 use crate::rate_limit::RateLimit;
 use crate::readiness::ReadyCheck;
 use crate::rendered::RenderedCarts;

@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use anyhow::Context;
-use cart_api::auth::{Audience, Claims, mint_hs256};
-use cart_api::devkeys::KeyKind;
+use cart_api::identity::{Audience, Claims};
 use cart_core::{ProductInput, UserId};
+use cart_devidp::{KeyKind, mint_hs256};
 use cart_store::Backend;
 
 use crate::Failure;

@@ -10,9 +10,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
-use cart_api::AuthConfig;
 use cart_api::graphql::GraphqlConfig;
-use cart_api::jwks::JwksConfig;
+use cart_api::{AuthConfig, JwksConfig};
 use cart_core::{CartPolicy, Limits};
 use cart_events::{RelayConfig, SinkUrl};
 use cart_store::StoreUrl;

@@ -1,5 +1,6 @@
 //! `cartd jwks keygen` and `cartd jwks serve`: a development identity provider, so the RS256 /
-//! ES256 / EdDSA path can be tried (and is tested) end to end without an outside service.
+//! ES256 / EdDSA path can be tried (and is tested) end to end without an outside service. The
+//! keys and the JWKS come from `cart-devidp`; this module adds the files and the HTTP server.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use cart_api::devkeys::{self, KeyKind, SigningKey};
+use cart_devidp::{KeyKind, SigningKey};
 
 use crate::Failure;
 
@@ -21,7 +22,7 @@ pub fn keygen(alg: &str, out: &Path) -> Result<(), Failure> {
     let kind: KeyKind = alg
         .parse()
         .map_err(|e| Failure::Usage(format!("--alg: {e}")))?;
-    let pem = devkeys::generate_pem(kind).map_err(|e| Failure::Runtime(e.into()))?;
+    let pem = cart_devidp::generate_pem(kind).map_err(|e| Failure::Runtime(e.into()))?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -67,7 +68,7 @@ async fn jwks(State(paths): State<Arc<Vec<PathBuf>>>) -> Response {
         .map(|path| read_key(path).map_err(|e| format!("{e:?}")))
         .collect();
     match keys {
-        Ok(keys) => Json(devkeys::jwks(&keys)).into_response(),
+        Ok(keys) => Json(cart_devidp::jwks(&keys)).into_response(),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error).into_response(),
     }
 }

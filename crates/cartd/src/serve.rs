@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use cart_api::auth::AuthConfigError;
+use cart_api::identity::AuthConfigError;
 use cart_api::rate_limit::RateLimit;
 use cart_api::rendered::RenderedCarts;
 use cart_api::{AppState, Authenticator, Shared};

@@ -26,11 +26,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
-use crate::auth::{Authenticator, Caller};
+use crate::auth::Caller;
 use crate::extract::MAX_BODY_BYTES;
 use crate::graphql::CartSchema;
 use crate::graphql::error::Refusal;
 use crate::graphql::subscription::SubscriptionSlots;
+use crate::identity::Authenticator;
 use crate::problem::{ApiError, Code};
 use crate::state::AppState;
 
@@ -135,7 +136,7 @@ async fn connection_init(
 ) -> async_graphql::Result<Data> {
     let caller = match token(&payload) {
         Ok(None) => Ok(Caller::Anonymous),
-        Ok(Some(token)) => auth.verify(&token).await,
+        Ok(Some(token)) => auth.verify(&token).await.map(Caller::from),
         Err(error) => Err(error),
     };
     match caller {

@@ -10,10 +10,9 @@ use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use cart_api::AuthConfig;
-use cart_api::auth::Claims;
-use cart_api::devkeys::{KeyKind, SigningKey};
-use cart_api::jwks::JwksConfig;
+use cart_api::identity::{Audience, Claims};
+use cart_api::{AuthConfig, JwksConfig};
+use cart_devidp::{KeyKind, SigningKey};
 
 use crate::helpers::{
     FakeIdp, Options, SECRET, TestApp, claims_for, guest, new_key, signed, spawn_with, unix_now,
@@ -59,7 +58,7 @@ async fn server(jwks: JwksConfig) -> TestApp {
 }
 
 async fn setup() -> (TestApp, FakeIdp, Keys) {
-    let rsa_pem = cart_api::devkeys::generate_pem(KeyKind::Rs256).expect("generate");
+    let rsa_pem = cart_devidp::generate_pem(KeyKind::Rs256).expect("generate");
     let keys = Keys {
         rsa: SigningKey::from_pem(rsa_pem.as_bytes()).expect("key"),
         rsa_pem,
@@ -288,7 +287,7 @@ async fn every_attack_answers_its_documented_status_and_code() {
                 keys.rsa
                     .sign(&with(&|c| {
                         c.client_id = None;
-                        c.aud = Some(cart_api::auth::Audience::One("other-app".into()));
+                        c.aud = Some(Audience::One("other-app".into()));
                     }))
                     .expect("sign"),
             ),
@@ -437,10 +436,7 @@ async fn tokens_of_every_supported_algorithm_and_cognito_shapes_are_accepted() {
         .rsa
         .sign(&Claims {
             client_id: None,
-            aud: Some(cart_api::auth::Audience::Many(vec![
-                "x".into(),
-                CLIENT.into(),
-            ])),
+            aud: Some(Audience::Many(vec!["x".into(), CLIENT.into()])),
             ..good("carol")
         })
         .expect("sign");

@@ -169,3 +169,39 @@ async fn without_a_secret_guests_work_and_user_carts_answer_401() {
     let products = app.send(app.request(Method::GET, "/v1/products")).await;
     assert_eq!(products.status, StatusCode::OK);
 }
+
+/// `cart-devidp` cannot name the server's secret-length rule (it is this crate's dev-dependency),
+/// so it keeps its own copy: this holds the two equal, so `cartd token` refuses exactly the
+/// secrets `cartd serve` refuses.
+#[test]
+fn the_development_provider_signs_with_exactly_the_secrets_the_server_accepts() {
+    use cart_api::identity::{AuthConfigError, MIN_SECRET_BYTES};
+    use cart_api::{AuthConfig, Authenticator};
+    use secrecy::SecretString;
+
+    assert_eq!(cart_devidp::MIN_SECRET_BYTES, MIN_SECRET_BYTES);
+    let claims = crate::helpers::claims_for("alice");
+    let short = SecretString::from("s".repeat(MIN_SECRET_BYTES - 1));
+    let server = Authenticator::new(&AuthConfig {
+        hs256_secret: Some(short.clone()),
+        ..AuthConfig::default()
+    });
+    assert_eq!(
+        server.err(),
+        Some(AuthConfigError::SecretTooShort(MIN_SECRET_BYTES - 1))
+    );
+    let minted = cart_devidp::mint_hs256(&short, &claims);
+    assert!(matches!(
+        minted,
+        Err(cart_devidp::DevKeyError::SecretTooShort(n)) if n == MIN_SECRET_BYTES - 1
+    ));
+    let enough = SecretString::from("s".repeat(MIN_SECRET_BYTES));
+    assert!(
+        Authenticator::new(&AuthConfig {
+            hs256_secret: Some(enough.clone()),
+            ..AuthConfig::default()
+        })
+        .is_ok()
+    );
+    assert!(cart_devidp::mint_hs256(&enough, &claims).is_ok());
+}

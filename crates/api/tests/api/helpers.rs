@@ -8,13 +8,12 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use cart_api::auth::{Claims, mint_hs256};
-use cart_api::devkeys::{self, KeyKind, SigningKey};
-use cart_api::jwks::JwksConfig;
-use cart_api::{AppState, AuthConfig, Authenticator, Shared};
+use cart_api::identity::Claims;
+use cart_api::{AppState, AuthConfig, Authenticator, JwksConfig, Shared};
 use cart_core::{
     CartKey, CartPolicy, CartService, GuestId, Limits, ManualClock, ProductInput, RandomIds, Store,
 };
+use cart_devidp::{KeyKind, SigningKey, mint_hs256};
 
 /// The HS256 secret of test servers.
 pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
@@ -394,7 +393,7 @@ impl FakeIdp {
                         return Status::SERVICE_UNAVAILABLE.into_response();
                     }
                     let keys = idp.keys.lock().expect("keys").clone();
-                    axum::Json(devkeys::jwks(&keys)).into_response()
+                    axum::Json(cart_devidp::jwks(&keys)).into_response()
                 }
             }),
         );
@@ -434,7 +433,12 @@ impl FakeIdp {
 
 /// A fresh private key of `kind`.
 pub fn new_key(kind: KeyKind) -> SigningKey {
-    SigningKey::from_pem(devkeys::generate_pem(kind).expect("generate").as_bytes()).expect("key")
+    SigningKey::from_pem(
+        cart_devidp::generate_pem(kind)
+            .expect("generate")
+            .as_bytes(),
+    )
+    .expect("key")
 }
 
 /// Claims valid for an hour.

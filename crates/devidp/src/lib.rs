@@ -1,7 +1,12 @@
-//! A development identity provider: asymmetric signing keys in PKCS#8 PEM files, tokens signed
-//! with them, and the JWKS that publishes their public halves. `cartd token --alg …`,
-//! `cartd jwks keygen` and `cartd jwks serve` use it, and so do the tests, so the whole
-//! RS256 / ES256 / EdDSA path runs end to end without any outside service.
+//! cart-devidp: a development identity provider for cartd. Asymmetric signing keys in PKCS#8
+//! PEM files, tokens signed with them, and the JWKS that publishes their public halves; and
+//! tokens signed with the HS256 development secret. `cartd token`, `cartd jwks keygen` and
+//! `cartd jwks serve` use it, and so do the tests, so the whole RS256 / ES256 / EdDSA path runs
+//! end to end without any outside service.
+//!
+//! It is a crate of its own so that the production library, `cart-api`, only ever verifies
+//! tokens (`cart_api::identity`) and carries no code that makes keys or signs tokens; `cart-api`
+//! uses this crate in its tests only.
 //!
 //! Key generation uses aws-lc-rs (already the crypto of `jsonwebtoken` here); the public JWK and
 //! its RFC 7638 thumbprint (the `kid`) come from `jsonwebtoken` itself.
@@ -16,8 +21,15 @@ use aws_lc_rs::signature::{
 };
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use thiserror::Error;
+
+/// The shortest HS256 secret signed with, in bytes (RFC 7518 §3.2: at least the hash size). The
+/// same rule as `cart_api::identity::MIN_SECRET_BYTES`, which the server enforces; this crate
+/// cannot name that constant (`cart-api` depends on it for its tests), and a test in `cart-api`
+/// holds the two equal.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// The asymmetric algorithms the development provider signs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,9 +70,12 @@ impl FromStr for KeyKind {
     }
 }
 
-/// Why a development key could not be made or read.
+/// Why a development key could not be made or read, or a token not signed.
 #[derive(Debug, Error)]
 pub enum DevKeyError {
+    /// The HS256 secret is too short to be safe (the server would refuse it).
+    #[error("must be at least {MIN_SECRET_BYTES} bytes (got {0})")]
+    SecretTooShort(usize),
     /// Not one of rs256, es256, es384, eddsa.
     #[error("unknown algorithm {0:?}: use rs256, es256, es384 or eddsa")]
     UnknownAlgorithm(String),
@@ -189,6 +204,20 @@ pub fn jwks(keys: &[SigningKey]) -> JwkSet {
     JwkSet {
         keys: keys.iter().map(|key| key.jwk.clone()).collect(),
     }
+}
+
+/// Signs a development token with an HS256 secret (`cartd token` without `--alg`); the header
+/// has no `kid`, so the server checks it with its `CARTD_JWT_SECRET`.
+pub fn mint_hs256(secret: &SecretString, claims: &impl Serialize) -> Result<String, DevKeyError> {
+    let bytes = secret.expose_secret().as_bytes();
+    if bytes.len() < MIN_SECRET_BYTES {
+        return Err(DevKeyError::SecretTooShort(bytes.len()));
+    }
+    Ok(jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(bytes),
+    )?)
 }
 
 #[cfg(test)]
