@@ -16,7 +16,8 @@
 #   BENCH_CONNECTIONS  space-separated wrk -c values ["32 128"]
 #   BENCH_RUNS         runs per (scenario, connections); medians are reported [3]
 #   BENCH_THREADS      wrk -t [2]
-#   BENCH_SCENARIOS    subset/order of scenarios ["health read add"]
+#   BENCH_SCENARIOS    subset/order of scenarios ["health read add"]; also add-large
+#                      (carts filling towards 100 lines; run it with BENCH_DURATION=90s)
 #   BENCH_CARTS        guest carts the add scenario spreads over [10000]
 #   BENCH_STORE        sqlite, a postgres:// URL (each run gets a fresh schema in that
 #                      database, e.g. postgres://postgres@127.0.0.1:5432/test) or a redis://

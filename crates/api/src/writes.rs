@@ -53,6 +53,20 @@ pub struct RestWrite<'a> {
 }
 
 impl RestWrite<'_> {
+    /// Runs `command` on the cart under `precondition` and answers it with `success` (see
+    /// [`render`]).
+    pub async fn execute(
+        &self,
+        service: &cart_core::CartService,
+        command: cart_core::Command,
+        precondition: Option<Precondition>,
+        success: StatusCode,
+    ) -> Result<Response, ApiError> {
+        let options = self.options(precondition)?;
+        let written = service.execute(self.cart, command, options).await?;
+        Ok(render(success, &written))
+    }
+
     /// The options of this write under `precondition`.
     pub fn options(&self, precondition: Option<Precondition>) -> Result<WriteOptions, ApiError> {
         let idempotency = idempotency_key(self.headers)?.map(|key| {

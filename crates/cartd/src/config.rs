@@ -223,7 +223,7 @@ pub struct ServeArgs {
         long,
         env = "CARTD_RECENT_CARTS_MIB",
         value_name = "CARTD_RECENT_CARTS_MIB",
-        default_value_t = 40
+        default_value_t = cart_store::caching::DEFAULT_RECENT_CARTS_BUDGET / (1024 * 1024)
     )]
     pub recent_carts_mib: usize,
     /// How often the sweeper deletes expired carts and idempotency records.

@@ -16,7 +16,7 @@ use crate::extract::{JsonBody, if_match};
 use crate::problem::{ApiError, Code, Problem};
 use crate::routes::{PathParams, QueryParams};
 use crate::state::AppState;
-use crate::writes::{RestWrite, render};
+use crate::writes::RestWrite;
 
 /// The `{cartKey}` path parameter, for the OpenAPI document.
 #[derive(IntoParams)]
@@ -126,12 +126,14 @@ async fn add_item(
         uri: &uri,
         body: &body.raw,
     };
-    let options = write.options(if_match(&headers)?)?;
-    let written = state
-        .service
-        .execute(&key, Command::AddItem(command), options)
-        .await?;
-    Ok(render(StatusCode::CREATED, &written))
+    write
+        .execute(
+            &state.service,
+            Command::AddItem(command),
+            if_match(&headers)?,
+            StatusCode::CREATED,
+        )
+        .await
 }
 
 /// Change an item's quantity.
@@ -179,12 +181,14 @@ async fn update_item(
         uri: &uri,
         body: &body.raw,
     };
-    let options = write.options(precondition)?;
-    let written = state
-        .service
-        .execute(&key, Command::SetQuantity(command), options)
-        .await?;
-    Ok(render(StatusCode::OK, &written))
+    write
+        .execute(
+            &state.service,
+            Command::SetQuantity(command),
+            precondition,
+            StatusCode::OK,
+        )
+        .await
 }
 
 /// Remove an item.
@@ -215,12 +219,14 @@ async fn remove_item(
         uri: &uri,
         body: &[],
     };
-    let options = write.options(if_match(&headers)?)?;
-    let written = state
-        .service
-        .execute(&key, Command::RemoveItem(command), options)
-        .await?;
-    Ok(render(StatusCode::OK, &written))
+    write
+        .execute(
+            &state.service,
+            Command::RemoveItem(command),
+            if_match(&headers)?,
+            StatusCode::OK,
+        )
+        .await
 }
 
 /// Empty a cart.
@@ -251,9 +257,14 @@ async fn clear_cart(
         uri: &uri,
         body: &[],
     };
-    let options = write.options(if_match(&headers)?)?;
-    let written = state.service.execute(&key, Command::Clear, options).await?;
-    Ok(render(StatusCode::NO_CONTENT, &written))
+    write
+        .execute(
+            &state.service,
+            Command::Clear,
+            if_match(&headers)?,
+            StatusCode::NO_CONTENT,
+        )
+        .await
 }
 
 /// The `?dry_run=` query of a merge.
@@ -323,12 +334,14 @@ async fn merge_carts(
         uri: &uri,
         body: &body.raw,
     };
-    let options = write.options(if_match(&headers)?)?;
-    let written = state
-        .service
-        .execute(&key, Command::Merge(request), options)
-        .await?;
-    Ok(render(StatusCode::OK, &written))
+    write
+        .execute(
+            &state.service,
+            Command::Merge(request),
+            if_match(&headers)?,
+            StatusCode::OK,
+        )
+        .await
 }
 
 /// The cart routes.

@@ -192,6 +192,12 @@ impl Cart {
     pub fn items(&self) -> &[LineItem] {
         &self.items
     }
+    /// The line slots the cart holds in memory (at least its line count): what a cache that
+    /// keeps carts within a byte budget must count.
+    pub fn line_capacity(&self) -> usize {
+        self.items.capacity()
+    }
+
     /// Goes up by one with every change.
     pub fn version(&self) -> u64 {
         self.version

@@ -10,7 +10,7 @@ use crate::outcome::Outcome;
 use crate::ports::LoadedCart;
 use crate::product::Product;
 
-use super::change::{Change, Decision, RecordAs, UseCase};
+use super::change::{Change, Decision, OnOneCart, RecordAs};
 use super::{CartService, WriteOptions};
 
 /// An add, with the catalog entry it prices the line from.
@@ -20,23 +20,9 @@ struct Add<'a> {
     product: Product,
 }
 
-impl UseCase for Add<'_> {
-    type Read = LoadedCart;
-
-    fn keys(&self) -> (&CartKey, Option<&CartKey>) {
-        (self.key, None)
-    }
-
-    async fn read(&self, service: &CartService, first: bool) -> Result<LoadedCart, CartError> {
-        service.read_target(self.key, first).await
-    }
-
-    fn version(read: &LoadedCart) -> Option<u64> {
-        read.cart.as_ref().map(Cart::version)
-    }
-
-    fn guessed(read: &LoadedCart) -> bool {
-        read.guessed
+impl OnOneCart for Add<'_> {
+    fn key(&self) -> &CartKey {
+        self.key
     }
 
     fn decide(

@@ -88,6 +88,50 @@ pub(crate) trait UseCase: Sync {
     ) -> Result<Decision, CartError>;
 }
 
+/// A use case that reads and writes one cart, starting from [`CartService::read_target`]:
+/// all it says is which cart and what it decides.
+pub(crate) trait OnOneCart: Sync {
+    /// The cart.
+    fn key(&self) -> &CartKey;
+
+    /// Decides the change from the cart as read.
+    fn decide(
+        &self,
+        service: &CartService,
+        read: LoadedCart,
+        now: OffsetDateTime,
+    ) -> Result<Decision, CartError>;
+}
+
+impl<T: OnOneCart> UseCase for T {
+    type Read = LoadedCart;
+
+    fn keys(&self) -> (&CartKey, Option<&CartKey>) {
+        (self.key(), None)
+    }
+
+    async fn read(&self, service: &CartService, first: bool) -> Result<LoadedCart, CartError> {
+        service.read_target(self.key(), first).await
+    }
+
+    fn version(read: &LoadedCart) -> Option<u64> {
+        read.cart.as_ref().map(Cart::version)
+    }
+
+    fn guessed(read: &LoadedCart) -> bool {
+        read.guessed
+    }
+
+    fn decide(
+        &self,
+        service: &CartService,
+        read: LoadedCart,
+        now: OffsetDateTime,
+    ) -> Result<Decision, CartError> {
+        OnOneCart::decide(self, service, read, now)
+    }
+}
+
 impl CartService {
     /// Reads the target cart for a change: on the first attempt as the store's (possibly
     /// caching) [`crate::ports::Store::load_for_change`] has it, later from the store itself.

@@ -3,14 +3,13 @@
 
 use time::OffsetDateTime;
 
-use crate::cart::Cart;
 use crate::error::CartError;
 use crate::events::EventType;
 use crate::ids::CartKey;
 use crate::outcome::Outcome;
 use crate::ports::LoadedCart;
 
-use super::change::{Change, Decision, RecordAs, UseCase};
+use super::change::{Change, Decision, OnOneCart, RecordAs};
 use super::{CartService, WriteOptions};
 
 /// A clear of one cart.
@@ -18,23 +17,9 @@ struct Clear<'a> {
     key: &'a CartKey,
 }
 
-impl UseCase for Clear<'_> {
-    type Read = LoadedCart;
-
-    fn keys(&self) -> (&CartKey, Option<&CartKey>) {
-        (self.key, None)
-    }
-
-    async fn read(&self, service: &CartService, first: bool) -> Result<LoadedCart, CartError> {
-        service.read_target(self.key, first).await
-    }
-
-    fn version(read: &LoadedCart) -> Option<u64> {
-        read.cart.as_ref().map(Cart::version)
-    }
-
-    fn guessed(read: &LoadedCart) -> bool {
-        read.guessed
+impl OnOneCart for Clear<'_> {
+    fn key(&self) -> &CartKey {
+        self.key
     }
 
     fn decide(

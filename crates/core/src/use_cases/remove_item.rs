@@ -2,7 +2,6 @@
 
 use time::OffsetDateTime;
 
-use crate::cart::Cart;
 use crate::command::RemoveItem;
 use crate::error::CartError;
 use crate::events::EventType;
@@ -10,7 +9,7 @@ use crate::ids::CartKey;
 use crate::outcome::Outcome;
 use crate::ports::LoadedCart;
 
-use super::change::{Change, Decision, RecordAs, UseCase, live_cart};
+use super::change::{Change, Decision, OnOneCart, RecordAs, live_cart};
 use super::{CartService, WriteOptions};
 
 /// A removal of one line.
@@ -19,23 +18,9 @@ struct Remove<'a> {
     command: RemoveItem,
 }
 
-impl UseCase for Remove<'_> {
-    type Read = LoadedCart;
-
-    fn keys(&self) -> (&CartKey, Option<&CartKey>) {
-        (self.key, None)
-    }
-
-    async fn read(&self, service: &CartService, first: bool) -> Result<LoadedCart, CartError> {
-        service.read_target(self.key, first).await
-    }
-
-    fn version(read: &LoadedCart) -> Option<u64> {
-        read.cart.as_ref().map(Cart::version)
-    }
-
-    fn guessed(read: &LoadedCart) -> bool {
-        read.guessed
+impl OnOneCart for Remove<'_> {
+    fn key(&self) -> &CartKey {
+        self.key
     }
 
     fn decide(

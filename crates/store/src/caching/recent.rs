@@ -10,7 +10,7 @@ const PER_STRIPE: usize = 48;
 /// The memory all shards together may hold by default, as [`footprint`] estimates it: enough
 /// for the add benchmark's carts to stay remembered through a run, within the memory target
 /// (docs/PERFORMANCE.md has the measurements). `CARTD_RECENT_CARTS_MIB` changes it.
-pub const DEFAULT_BUDGET: usize = 40 * 1024 * 1024;
+pub const DEFAULT_BUDGET: usize = 32 * 1024 * 1024;
 
 /// The recently committed carts of one shard, least recent first, within a byte budget.
 #[derive(Debug)]
@@ -77,26 +77,28 @@ impl RecentCarts {
     }
 }
 
-/// About the bytes a remembered cart holds: the cart itself, its line vector (behind an `Arc`,
-/// two counters) and every line, with each string rounded up to 16 bytes as the allocator's
-/// size classes do. An estimate without the allocator's own bookkeeping; the budget it is
-/// held to was checked against the server's peak RSS (docs/PERFORMANCE.md). A line added in
-/// this process shares its product id and name with the catalog entry (`ProductId`); they are
-/// counted all the same, as a cart read back from the store owns its own copies, so the
-/// estimate is an upper bound.
+/// The bytes a remembered cart holds: the cart itself, its line vector (behind an `Arc`, two
+/// counters) with every slot it reserved, and every line's text: the product id and the name
+/// are `Arc<str>` (two counters before the text), the variant a `Box<str>`, each allocation
+/// rounded up to 16 bytes as the allocator's size classes do. A line added in this process
+/// shares its product id and name with the catalog entry; they are counted all the same, as a
+/// cart read back from the store owns its own copies, so the estimate is an upper bound.
 fn footprint(cart: &Cart) -> usize {
-    let text = |len: usize| len.next_multiple_of(16);
-    let lines: usize = cart
+    const COUNTERS: usize = 2 * size_of::<usize>();
+    let allocation = |len: usize| len.next_multiple_of(16);
+    let text: usize = cart
         .items()
         .iter()
         .map(|line| {
-            size_of::<LineItem>()
-                + text(line.product_id().as_str().len())
-                + line.variant_id().map_or(0, |v| text(v.as_str().len()))
-                + text(line.name().len())
+            allocation(COUNTERS + line.product_id().as_str().len())
+                + allocation(COUNTERS + line.name().len())
+                + line
+                    .variant_id()
+                    .map_or(0, |v| allocation(v.as_str().len()))
         })
         .sum();
-    size_of::<Cart>() + text(cart.key().as_str().len()) + 2 * size_of::<usize>() + lines
+    let slots = allocation(COUNTERS + cart.line_capacity() * size_of::<LineItem>());
+    size_of::<Cart>() + allocation(cart.key().as_str().len()) + slots + text
 }
 
 #[cfg(test)]
@@ -226,6 +228,20 @@ mod tests {
         recent.put(cart_with_lines(9, 200));
         assert!(recent.peek(cart(9).key()).is_none(), "too large to keep");
         assert_eq!(recent.bytes, 2 * per_cart, "and nothing evicted for it");
+    }
+
+    #[test]
+    fn a_footprint_counts_the_counters_of_shared_text_and_every_slot() {
+        let one = cart_with_lines(1, 1);
+        let line = &one.items()[0];
+        let counters = 2 * size_of::<usize>();
+        let least = size_of::<Cart>()
+            + counters
+            + size_of::<LineItem>()
+            + (counters + line.product_id().as_str().len())
+            + (counters + line.name().len());
+        assert!(footprint(&one) >= least, "{} < {least}", footprint(&one));
+        assert!(one.line_capacity() >= one.items().len());
     }
 
     #[test]
