@@ -49,10 +49,9 @@ wrk.headers["Content-Type"] = "application/json"
 
 -- Every body has the same length (the product number always has 3 digits), so the request
 -- line and headers depend on the cart alone: they are formatted once per cart, in init(), and
--- request() only joins a cart's head to a product's body. With wrk.format per request, wrk
--- spent 4.5 us of user CPU per request, against 2.7-3.4 us this way: CPU taken from the 2 cores
--- the server shares with it (docs/PERFORMANCE.md, "Fewer statements, pages and copies per
--- add"). The requests are the same bytes as before.
+-- request() only joins a cart's head to a product's body. wrk.format per request cost wrk
+-- measurably more CPU, taken from the 2 cores the server shares with it (docs/PERFORMANCE.md,
+-- "Fewer statements, pages and copies per add"). The requests are the same bytes as before.
 for _, body in ipairs(bodies) do
   assert(#body == #bodies[1], "add.lua: bodies must all have one length")
 end

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend (feature `postgres`): carts as JSONB documents keyed by cart key, the
-//! outbox, idempotency records and the catalog in tables of one database (or one schema), one
-//! transaction per commit.
+//! outbox, idempotency records and the catalog in tables of one database (or one schema), a
+//! transaction per commit; the common single-cart commits waiting at one moment share one
+//! (`group`).
 //!
 //! - **Compare-and-set**: `UPDATE … WHERE cart_key = $1 AND version = $2` (PostgreSQL re-checks
 //!   the condition after waiting for a concurrent writer's row lock, so two writers of one cart
