@@ -74,8 +74,9 @@ pub fn requested_quantity(value: &serde_json::Value) -> Result<RequestedQuantity
         })
 }
 
-/// The `If-Match` precondition, if any: `"3"` (or `W/"3"`, or a list containing a version) or
-/// `*`.
+/// The `If-Match` precondition, if any: `"3"` (or a list containing a version) or `*`.
+/// `If-Match` compares strongly (RFC 9110 §13.1.1): a weak tag (`W/"3"`) never matches, so a
+/// list of weak tags alone is `412 PRECONDITION_FAILED` at once.
 pub fn if_match(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -90,17 +91,22 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
     if text == "*" {
         return Ok(Some(Precondition::IfMatchAny));
     }
-    let version = text
-        .split(',')
-        .map(str::trim)
-        .map(|tag| tag.strip_prefix("W/").unwrap_or(tag))
-        .find_map(|tag| {
-            tag.strip_prefix('"')
-                .and_then(|t| t.strip_suffix('"'))
-                .and_then(|t| t.parse::<u64>().ok())
-        })
-        .ok_or_else(bad)?;
-    Ok(Some(Precondition::IfMatch(version)))
+    let version = |tag: &str| {
+        tag.strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .and_then(|t| t.parse::<u64>().ok())
+    };
+    let tags = || text.split(',').map(str::trim);
+    if let Some(strong) = tags().find_map(version) {
+        return Ok(Some(Precondition::IfMatch(strong)));
+    }
+    if tags().any(|tag| tag.strip_prefix("W/").and_then(version).is_some()) {
+        return Err(ApiError::new(
+            Code::PreconditionFailed,
+            "If-Match compares entity tags strongly: a weak tag (W/\"…\") never matches",
+        ));
+    }
+    Err(bad())
 }
 
 /// The `Idempotency-Key` header, if any: 1–255 printable ASCII characters.
@@ -146,8 +152,14 @@ mod tests {
             Some(Some(Precondition::IfMatch(3)))
         );
         assert_eq!(
-            if_match(&headers("if-match", "W/\"7\"")).ok(),
-            Some(Some(Precondition::IfMatch(7)))
+            if_match(&headers("if-match", "W/\"7\", \"8\"")).ok(),
+            Some(Some(Precondition::IfMatch(8)))
+        );
+        assert_eq!(
+            if_match(&headers("if-match", "W/\"7\""))
+                .err()
+                .map(|e| e.code()),
+            Some(Code::PreconditionFailed)
         );
         assert_eq!(
             if_match(&headers("if-match", "*")).ok(),

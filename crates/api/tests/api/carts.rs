@@ -438,3 +438,39 @@ async fn reads_never_serve_a_stale_rendering() {
     assert_ne!(after.body["id"], before.body["id"]);
     assert_eq!(after.body["items"][0]["product_id"], "lamp");
 }
+
+#[tokio::test]
+async fn a_weak_entity_tag_never_matches_if_match() {
+    let app = spawn_app().await;
+    let key = guest();
+    app.add_product(&key, "pen", 1).await;
+    for tag in ["W/\"1\"", "W/\"1\", W/\"2\""] {
+        let cleared = app
+            .send(
+                app.request(Method::DELETE, &format!("/v1/cart/{key}"))
+                    .header("if-match", tag),
+            )
+            .await;
+        assert_eq!(
+            (cleared.status, cleared.code()),
+            (StatusCode::PRECONDITION_FAILED, "PRECONDITION_FAILED"),
+            "{tag}"
+        );
+    }
+    let cart = app.get_cart(&key, None).await;
+    assert_eq!(
+        (
+            cart.body["version"].as_u64(),
+            cart.body["item_count"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    // A list with a strong tag of the version still matches.
+    let cleared = app
+        .send(
+            app.request(Method::DELETE, &format!("/v1/cart/{key}"))
+                .header("if-match", "W/\"1\", \"1\""),
+        )
+        .await;
+    assert_eq!(cleared.status, StatusCode::NO_CONTENT);
+}

@@ -317,6 +317,16 @@ async fn a_merge_writes_merged_and_merged_away_events_in_its_commit() {
     let guest_events = app.events_of(&guest_id).await;
     let last = guest_events.last().expect("guest events");
     assert_eq!(last.event_type, EventType::CartMergedAway);
+    // Totals after the change: the guest cart is gone, so empty.
+    assert_eq!(
+        (
+            last.totals.item_count,
+            last.totals.total_quantity,
+            last.totals.total_price
+        ),
+        (0, 0, 0)
+    );
+    assert!(last.line.is_none());
     // Per-cart order holds: the guest's last event follows its last version.
     assert_eq!(
         last.version,

@@ -228,8 +228,11 @@ impl CartService {
         let mut writes = Vec::with_capacity(2);
         if let Some(mut gone) = deleted {
             let version = gone.version();
-            // The deleted cart's last event follows its last version, so per-cart order holds.
+            // The deleted cart's last event follows its last version, so per-cart order holds,
+            // and shows its totals after the change: none, as it is gone (the report says
+            // what moved).
             gone.touch(now, Duration::ZERO);
+            gone.clear();
             events.push(event(EventType::CartMergedAway, &gone, None));
             writes.push(CartWrite {
                 key: gone.key().clone(),
