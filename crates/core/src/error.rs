@@ -142,3 +142,21 @@ fn version_mismatch(expected: u64, current: Option<u64>) -> String {
         None => format!("there is no cart (expected version {expected})"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn product_messages_name_the_id_not_its_rust_type() {
+        let id = ProductId::parse("nope").expect("id");
+        assert_eq!(
+            CartError::ProductNotFound(id.clone()).to_string(),
+            "product nope not found"
+        );
+        assert_eq!(
+            CartError::ProductUnavailable(id).to_string(),
+            "product nope is not available"
+        );
+    }
+}

@@ -296,11 +296,18 @@ async fn without_cartd_events_every_change_lands_in_a_file_next_to_the_database(
     );
     let ready = crate::harness::get_json(&format!("{}/ready", server.base)).await;
     assert_eq!(ready["checks"]["events"]["status"], "ok", "{ready}");
-    let metrics = metrics(&server.base).await;
-    assert!(
-        metrics.contains(r#"cartd_events_published_total{sink="file"} 4"#),
-        "{metrics}"
-    );
+    // The relay counts a batch once the sink's write returns, a moment after the lines can be
+    // read from the file: wait for the count rather than race it.
+    let published = r#"cartd_events_published_total{sink="file"} 4"#;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let metrics = loop {
+        let text = metrics(&server.base).await;
+        if text.contains(published) || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(metrics.contains(published), "{metrics}");
     assert!(metrics.contains("cartd_outbox_depth "), "{metrics}");
     assert!(
         metrics.contains("cartd_outbox_oldest_pending_seconds "),
