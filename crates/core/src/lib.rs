@@ -38,7 +38,7 @@ mod proptests;
 pub use cart::merge::{
     LineOutcome, LineSource, MergeLine, MergeReport, MergeStrategy, OutcomeReason,
 };
-pub use cart::{AddItem, Cart, CartStamp, LineChange, LineItem, Totals};
+pub use cart::{AddItem, Cart, CartStamp, KEPT_AFTER_EXPIRY, LineChange, LineItem, Totals};
 pub use command::{Command, MergeRequest, Precondition, RemoveItem, SetQuantity};
 pub use error::{CartError, StoreError};
 pub use events::{CartEvent, EventType};

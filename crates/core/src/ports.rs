@@ -78,7 +78,7 @@ pub struct OutboxEntry {
 /// What one sweep removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepReport {
-    /// Expired carts deleted.
+    /// Carts deleted (expired, and kept for [`crate::KEPT_AFTER_EXPIRY`]).
     pub carts: usize,
     /// Expired idempotency records deleted.
     pub idempotency_records: usize,
@@ -116,7 +116,8 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
 
-    /// Deletes up to `batch` expired carts and expired idempotency records.
+    /// Deletes up to `batch` carts that expired (or ended) [`crate::KEPT_AFTER_EXPIRY`] or
+    /// more before `now`, and up to `batch` idempotency records expired at `now`.
     async fn sweep_expired(
         &self,
         now: OffsetDateTime,

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use cart_core::{
     AddItem, Cart, CartEvent, CartKey, CartWrite, Commit, Currency, EventType, GuestId,
-    IdempotencyRecord, Limits, OutboxEntry, OutboxStats, Outcome, Price, Product, ProductId,
-    RequestedQuantity, Store, StoreError,
+    IdempotencyRecord, KEPT_AFTER_EXPIRY, Limits, OutboxEntry, OutboxStats, Outcome, Price,
+    Product, ProductId, RequestedQuantity, Store, StoreError,
 };
 use cart_store::Backend;
 
@@ -214,13 +214,19 @@ pub async fn expired_idempotency_records_are_reusable(store: Arc<dyn Store>) {
     store.commit(again).await.expect("reuse after expiry");
 }
 
-/// The sweeper deletes expired carts and records only, in batches.
-pub async fn sweeping_deletes_only_what_expired(store: Arc<dyn Store>) {
+/// The sweeper deletes, in batches, only carts past keeping: expired
+/// [`KEPT_AFTER_EXPIRY`] ago or more. A cart expired more recently is kept (its key's next
+/// cart continues its versions), a live one too.
+pub async fn sweeping_deletes_only_what_is_past_keeping(store: Arc<dyn Store>) {
     let now = OffsetDateTime::now_utc();
     let old: Vec<_> = (10..15).map(key).collect();
+    // Written a week (their time to live) and the keeping ago, and two hours more: past
+    // keeping by more than any backend's rounding, and not yet forgotten by a store's own
+    // expiry (a day later).
+    let past_keeping = Duration::days(7) + KEPT_AFTER_EXPIRY + Duration::hours(2);
     for k in &old {
         store
-            .commit(commit_of(k, None, now - Duration::days(8)))
+            .commit(commit_of(k, None, now - past_keeping))
             .await
             .expect("old");
     }
@@ -229,6 +235,11 @@ pub async fn sweeping_deletes_only_what_expired(store: Arc<dyn Store>) {
         .commit(commit_of(&fresh, None, now))
         .await
         .expect("fresh");
+    let recently_expired = key(21);
+    store
+        .commit(commit_of(&recently_expired, None, now - Duration::days(8)))
+        .await
+        .expect("recently expired");
     let first = store.sweep_expired(now, 3).await.expect("sweep");
     assert_eq!(first.carts, 3);
     let second = store.sweep_expired(now, 3).await.expect("sweep");
@@ -237,6 +248,8 @@ pub async fn sweeping_deletes_only_what_expired(store: Arc<dyn Store>) {
         assert_eq!(store.load_cart(k).await.expect("load"), None);
     }
     assert!(store.load_cart(&fresh).await.expect("load").is_some());
+    let kept = store.load_cart(&recently_expired).await.expect("load");
+    assert!(kept.is_some_and(|cart| cart.is_expired(now)));
 }
 
 /// The outbox keeps commit order with increasing sequence numbers.
@@ -346,7 +359,8 @@ pub async fn a_two_cart_commit_is_all_or_nothing(store: Arc<dyn Store>) {
 }
 
 /// A cart whose expiry moved later (every write extends it) is never swept before its new
-/// expiry, whatever the backend does to make sweeping cheap; once expired it is swept.
+/// expiry (and the keeping after it), whatever the backend does to make sweeping cheap; once
+/// past keeping it is swept.
 pub async fn a_cart_is_never_swept_before_its_extended_expiry(store: Arc<dyn Store>) {
     let start = OffsetDateTime::now_utc();
     let k = key(60);
@@ -363,8 +377,8 @@ pub async fn a_cart_is_never_swept_before_its_extended_expiry(store: Arc<dyn Sto
         .expect("update");
     let extended = store.load_cart(&k).await.expect("load").expect("cart");
     assert!(extended.expires_at() > first.expires_at() + Duration::hours(2));
-    // After the first expiry (and its hour), before the second: still there.
-    let between = first.expires_at() + Duration::minutes(90);
+    // Past keeping after the first expiry (and its hour), before the second: still there.
+    let between = first.expires_at() + KEPT_AFTER_EXPIRY + Duration::minutes(90);
     store.sweep_expired(between, 100).await.expect("sweep");
     assert_eq!(
         store.load_cart(&k).await.expect("load"),
@@ -372,7 +386,10 @@ pub async fn a_cart_is_never_swept_before_its_extended_expiry(store: Arc<dyn Sto
     );
     // Well after the second: gone.
     store
-        .sweep_expired(extended.expires_at() + Duration::days(1), 100)
+        .sweep_expired(
+            extended.expires_at() + KEPT_AFTER_EXPIRY + Duration::days(1),
+            100,
+        )
         .await
         .expect("sweep");
     assert_eq!(store.load_cart(&k).await.expect("load"), None);
@@ -878,9 +895,9 @@ macro_rules! conformance {
             }
         }
         #[tokio::test]
-        async fn sweeping_deletes_only_what_expired() {
+        async fn sweeping_deletes_only_what_is_past_keeping() {
             if let Some(backend) = $open.await {
-                super::sweeping_deletes_only_what_expired(backend.store()).await;
+                super::sweeping_deletes_only_what_is_past_keeping(backend.store()).await;
             }
         }
         #[tokio::test]

@@ -425,11 +425,17 @@ async fn reads_never_serve_a_stale_rendering() {
     assert_eq!(second.body["item_count"], 2);
     assert_eq!(second.header("etag"), Some("\"2\""));
 
-    // A swept cart's key starts again at version 1 with a new cart id: same version, other cart.
+    // An expired cart is kept (its key's versions go on) until KEPT_AFTER_EXPIRY has passed;
+    // then the sweeper deletes it, and the key starts again at version 1 with a new cart id:
+    // same version, other cart.
     let other = guest();
     app.add_product(&other, "book", 1).await;
     let before = app.get_cart(&other, None).await;
     app.clock.advance(Duration::days(8));
+    let kept = app.service.sweep_expired(100).await.expect("sweep");
+    assert_eq!(kept.carts, 0);
+    assert_eq!(app.get_cart(&other, None).await.code(), "CART_EXPIRED");
+    app.clock.advance(cart_core::KEPT_AFTER_EXPIRY);
     let swept = app.service.sweep_expired(100).await.expect("sweep");
     assert!(swept.carts >= 2);
     app.add_product(&other, "lamp", 1).await;

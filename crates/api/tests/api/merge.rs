@@ -332,8 +332,90 @@ async fn a_merge_writes_merged_and_merged_away_events_in_its_commit() {
         last.version,
         guest_events[guest_events.len() - 2].version + 1
     );
+    // The guest cart is kept ended at that version: empty and expired, so the key's next
+    // cart continues from it.
     let key = CartKey::parse(&guest_id).expect("key");
-    assert!(app.store.load_cart(&key).await.expect("load").is_none());
+    let ended = app
+        .store
+        .load_cart(&key)
+        .await
+        .expect("load")
+        .expect("kept");
+    assert!(ended.has_ended() && ended.items().is_empty());
+    assert_eq!(ended.version(), last.version);
+}
+
+/// The issue this guards against: a guest key whose versions restarted after a merge let an
+/// `ETag` of the merged-away cart match the key's next cart (`DELETE` with `If-Match: "1"` wiped
+/// it), and its events went 1, 2, then 1 again.
+#[tokio::test]
+async fn a_guest_keys_versions_go_on_after_its_cart_is_merged_away() {
+    let app = spawn_app().await;
+    let guest_id = guest();
+    fill(&app, &guest_id, &[("pen", 1)]).await;
+    let held = app.get_cart(&guest_id, None).await;
+    assert_eq!(held.header("etag"), Some("\"1\""));
+    assert_eq!(
+        merge(&app, &guest_id, None, "").await.status,
+        StatusCode::OK
+    );
+
+    // Merged away: not found, and no entity tag matches it, `*` included.
+    let gone = app.get_cart(&guest_id, None).await;
+    assert_eq!(
+        (gone.status, gone.code()),
+        (StatusCode::NOT_FOUND, "CART_NOT_FOUND")
+    );
+    for tag in ["\"1\"", "\"2\"", "*"] {
+        let refused = app
+            .send(
+                app.request(Method::DELETE, &format!("/v1/cart/{guest_id}"))
+                    .header("if-match", tag),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::PRECONDITION_FAILED, "{tag}");
+    }
+
+    // The key's next cart continues: version 3, so the old tag no longer matches.
+    fill(&app, &guest_id, &[("pen", 1)]).await;
+    let again = app.get_cart(&guest_id, None).await;
+    assert_eq!(again.header("etag"), Some("\"3\""));
+    assert_eq!(again.body["version"], 3);
+    let refused = app
+        .send(
+            app.request(Method::DELETE, &format!("/v1/cart/{guest_id}"))
+                .header("if-match", "\"1\""),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(refused.body["details"]["current_version"], 3);
+    let kept = app.get_cart(&guest_id, None).await;
+    assert_eq!(kept.body["items"].as_array().map(Vec::len), Some(1));
+
+    // Its events' versions only go up.
+    let versions: Vec<u64> = app
+        .events_of(&guest_id)
+        .await
+        .iter()
+        .map(|event| event.version)
+        .collect();
+    assert_eq!(versions, [1, 1, 2, 3, 3]);
+    let kinds: Vec<EventType> = app
+        .events_of(&guest_id)
+        .await
+        .iter()
+        .map(|event| event.event_type)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            EventType::CartCreated,
+            EventType::ItemAdded,
+            EventType::CartMergedAway,
+            EventType::CartCreated,
+            EventType::ItemAdded
+        ]
+    );
 }
 
 #[tokio::test]

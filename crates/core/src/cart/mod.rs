@@ -124,6 +124,14 @@ pub struct CartStamp {
     pub expires_at: OffsetDateTime,
 }
 
+/// How long a store keeps a cart after it expired or ended (was merged away) before the sweeper
+/// (or the store's own expiry) deletes it. While it is kept, the key's next cart continues its
+/// versions, so a key's versions, its ETags and its events' versions never repeat within this
+/// time, and an expired cart answers `410 CART_EXPIRED` rather than `404`. Kept longer, the
+/// guarantee would cost storage for every abandoned cart; a week outlives any ETag a client
+/// still holds and the relay's redelivery of any event.
+pub const KEPT_AFTER_EXPIRY: Duration = Duration::days(7);
+
 /// A shopping cart. Every change goes through a method here and then [`Cart::touch`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cart {
@@ -214,9 +222,22 @@ impl Cart {
     pub fn expires_at(&self) -> OffsetDateTime {
         self.expires_at
     }
-    /// Whether the cart has expired at `now`.
+    /// Whether the cart has expired at `now` (an ended cart has, too).
     pub fn is_expired(&self, now: OffsetDateTime) -> bool {
         self.expires_at <= now
+    }
+    /// Whether the cart ended on purpose (merged away) rather than expiring: see
+    /// [`Cart::end`]. A live cart always expires a positive time after its last change.
+    pub fn has_ended(&self) -> bool {
+        self.expires_at <= self.updated_at
+    }
+
+    /// Ends the cart at `now`: no lines, version up by one, expired at once. What is kept of
+    /// a cart merged away: the store keeps it like an expired cart (see
+    /// [`KEPT_AFTER_EXPIRY`]), so the key's next cart continues its versions.
+    pub fn end(&mut self, now: OffsetDateTime) {
+        self.clear();
+        self.touch(now, Duration::ZERO);
     }
 
     /// The cart's id, version and expiry.

@@ -64,7 +64,7 @@ impl OnOneCart for Add<'_> {
             cart,
             expected_version,
             events,
-            deleted: None,
+            ended: None,
             report: None,
         }))
     }

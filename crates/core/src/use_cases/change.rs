@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::cart::merge::MergeReport;
 use crate::cart::{Cart, LineChange};
@@ -42,8 +42,9 @@ pub(crate) struct Change {
     pub expected_version: Option<u64>,
     /// Events about the target cart, in order.
     pub events: Vec<(EventType, Option<LineChange>)>,
-    /// Another cart deleted in the same commit, as it was (a merge's guest cart).
-    pub deleted: Option<Cart>,
+    /// Another cart ended in the same commit ([`Cart::end`]), as it was (a merge's guest
+    /// cart).
+    pub ended: Option<Cart>,
     /// A merge's report: it goes onto the merge events and into the outcome.
     pub report: Option<MergeReport>,
 }
@@ -73,8 +74,10 @@ pub(crate) trait UseCase: Sync {
         first: bool,
     ) -> impl Future<Output = Result<Self::Read, CartError>> + Send;
 
-    /// The stored version of the target cart in `read` (`None`: no cart).
-    fn version(read: &Self::Read) -> Option<u64>;
+    /// The version of the target cart in `read` if it is live at `now` (`None`: no cart, or
+    /// an expired or ended one): what a precondition is checked against, as an expired cart's
+    /// entity tag names a representation that is gone.
+    fn live_version(read: &Self::Read, now: OffsetDateTime) -> Option<u64>;
 
     /// Whether `read` rests on a cache's guess ([`LoadedCart::guessed`]).
     fn guessed(read: &Self::Read) -> bool;
@@ -114,8 +117,11 @@ impl<T: OnOneCart> UseCase for T {
         service.read_target(self.key(), first).await
     }
 
-    fn version(read: &LoadedCart) -> Option<u64> {
-        read.cart.as_ref().map(Cart::version)
+    fn live_version(read: &LoadedCart, now: OffsetDateTime) -> Option<u64> {
+        read.cart
+            .as_ref()
+            .filter(|cart| !cart.is_expired(now))
+            .map(Cart::version)
     }
 
     fn guessed(read: &LoadedCart) -> bool {
@@ -163,7 +169,7 @@ impl CartService {
             let read = use_case.read(self, attempt == 0).await?;
             let guessed = U::guessed(&read);
             let now = self.clock.now();
-            let verdict = check_precondition(options.precondition, U::version(&read))
+            let verdict = check_precondition(options.precondition, U::live_version(&read, now))
                 .and_then(|()| use_case.decide(self, read, now));
             let change = match verdict {
                 Ok(Decision::Changed(change)) => change,
@@ -206,7 +212,7 @@ impl CartService {
             mut cart,
             expected_version,
             events: drafts,
-            deleted,
+            ended,
             report,
         } = change;
         cart.touch(now, self.policy.ttl(target.owner()));
@@ -226,18 +232,18 @@ impl CartService {
             .map(|(kind, line)| event(kind, &cart, line))
             .collect();
         let mut writes = Vec::with_capacity(2);
-        if let Some(mut gone) = deleted {
+        if let Some(mut gone) = ended {
             let version = gone.version();
-            // The deleted cart's last event follows its last version, so per-cart order holds,
-            // and shows its totals after the change: none, as it is gone (the report says
-            // what moved).
-            gone.touch(now, Duration::ZERO);
-            gone.clear();
+            // The ended cart is kept, empty and expired, at its next version: its last event
+            // follows its last version (per-cart order holds) and shows its totals after the
+            // change, none (the report says what moved); the key's next cart continues from
+            // there, so no version of the key ever comes back.
+            gone.end(now);
             events.push(event(EventType::CartMergedAway, &gone, None));
             writes.push(CartWrite {
                 key: gone.key().clone(),
                 expected_version: Some(version),
-                new_state: None,
+                new_state: Some(Arc::new(gone)),
             });
         }
         let idempotency = record.map(|record| IdempotencyRecord {
@@ -283,10 +289,12 @@ fn unshare(cart: Arc<Cart>) -> Cart {
     Arc::try_unwrap(cart).unwrap_or_else(|shared| (*shared).clone())
 }
 
-/// The cart if it exists and has not expired.
+/// The cart if it exists and has not expired: `CART_NOT_FOUND` if there is none or it ended
+/// (was merged away), `CART_EXPIRED` if it expired.
 pub(crate) fn live_cart(current: Option<Cart>, now: OffsetDateTime) -> Result<Cart, CartError> {
     match current {
         None => Err(CartError::CartNotFound),
+        Some(cart) if cart.has_ended() => Err(CartError::CartNotFound),
         Some(cart) if cart.is_expired(now) => Err(CartError::CartExpired),
         Some(cart) => Ok(cart),
     }

@@ -36,7 +36,7 @@ impl OnOneCart for Clear<'_> {
                     cart,
                     expected_version: Some(version),
                     events: vec![(EventType::CartCleared, None)],
-                    deleted: None,
+                    ended: None,
                     report: None,
                 }))
             }

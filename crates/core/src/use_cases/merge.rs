@@ -1,6 +1,7 @@
-//! Merging a guest cart into a user cart at sign-in. The guest cart is deleted in the same
+//! Merging a guest cart into a user cart at sign-in. The guest cart ends in the same
 //! atomic commit as the user cart's change, so a retried sign-in never counts twice: a second
-//! merge finds no guest cart and answers the user cart unchanged. With no live guest cart and
+//! merge finds no live guest cart and answers the user cart unchanged. The guest cart is
+//! ended rather than forgotten ([`Cart::end`]), so the guest key's versions go on. With no live guest cart and
 //! no live user cart there is nothing to show: `CART_NOT_FOUND`.
 
 use time::OffsetDateTime;
@@ -40,8 +41,10 @@ impl UseCase for Merge {
         Ok((user, guest))
     }
 
-    fn version((user, _): &Pair) -> Option<u64> {
-        user.as_ref().map(Cart::version)
+    fn live_version((user, _): &Pair, now: OffsetDateTime) -> Option<u64> {
+        user.as_ref()
+            .filter(|cart| !cart.is_expired(now))
+            .map(Cart::version)
     }
 
     fn guessed(_: &Pair) -> bool {
@@ -100,7 +103,7 @@ impl UseCase for Merge {
             cart,
             expected_version: user_version,
             events,
-            deleted: Some(guest),
+            ended: Some(guest),
             report: Some(report),
         }))
     }

@@ -7,6 +7,7 @@ use crate::ports::SweepReport;
 use crate::product::Product;
 
 use super::CartService;
+use super::change::live_cart;
 
 impl CartService {
     /// A fresh guest id.
@@ -14,21 +15,14 @@ impl CartService {
         self.ids.guest_id()
     }
 
-    /// The cart under `key`: `CART_NOT_FOUND` if none, `CART_EXPIRED` if expired.
+    /// The cart under `key`: `CART_NOT_FOUND` if none or it ended (merged away),
+    /// `CART_EXPIRED` if expired.
     pub async fn get(&self, key: &CartKey) -> Result<Cart, CartError> {
-        let cart = self
-            .store
-            .load_cart(key)
-            .await?
-            .ok_or(CartError::CartNotFound)?;
-        if cart.is_expired(self.clock.now()) {
-            return Err(CartError::CartExpired);
-        }
-        Ok(cart)
+        live_cart(self.store.load_cart(key).await?, self.clock.now())
     }
 
     /// The stamp of the live cart under `key`, with the same errors as [`Self::get`] but
-    /// without loading the cart: lets a cache of rendered carts validate itself cheaply.
+    /// without loading a live cart: lets a cache of rendered carts validate itself cheaply.
     pub async fn stamp(&self, key: &CartKey) -> Result<CartStamp, CartError> {
         let stamp = self
             .store
@@ -36,12 +30,14 @@ impl CartService {
             .await?
             .ok_or(CartError::CartNotFound)?;
         if stamp.expires_at <= self.clock.now() {
-            return Err(CartError::CartExpired);
+            // Expired or ended: only the cart tells which (and a rare path may load it).
+            return self.get(key).await.map(|cart| cart.stamp());
         }
         Ok(stamp)
     }
 
-    /// Deletes expired carts and idempotency records, `batch` at a time, until none are left.
+    /// Deletes carts past keeping ([`crate::KEPT_AFTER_EXPIRY`]) and expired idempotency
+    /// records, `batch` at a time, until none are left.
     pub async fn sweep_expired(&self, batch: usize) -> Result<SweepReport, CartError> {
         let mut total = SweepReport::default();
         loop {

@@ -36,7 +36,7 @@ impl OnOneCart for Remove<'_> {
             cart,
             expected_version: Some(version),
             events: vec![(EventType::ItemRemoved, Some(line))],
-            deleted: None,
+            ended: None,
             report: None,
         }))
     }

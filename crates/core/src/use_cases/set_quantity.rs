@@ -55,8 +55,12 @@ impl UseCase for Set<'_> {
         Ok((loaded, product))
     }
 
-    fn version((loaded, _): &Self::Read) -> Option<u64> {
-        loaded.cart.as_ref().map(Cart::version)
+    fn live_version((loaded, _): &Self::Read, now: OffsetDateTime) -> Option<u64> {
+        loaded
+            .cart
+            .as_ref()
+            .filter(|cart| !cart.is_expired(now))
+            .map(Cart::version)
     }
 
     fn guessed((loaded, _): &Self::Read) -> bool {
@@ -87,7 +91,7 @@ impl UseCase for Set<'_> {
             cart,
             expected_version: Some(version),
             events: vec![(EventType::ItemUpdated, Some(line))],
-            deleted: None,
+            ended: None,
             report: None,
         }))
     }

@@ -32,15 +32,20 @@ use aws_sdk_dynamodb::types::{
 use time::OffsetDateTime;
 
 use cart_core::{
-    Cart, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord, OutboxEntry, Product,
-    ProductId, Store, StoreError, SweepReport,
+    Cart, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord, KEPT_AFTER_EXPIRY,
+    OutboxEntry, Product, ProductId, Store, StoreError, SweepReport,
 };
 
 use crate::columns::{self, from_millis, json_error, millis, version_column};
 use crate::url::DynamoOptions;
 
-/// How long DynamoDB keeps a cart after it expired (answering `410`) if no sweeper deleted it.
-const GRACE_MS: i64 = 7 * 24 * 3600 * 1000;
+/// How long DynamoDB keeps a cart after it expired or ended: a day longer than the sweeper
+/// ([`KEPT_AFTER_EXPIRY`]), so the sweeper deletes it first, and the table's TTL still
+/// forgets it where no replica sweeps.
+const GRACE_MS: i64 = (KEPT_AFTER_EXPIRY.whole_milliseconds() + DAY_MS) as i64;
+
+/// A day in milliseconds.
+const DAY_MS: i128 = 24 * 3600 * 1000;
 
 /// Commits retried when another commit took the same outbox numbers first.
 const SEQUENCE_RETRIES: usize = 64;
@@ -455,7 +460,8 @@ impl Store for DynamoStore {
         batch: usize,
     ) -> Result<SweepReport, StoreError> {
         // DynamoDB's TTL deletes expired items on its own (within a day or two of `ttl`); this
-        // scan deletes carts as soon as they expired, each conditional on the version read.
+        // scan deletes carts as soon as they are past keeping, each conditional on the version
+        // read.
         let mut deleted = 0;
         let mut start: Option<Item> = None;
         loop {
@@ -465,7 +471,7 @@ impl Store for DynamoStore {
                 .table_name(&self.table)
                 .filter_expression("sk = :cart AND expires_at <= :now")
                 .expression_attribute_values(":cart", s("CART"))
-                .expression_attribute_values(":now", n(millis(now)))
+                .expression_attribute_values(":now", n(millis(now - KEPT_AFTER_EXPIRY)))
                 .set_exclusive_start_key(start.take())
                 .consistent_read(true)
                 .send()

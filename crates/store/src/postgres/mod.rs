@@ -28,8 +28,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use cart_core::{
-    Cart, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord, OutboxEntry, Product,
-    ProductId, Store, StoreError, SweepReport,
+    Cart, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord, KEPT_AFTER_EXPIRY,
+    OutboxEntry, Product, ProductId, Store, StoreError, SweepReport,
 };
 
 use crate::columns::{self, json_error, version_column};
@@ -326,7 +326,7 @@ impl Store for PgStore {
             "DELETE FROM carts WHERE cart_key IN
              (SELECT cart_key FROM carts WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
         )
-        .bind(now)
+        .bind(now - KEPT_AFTER_EXPIRY)
         .bind(batch)
         .execute(&self.pool)
         .await

@@ -19,8 +19,9 @@
 //! Every key carries the hash tag `{P}`, so in Redis Cluster they all live in one slot: a commit
 //! that touches two carts (a merge) and the shared outbox must be on one node for one script to
 //! write them atomically. Scaling past one primary means one prefix per tenant (or shop), each
-//! its own slot. Carts get `PEXPIREAT` a grace period after their expiry (so they answer `410`
-//! until then); the sweeper deletes them earlier from the expiry index.
+//! its own slot. Carts get `PEXPIREAT` a day past [`KEPT_AFTER_EXPIRY`] after their expiry (so
+//! they answer `410`, and their key's versions go on, until then); the sweeper deletes them
+//! from the expiry index once they are past keeping.
 
 mod outbox;
 
@@ -32,15 +33,20 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use time::OffsetDateTime;
 
 use cart_core::{
-    Cart, CartKey, CartStamp, Catalog, Commit, IdempotencyRecord, OutboxEntry, Product, ProductId,
-    Store, StoreError, SweepReport,
+    Cart, CartKey, CartStamp, Catalog, Commit, IdempotencyRecord, KEPT_AFTER_EXPIRY, OutboxEntry,
+    Product, ProductId, Store, StoreError, SweepReport,
 };
 
 use crate::columns::{self, from_millis, json_error, millis, version_column};
 use crate::url::RedisOptions;
 
-/// How long Redis keeps a cart after it expired (answering `410`) if no sweeper deleted it.
-const GRACE_MS: i64 = 7 * 24 * 3600 * 1000;
+/// How long Redis keeps a cart after it expired or ended: a day longer than the sweeper
+/// ([`KEPT_AFTER_EXPIRY`]), so the sweeper deletes (and counts) it first, and Redis still
+/// forgets it where no replica sweeps.
+const GRACE_MS: i64 = (KEPT_AFTER_EXPIRY.whole_milliseconds() + DAY_MS) as i64;
+
+/// A day in milliseconds.
+const DAY_MS: i128 = 24 * 3600 * 1000;
 
 const COMMIT: &str = include_str!("commit.lua");
 
@@ -289,7 +295,7 @@ impl Store for RedisStore {
         let mut invocation = self.sweep.prepare_invoke();
         invocation
             .key(self.key("expiry"))
-            .arg(millis(now))
+            .arg(millis(now - KEPT_AFTER_EXPIRY))
             .arg(batch)
             .arg(self.key("cart:"));
         let carts: usize = self.call(invocation.invoke_async(&mut conn)).await?;

@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use cart_core::{
     Cart, CartEvent, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord,
-    OutboxEntry, Product, ProductId, Store, StoreError, SweepReport,
+    KEPT_AFTER_EXPIRY, OutboxEntry, Product, ProductId, Store, StoreError, SweepReport,
 };
 
 use crate::columns::{self, from_millis, millis, version_column};
@@ -452,6 +452,7 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
         batch: usize,
     ) -> Result<SweepReport, StoreError> {
+        let past_keeping = millis(now - KEPT_AFTER_EXPIRY);
         let now = millis(now);
         let batch = i64::try_from(batch).unwrap_or(i64::MAX);
         self.writer
@@ -461,7 +462,7 @@ impl Store for SqliteStore {
                         "DELETE FROM carts WHERE rowid IN
                          (SELECT rowid FROM carts WHERE sweep_after <= ?1 LIMIT ?2)",
                     )
-                    .and_then(|mut s| s.execute(params![now, batch]))
+                    .and_then(|mut s| s.execute(params![past_keeping, batch]))
                     .map_err(sql_error)?;
                 let idempotency_records = conn
                     .prepare_cached(
