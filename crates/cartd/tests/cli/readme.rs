@@ -32,7 +32,9 @@
 //! - `# =>` lines go after complete commands, never inside one (a `for` loop's expectations go
 //!   after its `done`).
 //!
-//! Standard error is not checked (it shows in the failure message).
+//! Standard error is not checked (it shows in the failure message). Standard output is the
+//! shell's, so a background process printing there would show in whichever step is running;
+//! `cartd serve` and `cartd jwks serve` log to standard error only.
 //!
 //! # What this test stands in for
 //!
@@ -399,6 +401,16 @@ fn the_readme_walkthrough_runs_as_written_and_prints_what_it_documents() {
             skipped.join(", ")
         }
     );
+
+    // Without curl the walkthrough's wait loops would spin until the timeout; say so at once.
+    for tool in ["curl", "sed", "grep"] {
+        let found = Command::new("bash")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(found, "the README test needs bash and {tool}");
+    }
 
     let dir = tempfile::tempdir().expect("temp dir");
     let work = dir.path().join("work");
