@@ -45,6 +45,7 @@
 //!   test would take many minutes on a small machine. Any other `cargo` command fails the test.
 //! - Ports: the README sets `PORT=${PORT:-8080} IDP_PORT=${IDP_PORT:-8081}` itself; this test
 //!   exports `PORT` and `IDP_PORT` as two free ports, so the walkthrough's text runs unchanged.
+//! - Environment: the test's own `CARTD_` variables are removed, as a fresh shell has none.
 //! - Processes: the script runs in a process group of its own, killed when the test ends, so a
 //!   server the README leaves running (or that a failure left behind) does not outlive the test.
 //!
@@ -71,13 +72,15 @@ const MARKER_PREFIX: &str = "<!-- readme-test:";
 /// What an expectation line starts with (after indentation).
 const EXPECTATION_PREFIX: &str = "# => ";
 
-/// Printed by the script before each step (`STEP_MARK N@@`) and after the last one.
+/// Printed by the script on a line of its own before each step, as `STEP_MARK` N `@@`.
 const STEP_MARK: &str = "@@readme-test step ";
+/// Printed by the script after the last step.
 const END_MARK: &str = "@@readme-test end@@";
 
 /// Languages whose blocks are commands.
 const SHELL_LANGUAGES: [&str; 3] = ["sh", "bash", "shell"];
 
+/// The repository's root directory.
 fn repository_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -85,6 +88,7 @@ fn repository_root() -> PathBuf {
         .expect("the repository root")
 }
 
+/// The text of `README.md`.
 fn readme() -> String {
     fs::read_to_string(repository_root().join("README.md")).expect("README.md")
 }
@@ -312,6 +316,7 @@ fn mismatch(step: &Step, output: &[String]) -> Option<String> {
     Some(report)
 }
 
+/// A step's commands with their README line numbers, for failure messages.
 fn commands_text(step: &Step) -> String {
     step.commands
         .iter()
