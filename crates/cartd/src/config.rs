@@ -104,8 +104,19 @@ pub enum JwksCommand {
 /// Where the data lives.
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// Store URL: `sqlite://PATH[?synchronous=normal|full]` or
-    /// `postgres://USER@HOST/DB[?max_connections=16&acquire_timeout=5s&statement_timeout=5s&schema=NAME]`.
+    /// Store URL: `sqlite://`, `postgres://`, `redis://` or `dynamodb://` (forms in `--help`).
+    ///
+    /// SQLite (embedded): `sqlite://PATH[?synchronous=normal|full]`, relative
+    /// (`sqlite://cartd.db`) or absolute (`sqlite:///var/lib/cartd/cartd.db`).
+    ///
+    /// PostgreSQL:
+    /// `postgres://USER@HOST[:PORT]/DB[?max_connections=16&acquire_timeout=5s&statement_timeout=5s&schema=NAME&group_commit=64]`
+    /// (also `postgresql://`); other parameters such as `sslmode` go to the driver.
+    ///
+    /// Redis: `redis://HOST[:PORT][/DB][?prefix=cartd&timeout=2s]` (`rediss://` for TLS).
+    ///
+    /// DynamoDB: `dynamodb://TABLE[?region=REGION&endpoint=URL&create=true&timeout=5s]`; AWS
+    /// credentials come from the usual environment and profile chain.
     #[arg(
         long = "store",
         env = "CARTD_STORE",
@@ -644,6 +655,36 @@ mod tests {
         match cli.command {
             Command::Serve(args) => *args,
             _ => unreachable!("serve was parsed"),
+        }
+    }
+
+    #[test]
+    fn the_store_help_names_every_backend_and_its_url_form() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        let serve = cli.find_subcommand_mut("serve").expect("serve");
+        let short = serve.render_help().to_string();
+        for scheme in ["sqlite://", "postgres://", "redis://", "dynamodb://"] {
+            assert!(short.contains(scheme), "{scheme} is missing from:\n{short}");
+        }
+        let help = serve.render_long_help().to_string();
+        for scheme in [
+            "sqlite://",
+            "postgres://",
+            "postgresql://",
+            "redis://",
+            "rediss://",
+            "dynamodb://",
+        ] {
+            assert!(help.contains(scheme), "{scheme} is missing from:\n{help}");
+            let example = format!("{scheme}x");
+            assert!(
+                !matches!(
+                    StoreUrl::parse(&example),
+                    Err(cart_store::UrlError::UnsupportedScheme(_))
+                ),
+                "{scheme} is in the help but is no backend's scheme"
+            );
         }
     }
 

@@ -60,7 +60,9 @@ pub fn store_url(path: &Path) -> String {
     format!("sqlite://{}", path.display())
 }
 
-fn free_port() -> u16 {
+/// A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it for a listener that is
+/// closed again).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

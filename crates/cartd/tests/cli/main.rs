@@ -8,3 +8,5 @@ mod events;
 mod graphql;
 mod harness;
 mod identity;
+#[cfg(unix)]
+mod readme;
