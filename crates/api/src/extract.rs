@@ -25,19 +25,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|v| v.trim().to_ascii_lowercase())
-            .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
-        if !is_json {
-            return Err(ApiError::new(
-                Code::UnsupportedMediaType,
-                "the body must be application/json",
-            ));
-        }
+        json_content_type(request.headers())?;
         let too_large = || {
             ApiError::new(
                 Code::PayloadTooLarge,
@@ -60,6 +48,60 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .map_err(|e| ApiError::new(Code::ValidationError, format!("invalid JSON body: {e}")))?;
         Ok(Self { value, raw })
     }
+}
+
+/// The one media type request bodies are read as.
+pub const JSON: &str = "application/json";
+
+/// Checks that a body is declared as JSON in UTF-8: `application/json` (any case), with no
+/// `charset` or `charset=utf-8` (any case, quoted or not); other parameters mean nothing to
+/// JSON and are ignored. Anything else is `415 UNSUPPORTED_MEDIA_TYPE`: another charset would
+/// be read as UTF-8 regardless; `application/merge-patch+json` asks for JSON Merge Patch
+/// (RFC 7396), whose rules (`null` deletes a member) are not this API's; other
+/// `application/*+json` types promise semantics of their own too.
+pub fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(unsupported(None, format!("the body must be {JSON}")));
+    };
+    let Ok(text) = value.to_str() else {
+        return Err(unsupported(None, format!("the body must be {JSON}")));
+    };
+    let mut parts = text.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case(JSON) {
+        let message = if essence.eq_ignore_ascii_case("application/merge-patch+json") {
+            format!("JSON Merge Patch (application/merge-patch+json) is not supported: send {JSON}")
+        } else {
+            format!("the body must be {JSON}, not {essence}")
+        };
+        return Err(unsupported(Some(text), message));
+    }
+    for parameter in parts {
+        let Some((name, value)) = parameter.split_once('=') else {
+            continue;
+        };
+        if !name.trim().eq_ignore_ascii_case("charset") {
+            continue;
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        if !value.eq_ignore_ascii_case("utf-8") {
+            let message = format!("the body must be {JSON} in UTF-8, not charset={value}");
+            return Err(unsupported(Some(text), message));
+        }
+    }
+    Ok(())
+}
+
+fn unsupported(content_type: Option<&str>, message: String) -> ApiError {
+    ApiError::new(Code::UnsupportedMediaType, message).with_details(serde_json::json!({
+        "content_type": content_type,
+        "accepted": [JSON],
+        "charset": "utf-8",
+    }))
 }
 
 /// Reads a requested quantity from a JSON value: a positive integer, or `INVALID_QUANTITY`
@@ -166,6 +208,44 @@ mod tests {
             Some(Some(Precondition::IfMatchAny))
         );
         assert!(if_match(&headers("if-match", "abc")).is_err());
+    }
+
+    #[test]
+    fn bodies_are_json_in_utf8() {
+        for good in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=UTF-8",
+            "application/json; charset=\"utf-8\"",
+            "application/json; profile=x",
+        ] {
+            assert!(
+                json_content_type(&headers("content-type", good)).is_ok(),
+                "{good}"
+            );
+        }
+        for bad in [
+            "application/merge-patch+json",
+            "application/json-patch+json",
+            "application/vnd.api+json",
+            "application/problem+json",
+            "application/json; charset=iso-8859-1",
+            "application/json; charset=utf-16",
+            "application/jsonx",
+            "text/json",
+            "text/plain",
+            "",
+        ] {
+            assert_eq!(
+                json_content_type(&headers("content-type", bad))
+                    .err()
+                    .map(|e| e.code()),
+                Some(Code::UnsupportedMediaType),
+                "{bad}"
+            );
+        }
+        assert!(json_content_type(&HeaderMap::new()).is_err());
     }
 
     #[test]
