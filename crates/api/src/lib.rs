@@ -10,6 +10,8 @@
 //! - [`auth`]: callers (from the `Authorization` header), which carts a caller may touch.
 //! - [`identity`]: token verification: the HS256 secret, the JWKS cache, the claims checks.
 //! - [`extract`]: JSON bodies, `If-Match`, `Idempotency-Key`, quantities.
+//! - [`listener`]: the TCP listener `cartd serve` runs the router on, which answers a request
+//!   target too long to parse with problem+json.
 //! - [`commands`]: request input checked once and turned into the core's commands.
 //! - [`writes`]: idempotency keys scoped to caller and cart; REST's write options and answers.
 //! - [`problem`]: problem+json errors, the one mapping from domain errors.
@@ -27,6 +29,7 @@ pub mod dto;
 pub mod extract;
 pub mod graphql;
 pub mod identity;
+pub mod listener;
 pub mod metrics;
 pub mod problem;
 pub mod rate_limit;

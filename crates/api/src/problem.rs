@@ -13,7 +13,8 @@ use utoipa::ToSchema;
 use cart_core::{CartError, StoreError};
 
 /// Every machine-readable error code the API answers with (API.md's table, plus the routing
-/// codes `ROUTE_NOT_FOUND` and `METHOD_NOT_ALLOWED`).
+/// codes `ROUTE_NOT_FOUND` and `METHOD_NOT_ALLOWED`, and `URI_TOO_LONG`, answered by
+/// [`crate::listener`] for a request target too long to parse).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub enum Code {
@@ -36,6 +37,7 @@ pub enum Code {
     CartExpired,
     PreconditionFailed,
     PayloadTooLarge,
+    UriTooLong,
     UnsupportedMediaType,
     ProductUnavailable,
     CurrencyMismatch,
@@ -109,6 +111,7 @@ impl Code {
                 S::PAYLOAD_TOO_LARGE,
                 "Payload too large",
             ),
+            Self::UriTooLong => ("URI_TOO_LONG", S::URI_TOO_LONG, "URI too long"),
             Self::UnsupportedMediaType => (
                 "UNSUPPORTED_MEDIA_TYPE",
                 S::UNSUPPORTED_MEDIA_TYPE,
@@ -232,8 +235,13 @@ impl ApiError {
         }
     }
 
+    /// The problem+json body for a request to `instance` with id `request_id`.
+    pub(crate) fn body(&self, instance: &str, request_id: &str) -> Vec<u8> {
+        serde_json::to_vec(&self.problem(instance, request_id)).unwrap_or_default()
+    }
+
     fn render(&self, instance: &str, request_id: &str) -> Response {
-        let body = serde_json::to_vec(&self.problem(instance, request_id)).unwrap_or_default();
+        let body = self.body(instance, request_id);
         let mut response = (self.code.status(), body).into_response();
         let headers = response.headers_mut();
         headers.insert(
