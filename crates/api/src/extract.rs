@@ -116,9 +116,12 @@ pub fn requested_quantity(value: &serde_json::Value) -> Result<RequestedQuantity
         })
 }
 
-/// The `If-Match` precondition, if any: `"3"` (or a list containing a version) or `*`.
-/// `If-Match` compares strongly (RFC 9110 §13.1.1): a weak tag (`W/"3"`) never matches, so a
-/// list of weak tags alone is `412 PRECONDITION_FAILED` at once.
+/// The `If-Match` precondition, if any: `*`, or a comma-separated list of entity tags holding
+/// a version (`"3"`, `W/"3"`), spaces and tabs allowed around the commas and the value
+/// (`crate::formats::IF_MATCH_PATTERN` is this grammar). The first strong tag whose version
+/// can exist is the precondition. `If-Match` compares strongly (RFC 9110 §13.1.1): a weak tag
+/// never matches, nor does a version past `u64`, so a list without a strong tag that could
+/// match is `412 PRECONDITION_FAILED` at once. Anything else is `400 VALIDATION_ERROR`.
 pub fn if_match(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -126,29 +129,37 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
     let bad = || {
         ApiError::new(
             Code::ValidationError,
-            "If-Match must be `*` or an entity tag such as \"3\"",
+            "If-Match must be `*` or a list of entity tags such as \"3\"",
         )
     };
-    let text = value.to_str().map_err(|_| bad())?.trim();
+    let text = value.to_str().map_err(|_| bad())?.trim_matches([' ', '\t']);
     if text == "*" {
         return Ok(Some(Precondition::IfMatchAny));
     }
-    let version = |tag: &str| {
-        tag.strip_prefix('"')
+    let mut strong = None;
+    for tag in text.split(',') {
+        let tag = tag.trim_matches([' ', '\t']);
+        let (weak, quoted) = match tag.strip_prefix("W/") {
+            Some(rest) => (true, rest),
+            None => (false, tag),
+        };
+        let digits = quoted
+            .strip_prefix('"')
             .and_then(|t| t.strip_suffix('"'))
-            .and_then(|t| t.parse::<u64>().ok())
-    };
-    let tags = || text.split(',').map(str::trim);
-    if let Some(strong) = tags().find_map(version) {
-        return Ok(Some(Precondition::IfMatch(strong)));
+            .filter(|t| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()))
+            .ok_or_else(bad)?;
+        if !weak && strong.is_none() {
+            strong = digits.parse::<u64>().ok();
+        }
     }
-    if tags().any(|tag| tag.strip_prefix("W/").and_then(version).is_some()) {
-        return Err(ApiError::new(
+    match strong {
+        Some(version) => Ok(Some(Precondition::IfMatch(version))),
+        None => Err(ApiError::new(
             Code::PreconditionFailed,
-            "If-Match compares entity tags strongly: a weak tag (W/\"…\") never matches",
-        ));
+            "no entity tag in If-Match can match: a weak tag (W/\"…\") never does, nor a \
+             version past 18446744073709551615",
+        )),
     }
-    Err(bad())
 }
 
 /// The `Idempotency-Key` header, if any: 1–255 printable ASCII characters.
@@ -207,7 +218,36 @@ mod tests {
             if_match(&headers("if-match", "*")).ok(),
             Some(Some(Precondition::IfMatchAny))
         );
-        assert!(if_match(&headers("if-match", "abc")).is_err());
+        assert_eq!(
+            if_match(&headers("if-match", " \"4\" ,\tW/\"5\" ")).ok(),
+            Some(Some(Precondition::IfMatch(4)))
+        );
+        // A version no cart can have never matches.
+        assert_eq!(
+            if_match(&headers("if-match", "\"18446744073709551616\""))
+                .err()
+                .map(|e| e.code()),
+            Some(Code::PreconditionFailed)
+        );
+        for bad in [
+            "abc",
+            "\"\"",
+            "\"+3\"",
+            "\"3",
+            "3",
+            "abc, \"3\"",
+            "\"3\",",
+            "\"3\" \"4\"",
+            "w/\"3\"",
+            "W/ \"3\"",
+            "**",
+        ] {
+            assert_eq!(
+                if_match(&headers("if-match", bad)).err().map(|e| e.code()),
+                Some(Code::ValidationError),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

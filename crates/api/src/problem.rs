@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
-use utoipa::ToSchema;
+use utoipa::{ToResponse, ToSchema};
 
 use cart_core::{CartError, StoreError};
 
@@ -177,6 +177,35 @@ pub struct Problem {
     /// The request id, also in `x-request-id`.
     pub request_id: String,
 }
+
+/// `429 RATE_LIMITED` (any route but the probes, when `CARTD_RATE_LIMIT` is set), for the
+/// OpenAPI document.
+#[derive(ToResponse)]
+#[response(
+    description = "Over the client's request rate (`RATE_LIMITED`; only when CARTD_RATE_LIMIT is set)",
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Whole seconds until a request will pass"))
+)]
+#[allow(dead_code)]
+pub(crate) struct RateLimited(Problem);
+
+/// `500 INTERNAL_ERROR`, for the OpenAPI document.
+#[derive(ToResponse)]
+#[response(
+    description = "The store failed (`INTERNAL_ERROR`); the cause is logged with the request id, never sent",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub(crate) struct InternalError(Problem);
+
+/// `503 SERVICE_UNAVAILABLE`, for the OpenAPI document.
+#[derive(ToResponse)]
+#[response(
+    description = "The store or the identity provider cannot be reached now (`SERVICE_UNAVAILABLE`); retry",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub(crate) struct Unavailable(Problem);
 
 impl ApiError {
     /// An error with a code and a message for the client.

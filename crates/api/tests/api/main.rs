@@ -4,6 +4,7 @@ mod attacks;
 mod auth;
 mod carts;
 mod concurrency;
+mod contract;
 mod edges;
 mod errors;
 mod graphql_abuse;
