@@ -101,16 +101,25 @@ pub fn add_item(
     })
 }
 
-/// A line's id: a UUID.
+/// A line's id: a UUID in the hyphenated form the API shows it in (either case), as
+/// `crate::formats::ITEM_ID_PATTERN` documents; the other forms `Uuid::parse_str` knows (bare
+/// hex, braces, `urn:uuid:`) are refused, so the document and the server agree.
 pub fn item_id(names: &Spelling, raw: &str) -> Result<Uuid, Refused> {
-    Uuid::parse_str(raw).map_err(|_| {
-        let error = ApiError::new(
-            Code::ValidationError,
-            format!("{} must be a UUID", names.item_id),
-        )
-        .with_details(json!({"item_id": raw}));
-        refused(error, names.item_id)
-    })
+    let hyphenated = raw.len() == crate::formats::ITEM_ID_LENGTH;
+    hyphenated
+        .then(|| Uuid::parse_str(raw).ok())
+        .flatten()
+        .ok_or_else(|| {
+            let error = ApiError::new(
+                Code::ValidationError,
+                format!(
+                    "{} must be a UUID: 8-4-4-4-12 hex digits and hyphens",
+                    names.item_id
+                ),
+            )
+            .with_details(json!({"item_id": raw}));
+            refused(error, names.item_id)
+        })
 }
 
 /// A quantity change of the line `item`.

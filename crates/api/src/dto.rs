@@ -19,7 +19,7 @@ use cart_core::{
 #[allow(dead_code)]
 pub struct CartView {
     /// The cart's id (stays through clears).
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = "uuid")]
     pub id: Uuid,
     /// The cart key as stored: a user id or a guest id.
     pub user_id: String,
@@ -55,7 +55,7 @@ pub struct CartView {
 #[allow(dead_code)]
 pub struct ItemView {
     /// The line's id, for PATCH and DELETE.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = "uuid")]
     pub item_id: Uuid,
     /// Catalog product id.
     pub product_id: String,
@@ -82,12 +82,14 @@ pub struct ItemView {
 #[serde(deny_unknown_fields)]
 pub struct AddItemRequest {
     /// 1–64 characters of `[A-Za-z0-9._:-]`.
+    #[schema(schema_with = crate::formats::product_id)]
     pub product_id: String,
     /// A positive integer; the line's total may not exceed the line maximum.
     #[schema(value_type = i64, minimum = 1, maximum = 99)]
     pub quantity: serde_json::Value,
-    /// Optional variant (size, colour …).
+    /// Optional variant (size, colour …): 1–64 characters of `[A-Za-z0-9._:-]`.
     #[serde(default)]
+    #[schema(schema_with = crate::formats::variant_id)]
     pub variant_id: Option<String>,
     /// The price the shopper saw, minor units; refused with `PRICE_CHANGED` if the catalog
     /// price differs. Never used as the price.
@@ -154,6 +156,7 @@ pub struct PutProductRequest {
     /// Display name, 1–200 characters.
     pub name: String,
     /// Minor units, 0..=1,000,000,000.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub unit_price: i64,
     /// ISO 4217 code.
     pub currency: String,
@@ -162,6 +165,7 @@ pub struct PutProductRequest {
     pub active: Option<bool>,
     /// Units in stock; omit or null when not tracked.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 4_294_967_295_i64)]
     pub stock: Option<i64>,
 }
 
@@ -169,7 +173,7 @@ pub struct PutProductRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GuestView {
     /// A new guest id to use as the cart key.
-    #[schema(example = "guest_01JD3XK4B5C6D7E8F9G0H1J2K3")]
+    #[schema(schema_with = crate::formats::guest_id)]
     pub guest_id: String,
 }
 
@@ -208,7 +212,7 @@ pub struct ReadyView {
 #[serde(deny_unknown_fields)]
 pub struct MergeCartRequest {
     /// The guest id whose cart is merged (and then deleted).
-    #[schema(example = "guest_01JD3XK4B5C6D7E8F9G0H1J2K3")]
+    #[schema(schema_with = crate::formats::guest_id)]
     pub guest_id: String,
     /// `max` (default), `sum`, `replace` or `keep`.
     #[serde(default)]

@@ -25,19 +25,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|v| v.trim().to_ascii_lowercase())
-            .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
-        if !is_json {
-            return Err(ApiError::new(
-                Code::UnsupportedMediaType,
-                "the body must be application/json",
-            ));
-        }
+        json_content_type(request.headers())?;
         let too_large = || {
             ApiError::new(
                 Code::PayloadTooLarge,
@@ -62,6 +50,60 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// The one media type request bodies are read as.
+pub const JSON: &str = "application/json";
+
+/// Checks that a body is declared as JSON in UTF-8: `application/json` (any case), with no
+/// `charset` or `charset=utf-8` (any case, quoted or not); other parameters mean nothing to
+/// JSON and are ignored. Anything else is `415 UNSUPPORTED_MEDIA_TYPE`: another charset would
+/// be read as UTF-8 regardless; `application/merge-patch+json` asks for JSON Merge Patch
+/// (RFC 7396), whose rules (`null` deletes a member) are not this API's; other
+/// `application/*+json` types promise semantics of their own too.
+pub fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(unsupported(None, format!("the body must be {JSON}")));
+    };
+    let Ok(text) = value.to_str() else {
+        return Err(unsupported(None, format!("the body must be {JSON}")));
+    };
+    let mut parts = text.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case(JSON) {
+        let message = if essence.eq_ignore_ascii_case("application/merge-patch+json") {
+            format!("JSON Merge Patch (application/merge-patch+json) is not supported: send {JSON}")
+        } else {
+            format!("the body must be {JSON}, not {essence}")
+        };
+        return Err(unsupported(Some(text), message));
+    }
+    for parameter in parts {
+        let Some((name, value)) = parameter.split_once('=') else {
+            continue;
+        };
+        if !name.trim().eq_ignore_ascii_case("charset") {
+            continue;
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        if !value.eq_ignore_ascii_case("utf-8") {
+            let message = format!("the body must be {JSON} in UTF-8, not charset={value}");
+            return Err(unsupported(Some(text), message));
+        }
+    }
+    Ok(())
+}
+
+fn unsupported(content_type: Option<&str>, message: String) -> ApiError {
+    ApiError::new(Code::UnsupportedMediaType, message).with_details(serde_json::json!({
+        "content_type": content_type,
+        "accepted": [JSON],
+        "charset": "utf-8",
+    }))
+}
+
 /// Reads a requested quantity from a JSON value: a positive integer, or `INVALID_QUANTITY`
 /// (zero, negative, fractional, a string, null …).
 pub fn requested_quantity(value: &serde_json::Value) -> Result<RequestedQuantity, ApiError> {
@@ -74,9 +116,12 @@ pub fn requested_quantity(value: &serde_json::Value) -> Result<RequestedQuantity
         })
 }
 
-/// The `If-Match` precondition, if any: `"3"` (or a list containing a version) or `*`.
-/// `If-Match` compares strongly (RFC 9110 §13.1.1): a weak tag (`W/"3"`) never matches, so a
-/// list of weak tags alone is `412 PRECONDITION_FAILED` at once.
+/// The `If-Match` precondition, if any: `*`, or a comma-separated list of entity tags holding
+/// a version (`"3"`, `W/"3"`), spaces and tabs allowed around the commas and the value
+/// (`crate::formats::IF_MATCH_PATTERN` is this grammar). The first strong tag whose version
+/// can exist is the precondition. `If-Match` compares strongly (RFC 9110 §13.1.1): a weak tag
+/// never matches, nor does a version past `u64`, so a list without a strong tag that could
+/// match is `412 PRECONDITION_FAILED` at once. Anything else is `400 VALIDATION_ERROR`.
 pub fn if_match(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -84,29 +129,37 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
     let bad = || {
         ApiError::new(
             Code::ValidationError,
-            "If-Match must be `*` or an entity tag such as \"3\"",
+            "If-Match must be `*` or a list of entity tags such as \"3\"",
         )
     };
-    let text = value.to_str().map_err(|_| bad())?.trim();
+    let text = value.to_str().map_err(|_| bad())?.trim_matches([' ', '\t']);
     if text == "*" {
         return Ok(Some(Precondition::IfMatchAny));
     }
-    let version = |tag: &str| {
-        tag.strip_prefix('"')
+    let mut strong = None;
+    for tag in text.split(',') {
+        let tag = tag.trim_matches([' ', '\t']);
+        let (weak, quoted) = match tag.strip_prefix("W/") {
+            Some(rest) => (true, rest),
+            None => (false, tag),
+        };
+        let digits = quoted
+            .strip_prefix('"')
             .and_then(|t| t.strip_suffix('"'))
-            .and_then(|t| t.parse::<u64>().ok())
-    };
-    let tags = || text.split(',').map(str::trim);
-    if let Some(strong) = tags().find_map(version) {
-        return Ok(Some(Precondition::IfMatch(strong)));
+            .filter(|t| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()))
+            .ok_or_else(bad)?;
+        if !weak && strong.is_none() {
+            strong = digits.parse::<u64>().ok();
+        }
     }
-    if tags().any(|tag| tag.strip_prefix("W/").and_then(version).is_some()) {
-        return Err(ApiError::new(
+    match strong {
+        Some(version) => Ok(Some(Precondition::IfMatch(version))),
+        None => Err(ApiError::new(
             Code::PreconditionFailed,
-            "If-Match compares entity tags strongly: a weak tag (W/\"…\") never matches",
-        ));
+            "no entity tag in If-Match can match: a weak tag (W/\"…\") never does, nor a \
+             version past 18446744073709551615",
+        )),
     }
-    Err(bad())
 }
 
 /// The `Idempotency-Key` header, if any: 1–255 printable ASCII characters.
@@ -165,7 +218,74 @@ mod tests {
             if_match(&headers("if-match", "*")).ok(),
             Some(Some(Precondition::IfMatchAny))
         );
-        assert!(if_match(&headers("if-match", "abc")).is_err());
+        assert_eq!(
+            if_match(&headers("if-match", " \"4\" ,\tW/\"5\" ")).ok(),
+            Some(Some(Precondition::IfMatch(4)))
+        );
+        // A version no cart can have never matches.
+        assert_eq!(
+            if_match(&headers("if-match", "\"18446744073709551616\""))
+                .err()
+                .map(|e| e.code()),
+            Some(Code::PreconditionFailed)
+        );
+        for bad in [
+            "abc",
+            "\"\"",
+            "\"+3\"",
+            "\"3",
+            "3",
+            "abc, \"3\"",
+            "\"3\",",
+            "\"3\" \"4\"",
+            "w/\"3\"",
+            "W/ \"3\"",
+            "**",
+        ] {
+            assert_eq!(
+                if_match(&headers("if-match", bad)).err().map(|e| e.code()),
+                Some(Code::ValidationError),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn bodies_are_json_in_utf8() {
+        for good in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=UTF-8",
+            "application/json; charset=\"utf-8\"",
+            "application/json; profile=x",
+        ] {
+            assert!(
+                json_content_type(&headers("content-type", good)).is_ok(),
+                "{good}"
+            );
+        }
+        for bad in [
+            "application/merge-patch+json",
+            "application/json-patch+json",
+            "application/vnd.api+json",
+            "application/problem+json",
+            "application/json; charset=iso-8859-1",
+            "application/json; charset=utf-16",
+            "application/jsonx",
+            "text/json",
+            "text/plain",
+            "",
+        ] {
+            assert_eq!(
+                json_content_type(&headers("content-type", bad))
+                    .err()
+                    .map(|e| e.code()),
+                Some(Code::UnsupportedMediaType),
+                "{bad}"
+            );
+        }
+        assert!(json_content_type(&HeaderMap::new()).is_err());
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //! - [`auth`]: callers (from the `Authorization` header), which carts a caller may touch.
 //! - [`identity`]: token verification: the HS256 secret, the JWKS cache, the claims checks.
 //! - [`extract`]: JSON bodies, `If-Match`, `Idempotency-Key`, quantities.
+//! - [`formats`]: the strings the API takes (ids, `If-Match` …) as JSON Schema, exactly as the
+//!   server parses them.
+//! - [`listener`]: the TCP listener `cartd serve` runs the router on, which answers a request
+//!   target too long to parse with problem+json.
 //! - [`commands`]: request input checked once and turned into the core's commands.
 //! - [`writes`]: idempotency keys scoped to caller and cart; REST's write options and answers.
 //! - [`problem`]: problem+json errors, the one mapping from domain errors.
@@ -25,8 +29,10 @@ pub mod cart_json;
 pub mod commands;
 pub mod dto;
 pub mod extract;
+pub mod formats;
 pub mod graphql;
 pub mod identity;
+pub mod listener;
 pub mod metrics;
 pub mod problem;
 pub mod rate_limit;
@@ -63,6 +69,7 @@ pub use state::{AppState, Shared};
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerScheme),
+    components(responses(problem::RateLimited, problem::InternalError, problem::Unavailable)),
     tags(
         (name = "cart", description = "A guest's or user's cart"),
         (name = "products", description = "The catalog"),
@@ -110,6 +117,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                 .response(
                     "200",
                     utoipa::openapi::ResponseBuilder::new().description("OpenAPI 3.1 JSON"),
+                )
+                .response(
+                    "429",
+                    utoipa::openapi::Ref::from_response_name("RateLimited"),
                 ),
         ),
     );

@@ -8,12 +8,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
-use utoipa::ToSchema;
+use utoipa::{ToResponse, ToSchema};
 
 use cart_core::{CartError, StoreError};
 
 /// Every machine-readable error code the API answers with (API.md's table, plus the routing
-/// codes `ROUTE_NOT_FOUND` and `METHOD_NOT_ALLOWED`).
+/// codes `ROUTE_NOT_FOUND` and `METHOD_NOT_ALLOWED`, and `URI_TOO_LONG`, answered by
+/// [`crate::listener`] for a request target too long to parse).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub enum Code {
@@ -36,6 +37,7 @@ pub enum Code {
     CartExpired,
     PreconditionFailed,
     PayloadTooLarge,
+    UriTooLong,
     UnsupportedMediaType,
     ProductUnavailable,
     CurrencyMismatch,
@@ -109,6 +111,7 @@ impl Code {
                 S::PAYLOAD_TOO_LARGE,
                 "Payload too large",
             ),
+            Self::UriTooLong => ("URI_TOO_LONG", S::URI_TOO_LONG, "URI too long"),
             Self::UnsupportedMediaType => (
                 "UNSUPPORTED_MEDIA_TYPE",
                 S::UNSUPPORTED_MEDIA_TYPE,
@@ -175,6 +178,35 @@ pub struct Problem {
     pub request_id: String,
 }
 
+/// `429 RATE_LIMITED` (any route but the probes, when `CARTD_RATE_LIMIT` is set), for the
+/// OpenAPI document.
+#[derive(ToResponse)]
+#[response(
+    description = "Over the client's request rate (`RATE_LIMITED`; only when CARTD_RATE_LIMIT is set)",
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Whole seconds until a request will pass"))
+)]
+#[allow(dead_code)]
+pub(crate) struct RateLimited(Problem);
+
+/// `500 INTERNAL_ERROR`, for the OpenAPI document.
+#[derive(ToResponse)]
+#[response(
+    description = "The store failed (`INTERNAL_ERROR`); the cause is logged with the request id, never sent",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub(crate) struct InternalError(Problem);
+
+/// `503 SERVICE_UNAVAILABLE`, for the OpenAPI document.
+#[derive(ToResponse)]
+#[response(
+    description = "The store or the identity provider cannot be reached now (`SERVICE_UNAVAILABLE`); retry",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub(crate) struct Unavailable(Problem);
+
 impl ApiError {
     /// An error with a code and a message for the client.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
@@ -232,8 +264,13 @@ impl ApiError {
         }
     }
 
+    /// The problem+json body for a request to `instance` with id `request_id`.
+    pub(crate) fn body(&self, instance: &str, request_id: &str) -> Vec<u8> {
+        serde_json::to_vec(&self.problem(instance, request_id)).unwrap_or_default()
+    }
+
     fn render(&self, instance: &str, request_id: &str) -> Response {
-        let body = serde_json::to_vec(&self.problem(instance, request_id)).unwrap_or_default();
+        let body = self.body(instance, request_id);
         let mut response = (self.code.status(), body).into_response();
         let headers = response.headers_mut();
         headers.insert(

@@ -273,7 +273,8 @@ pub struct ServeArgs {
     /// `docs/schema.graphql` anyway.
     #[arg(long, env = "CARTD_GRAPHQL_INTROSPECTION", value_name = "CARTD_GRAPHQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphql_introspection: bool,
-    /// The deepest GraphQL selection nesting accepted.
+    /// The deepest GraphQL selection nesting accepted (introspection's `ofType` chains, one
+    /// wrapped type per level, do not count).
     #[arg(
         long,
         env = "CARTD_GRAPHQL_MAX_DEPTH",

@@ -147,6 +147,8 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let grace = args.shutdown_grace;
     let mut grace_rx = stop_rx;
     let app = cart_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // The API's listener: a request target too long for hyper is answered as problem+json.
+    let listener = cart_api::listener::serve_on(listener);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");

@@ -13,8 +13,9 @@ pub struct GraphqlConfig {
     /// mean" suggestions from validation errors.
     pub introspection: bool,
     /// The deepest selection nesting accepted (`QUERY_TOO_DEEP` beyond), at most
-    /// [`MAX_DEPTH_CEILING`]. The schema's own types need at most 5; only introspection or
-    /// fragment abuse goes deeper.
+    /// [`MAX_DEPTH_CEILING`]. The schema's own types need at most 5, the standard
+    /// introspection query 6: inside `__schema` / `__type`, `ofType` (one wrapped type, no
+    /// fan-out) adds no depth, so tools can unwrap types however deep they ask.
     pub max_depth: usize,
     /// The highest complexity accepted, one point per selected field including aliases
     /// (`QUERY_TOO_COMPLEX` beyond).

@@ -8,11 +8,24 @@
 //! 1. the size (`PAYLOAD_TOO_LARGE` past `GraphqlConfig::max_document_bytes`);
 //! 2. the bracket nesting, by a lexical scan (`QUERY_TOO_DEEP` past [`MAX_NESTING`]);
 //! 3. the parse (`GRAPHQL_PARSE_FAILED`);
-//! 4. the number of fields each operation selects with its fragments expanded, computed once
-//!    per fragment (`QUERY_TOO_COMPLEX` past `GraphqlConfig::max_complexity`, the same count
-//!    async-graphql's complexity makes; `QUERY_TOO_DEEP` for selections nested, through
-//!    fragments, deeper than [`MAX_NESTING`]; `GRAPHQL_VALIDATION_FAILED` for a fragment
-//!    cycle).
+//! 4. each operation's selection with its fragments expanded, each fragment measured once:
+//!    the number of fields (`QUERY_TOO_COMPLEX` past `GraphqlConfig::max_complexity`, the same
+//!    count async-graphql's complexity makes), the depth (`QUERY_TOO_DEEP` past
+//!    `GraphqlConfig::max_depth`; see [`depth`](#depth)), selections nested through fragments
+//!    deeper than [`MAX_NESTING`] (`QUERY_TOO_DEEP`), and fragment cycles
+//!    (`GRAPHQL_VALIDATION_FAILED`).
+//!
+//! # Depth
+//!
+//! One level per nested field, as async-graphql counts, except `ofType` inside `__schema` or
+//! `__type`. `__Type.ofType` is the one type a list or non-null type wraps: a single object,
+//! never a list, so nesting it costs one object per level and multiplies nothing. Tools unwrap
+//! a type such as `[[Int!]!]!` with a chain of them: graphql-js's standard introspection query
+//! (GraphiQL, Apollo, schemathesis) nests nine, which no depth limit meant for ordinary queries
+//! lets through. The chain stays bounded by async-graphql's nesting limit
+//! ([`crate::graphql::MAX_DEPTH_CEILING`]); every other introspection field
+//! counts, so `fields { type { fields { type … } } }`, which fans out with the schema's size, is
+//! held to `max_depth` like any query.
 
 use std::collections::HashMap;
 
@@ -50,6 +63,13 @@ pub enum DocumentError {
         /// The limit.
         max: usize,
     },
+    /// An operation nests its fields deeper than `max_depth`.
+    TooDeep {
+        /// Its depth.
+        depth: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl DocumentError {
@@ -61,6 +81,7 @@ impl DocumentError {
             Self::Unparsable(_) => GraphqlCode::ParseFailed.as_str(),
             Self::FragmentCycle(_) => GraphqlCode::ValidationFailed.as_str(),
             Self::TooComplex { .. } => GraphqlCode::QueryTooComplex.as_str(),
+            Self::TooDeep { .. } => GraphqlCode::QueryTooDeep.as_str(),
         }
     }
 
@@ -77,6 +98,9 @@ impl DocumentError {
             Self::FragmentCycle(name) => format!("fragment `{name}` spreads itself"),
             Self::TooComplex { max } => {
                 format!("the query selects more than {max} fields (fragments expanded)")
+            }
+            Self::TooDeep { depth, max } => {
+                format!("the query is nested {depth} deep; at most {max} is accepted")
             }
         }
     }
@@ -118,7 +142,7 @@ pub fn inspect(request: &mut Request, config: &GraphqlConfig) -> Result<(), Docu
         .map_err(|e| DocumentError::Unparsable(e.clone()))?;
     let mut expansion = Expansion {
         document,
-        fields: HashMap::new(),
+        fragments: HashMap::new(),
     };
     let operations: Vec<&SelectionSet> = match &document.operations {
         DocumentOperations::Single(operation) => vec![&operation.node.selection_set.node],
@@ -128,9 +152,16 @@ pub fn inspect(request: &mut Request, config: &GraphqlConfig) -> Result<(), Docu
             .collect(),
     };
     for selection_set in operations {
-        if expansion.fields_in(selection_set, 0)? > config.max_complexity as u64 {
+        let measure = expansion.measure(selection_set, Within::Schema, 0)?;
+        if measure.fields > config.max_complexity as u64 {
             return Err(DocumentError::TooComplex {
                 max: config.max_complexity,
+            });
+        }
+        if measure.depth > config.max_depth {
+            return Err(DocumentError::TooDeep {
+                depth: measure.depth,
+                max: config.max_depth,
             });
         }
     }
@@ -177,52 +208,88 @@ fn nesting(query: &str) -> usize {
     deepest
 }
 
-/// Counts selected fields with fragments expanded, each fragment once.
+/// Where a selection is: among the schema's own types, or inside `__schema` / `__type`
+/// (where `ofType` adds no depth; see [`depth`](self#depth)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Within {
+    Schema,
+    Introspection,
+}
+
+/// What a selection costs: the fields it selects and how deep they nest, fragments expanded.
+#[derive(Debug, Clone, Copy, Default)]
+struct Measure {
+    fields: u64,
+    depth: usize,
+}
+
+/// Measures selections with fragments expanded, each fragment once per [`Within`].
 struct Expansion<'a> {
     document: &'a ExecutableDocument,
-    /// Fields per fragment; `None` while the fragment is being counted (a cycle, if met).
-    fields: HashMap<&'a str, Option<u64>>,
+    /// Per fragment and place; `None` while the fragment is being measured (a cycle, if met).
+    fragments: HashMap<(&'a str, Within), Option<Measure>>,
 }
 
 impl<'a> Expansion<'a> {
-    /// Fields in `set` at `depth` (fields, inline fragments and spreads each add one, so the
+    /// Measures `set` at `nesting` (fields, inline fragments and spreads each add one, so the
     /// recursion stays within [`MAX_NESTING`]).
-    fn fields_in(&mut self, set: &'a SelectionSet, depth: usize) -> Result<u64, DocumentError> {
-        if depth > MAX_NESTING {
+    fn measure(
+        &mut self,
+        set: &'a SelectionSet,
+        within: Within,
+        nesting: usize,
+    ) -> Result<Measure, DocumentError> {
+        if nesting > MAX_NESTING {
             return Err(DocumentError::NestedTooDeep);
         }
-        let mut total = 0_u64;
+        let mut total = Measure::default();
         for item in &set.items {
-            let fields = match &item.node {
+            let measure = match &item.node {
                 Selection::Field(field) => {
-                    1 + self.fields_in(&field.node.selection_set.node, depth + 1)?
+                    let name = field.node.name.node.as_str();
+                    let inner = match name {
+                        "__schema" | "__type" => Within::Introspection,
+                        _ => within,
+                    };
+                    let below = self.measure(&field.node.selection_set.node, inner, nesting + 1)?;
+                    let level = usize::from(!(within == Within::Introspection && name == "ofType"));
+                    Measure {
+                        fields: 1 + below.fields,
+                        depth: level + below.depth,
+                    }
                 }
                 Selection::InlineFragment(inline) => {
-                    self.fields_in(&inline.node.selection_set.node, depth + 1)?
+                    self.measure(&inline.node.selection_set.node, within, nesting + 1)?
                 }
                 Selection::FragmentSpread(spread) => {
-                    self.fragment(spread.node.fragment_name.node.as_str(), depth + 1)?
+                    self.fragment(spread.node.fragment_name.node.as_str(), within, nesting + 1)?
                 }
             };
-            total = total.saturating_add(fields);
+            total.fields = total.fields.saturating_add(measure.fields);
+            total.depth = total.depth.max(measure.depth);
         }
         Ok(total)
     }
 
-    fn fragment(&mut self, name: &'a str, depth: usize) -> Result<u64, DocumentError> {
-        match self.fields.get(name) {
-            Some(Some(fields)) => return Ok(*fields),
+    fn fragment(
+        &mut self,
+        name: &'a str,
+        within: Within,
+        nesting: usize,
+    ) -> Result<Measure, DocumentError> {
+        match self.fragments.get(&(name, within)) {
+            Some(Some(measure)) => return Ok(*measure),
             Some(None) => return Err(DocumentError::FragmentCycle(name.to_owned())),
             None => {}
         }
         // An unknown fragment selects nothing here; validation reports it.
         let Some(fragment) = self.document.fragments.get(name) else {
-            return Ok(0);
+            return Ok(Measure::default());
         };
-        self.fields.insert(name, None);
-        let fields = self.fields_in(&fragment.node.selection_set.node, depth)?;
-        self.fields.insert(name, Some(fields));
-        Ok(fields)
+        self.fragments.insert((name, within), None);
+        let measure = self.measure(&fragment.node.selection_set.node, within, nesting)?;
+        self.fragments.insert((name, within), Some(measure));
+        Ok(measure)
     }
 }
 
@@ -250,6 +317,56 @@ mod tests {
             inspected(&deep),
             Err(DocumentError::NestedTooDeep)
         ));
+    }
+
+    /// The depth [`inspect`] measures for `query`'s one operation.
+    fn depth(query: &str) -> usize {
+        let document = async_graphql::parser::parse_query(query).expect("parses");
+        let operation = match &document.operations {
+            DocumentOperations::Single(operation) => operation,
+            DocumentOperations::Multiple(operations) => {
+                operations.values().next().expect("one operation")
+            }
+        };
+        let mut expansion = Expansion {
+            document: &document,
+            fragments: HashMap::new(),
+        };
+        expansion
+            .measure(&operation.node.selection_set.node, Within::Schema, 0)
+            .expect("measured")
+            .depth
+    }
+
+    #[test]
+    fn of_type_chains_add_no_depth_inside_introspection_only() {
+        let standard = include_str!("../../tests/api/fixtures/introspection.graphql");
+        // __schema › types › fields › args › type › name, through fragments.
+        assert_eq!(depth(standard), 6);
+        assert!(inspected(standard).is_ok());
+        let chain = format!(
+            "{{ __type(name: \"Cart\") {{ {} name {} }} }}",
+            "ofType { ".repeat(20),
+            "}".repeat(20)
+        );
+        assert_eq!(depth(&chain), 2);
+        // Every other introspection field counts: this one fans out with the schema's size.
+        let fan_out = format!(
+            "{{ __schema {{ types {{ {} name {} }} }} }}",
+            "fields { type { ".repeat(5),
+            "} }".repeat(5)
+        );
+        assert_eq!(depth(&fan_out), 13);
+        assert!(matches!(
+            inspected(&fan_out),
+            Err(DocumentError::TooDeep { depth: 13, max: 10 })
+        ));
+        // Outside introspection `ofType` is a field like any other.
+        assert_eq!(depth("{ a { ofType { ofType { b } } } }"), 4);
+        // A fragment measured inside introspection is measured again outside it.
+        let both = "{ __type(name: \"x\") { ...T } a { ...T } } \
+                    fragment T on __Type { ofType { ofType { name } } }";
+        assert_eq!(depth(both), 4);
     }
 
     #[test]

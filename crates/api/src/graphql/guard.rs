@@ -2,9 +2,10 @@
 //! error.
 //!
 //! An async-graphql extension, so the same checks hold over HTTP and WebSocket: before parsing
-//! and while parsing, the document checks of [`crate::graphql::document`]; after validation the
-//! depth (`QUERY_TOO_DEEP`) and complexity, one point per selected field
-//! (`QUERY_TOO_COMPLEX`), from the numbers async-graphql's validation computes. Validation
+//! and while parsing, the document checks of [`crate::graphql::document`], depth
+//! (`QUERY_TOO_DEEP`) among them, measured there because introspection's `ofType` chains do not
+//! count; after validation the complexity, one point per selected field
+//! (`QUERY_TOO_COMPLEX`), from the number async-graphql's validation computes. Validation
 //! errors get `GRAPHQL_VALIDATION_FAILED`, and any error still without a code on its way out
 //! gets it too (resolvers always set one), so a client can always branch on `extensions.code`.
 
@@ -111,16 +112,8 @@ impl Extension for GuardExtension {
                 .map(|e| coded(e, GraphqlCode::ValidationFailed.as_str()))
                 .collect::<Vec<_>>()
         })?;
-        if result.depth > self.config.max_depth {
-            let message = format!(
-                "the query is nested {} deep; at most {} is accepted",
-                result.depth, self.config.max_depth
-            );
-            return Err(vec![coded(
-                ServerError::new(message, None),
-                GraphqlCode::QueryTooDeep.as_str(),
-            )]);
-        }
+        // The depth was measured before parsing (`document::inspect`): async-graphql's
+        // `result.depth` counts introspection's `ofType` chains, which cost nothing.
         if result.complexity > self.config.max_complexity {
             let message = format!(
                 "the query selects {} fields; at most {} are accepted",

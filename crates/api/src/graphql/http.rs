@@ -1,8 +1,9 @@
 //! `POST /graphql` and `GET /graphql`.
 //!
 //! The caller is known as in REST: a bearer token, or nobody; a token that is present but
-//! wrong refuses the whole request (401), as on REST's guest routes. Bodies are JSON
-//! (`{"query", "operationName", "variables"}`) of at most REST's 64 KiB, one operation per
+//! wrong refuses the whole request (401), as on REST's guest routes. Bodies are
+//! `application/json` in UTF-8, as on REST (415 otherwise: [`crate::extract::json_content_type`]),
+//! `{"query", "operationName", "variables"}` of at most REST's 64 KiB, one operation per
 //! request (no batches, which would multiply every limit). `GET` carries the same members in
 //! the query string and runs queries only (405 for a mutation, per GraphQL over HTTP).
 //!

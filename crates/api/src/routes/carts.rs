@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use cart_core::{CartKey, Command};
@@ -13,39 +14,61 @@ use crate::auth::Caller;
 use crate::commands::{self, REST};
 use crate::dto::{AddItemRequest, CartView, MergeCartRequest, MergedCartView, UpdateItemRequest};
 use crate::extract::{JsonBody, if_match};
-use crate::problem::{ApiError, Code, Problem};
-use crate::routes::{PathParams, QueryParams};
+use crate::formats;
+use crate::problem::{ApiError, Code, InternalError, Problem, RateLimited, Unavailable};
+use crate::routes::{JSON_BODY, PathParams, QueryParams};
 use crate::state::AppState;
 use crate::writes::RestWrite;
 
 /// The `{cartKey}` path parameter, for the OpenAPI document.
-#[derive(IntoParams)]
-#[into_params(names("cartKey"), parameter_in = Path)]
-#[allow(dead_code)]
-struct CartPath(
-    /// `me`, a user id or a guest id
-    String,
-);
+struct CartPath;
+
+impl IntoParams for CartPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![formats::parameter(
+            "cartKey",
+            ParameterIn::Path,
+            "`me`, a guest id or a user id",
+            formats::cart_key(),
+        )]
+    }
+}
 
 /// The `{itemID}` path parameter, for the OpenAPI document.
-#[derive(IntoParams)]
-#[into_params(names("itemID"), parameter_in = Path)]
-#[allow(dead_code)]
-struct ItemPath(
-    /// The line's item_id (a UUID)
-    String,
-);
+struct ItemPath;
+
+impl IntoParams for ItemPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![formats::parameter(
+            "itemID",
+            ParameterIn::Path,
+            "The line's item_id (a UUID)",
+            formats::item_id(),
+        )]
+    }
+}
 
 /// The headers every cart write takes, for the OpenAPI document.
-#[derive(IntoParams)]
-#[into_params(names("Idempotency-Key", "If-Match"), parameter_in = Header)]
-#[allow(dead_code)]
-struct WriteHeaders(
-    /// Makes retries safe: 1-255 printable characters
-    Option<String>,
-    /// Only if the cart is at this version, e.g. "3"
-    Option<String>,
-);
+struct WriteHeaders;
+
+impl IntoParams for WriteHeaders {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            formats::parameter(
+                "Idempotency-Key",
+                ParameterIn::Header,
+                "Makes retries safe: 1-255 printable ASCII characters",
+                formats::idempotency_key(),
+            ),
+            formats::parameter(
+                "If-Match",
+                ParameterIn::Header,
+                "Only if the cart is at this version, e.g. \"3\" (the ETag); `*`: only if there is a cart",
+                formats::if_match(),
+            ),
+        ]
+    }
+}
 
 /// Get a cart.
 ///
@@ -56,10 +79,13 @@ struct WriteHeaders(
     responses(
         (status = 200, description = "The cart", body = CartView),
         (status = 400, description = "Malformed cart key", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid token for a user cart", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token for a user cart, or a token that is present but invalid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another user's cart", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No cart", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The cart expired", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = RateLimited),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
     ),
     security((), ("bearer" = [])))]
 async fn get_cart(
@@ -86,18 +112,21 @@ async fn get_cart(
 /// shopper saw. Creates the cart if there is none.
 #[utoipa::path(post, path = "/v1/cart/{cartKey}/items", tag = "cart",
     params(CartPath, WriteHeaders),
-    request_body = AddItemRequest,
+    request_body(content = AddItemRequest, description = JSON_BODY, content_type = "application/json"),
     responses(
         (status = 201, description = "The cart after the add", body = CartView),
-        (status = 400, description = "Invalid input or a limit exceeded", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid input, a limit exceeded, a malformed cart key, If-Match or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token for a user cart, or a token that is present but invalid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another user's cart", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Price changed, stock insufficient, or key in flight", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match failed", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json in UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Product unavailable, currency mismatch or key reused", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = RateLimited),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
     ),
     security((), ("bearer" = [])))]
 async fn add_item(
@@ -142,14 +171,22 @@ async fn add_item(
 /// the change conditional: a mismatch is `409 CONFLICT`. `If-Match` does the same with `412`.
 #[utoipa::path(patch, path = "/v1/cart/{cartKey}/items/{itemID}", tag = "cart",
     params(CartPath, ItemPath, WriteHeaders),
-    request_body = UpdateItemRequest,
+    request_body(content = UpdateItemRequest, description = JSON_BODY, content_type = "application/json"),
     responses(
         (status = 200, description = "The cart after the change", body = CartView),
-        (status = 400, description = "Invalid quantity or limit exceeded", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid quantity, limit exceeded, a malformed cart key, item id, If-Match or Idempotency-Key, or both If-Match and a body version", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token for a user cart, or a token that is present but invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another user's cart", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No cart or no such item", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Body version mismatch or stock insufficient", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Body version mismatch, stock insufficient, or key in flight", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The cart expired", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match failed", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json in UTF-8", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Idempotency key reused for another command", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = RateLimited),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
     ),
     security((), ("bearer" = [])))]
 async fn update_item(
@@ -196,9 +233,17 @@ async fn update_item(
     params(CartPath, ItemPath, WriteHeaders),
     responses(
         (status = 200, description = "The cart after the removal", body = CartView),
+        (status = 400, description = "A malformed cart key, item id, If-Match or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token for a user cart, or a token that is present but invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another user's cart", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No cart or no such item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Key in flight", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The cart expired", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match failed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Idempotency key reused for another command", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = RateLimited),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
     ),
     security((), ("bearer" = [])))]
 async fn remove_item(
@@ -236,8 +281,16 @@ async fn remove_item(
 #[utoipa::path(delete, path = "/v1/cart/{cartKey}", tag = "cart",
     params(CartPath, WriteHeaders),
     responses(
-        (status = 204, description = "The cart is empty"),
+        (status = 204, description = "The cart is empty (no body, no Content-Type)"),
+        (status = 400, description = "A malformed cart key, If-Match or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token for a user cart, or a token that is present but invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another user's cart", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Key in flight", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match failed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Idempotency key reused for another command", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = RateLimited),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
     ),
     security((), ("bearer" = [])))]
 async fn clear_cart(
@@ -284,15 +337,21 @@ struct MergeQuery {
 /// `merge` report lists every line added, combined, capped or dropped, and why.
 #[utoipa::path(post, path = "/v1/cart/{cartKey}/merge", tag = "cart",
     params(CartPath, MergeQuery, WriteHeaders),
-    request_body = MergeCartRequest,
+    request_body(content = MergeCartRequest, description = JSON_BODY, content_type = "application/json"),
     responses(
         (status = 200, description = "The user cart after the merge, with the report", body = MergedCartView),
-        (status = 400, description = "guest_id is not a guest id, or the body is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "guest_id is not a guest id, the body is invalid, or a malformed cart key, dry_run, If-Match or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another user's cart, or a guest cart as the target", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Neither cart exists", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Key in flight", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match failed", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json in UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The carts are in different currencies, or key reused", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = RateLimited),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
     ),
     security(("bearer" = [])))]
 #[allow(clippy::too_many_arguments)]

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::dto::GuestView;
+use crate::problem::RateLimited;
 use crate::state::AppState;
 
 /// Create a guest id.
@@ -13,7 +14,10 @@ use crate::state::AppState;
 /// Returns a fresh `guest_…` id (a ULID) to use as a cart key. Nothing is stored until the
 /// first item is added.
 #[utoipa::path(post, path = "/v1/guests", tag = "guests",
-    responses((status = 201, description = "A new guest id", body = GuestView)))]
+    responses(
+        (status = 201, description = "A new guest id", body = GuestView),
+        (status = 429, response = RateLimited),
+    ))]
 async fn create_guest(State(state): State<AppState>) -> (StatusCode, Json<GuestView>) {
     let guest_id = state.service.new_guest_id().as_str().to_owned();
     (StatusCode::CREATED, Json(GuestView { guest_id }))

@@ -9,6 +9,12 @@ use axum::extract::{FromRequestParts, Path, Query};
 
 use crate::problem::ApiError;
 
+/// What a JSON request body must be, for the OpenAPI document (see
+/// [`crate::extract::json_content_type`]).
+pub const JSON_BODY: &str = "application/json, in UTF-8: a charset, if given, must be utf-8. \
+    Any other media type or charset, application/merge-patch+json included, is 415 \
+    UNSUPPORTED_MEDIA_TYPE";
+
 /// Path parameters whose rejection is a problem+json 400.
 #[derive(FromRequestParts)]
 #[from_request(via(Path), rejection(ApiError))]

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use cart_core::{ProductId, ProductInput};
@@ -12,7 +13,9 @@ use cart_core::{ProductId, ProductInput};
 use crate::auth::Caller;
 use crate::dto::{ProductPage, ProductView, PutProductRequest};
 use crate::extract::JsonBody;
-use crate::problem::{ApiError, Code, Problem};
+use crate::formats;
+use crate::problem::{ApiError, Code, InternalError, Problem, RateLimited, Unavailable};
+use crate::routes::JSON_BODY;
 use crate::routes::{PathParams, QueryParams};
 use crate::state::AppState;
 
@@ -25,9 +28,25 @@ const MAX_PAGE: usize = 100;
 #[into_params(parameter_in = Query)]
 struct PageQuery {
     /// Products per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<usize>,
-    /// `next_cursor` from the previous page.
+    /// `next_cursor` from the previous page (a product id).
+    #[param(pattern = "^[A-Za-z0-9._:-]{1,64}$", min_length = 1, max_length = 64)]
     cursor: Option<String>,
+}
+
+/// The `{id}` path parameter, for the OpenAPI document.
+struct ProductPath;
+
+impl IntoParams for ProductPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![formats::parameter(
+            "id",
+            ParameterIn::Path,
+            "Product id",
+            formats::product_id(),
+        )]
+    }
 }
 
 fn product_id(raw: &str) -> Result<ProductId, ApiError> {
@@ -42,6 +61,9 @@ fn product_id(raw: &str) -> Result<ProductId, ApiError> {
     responses(
         (status = 200, description = "A page of products", body = ProductPage),
         (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = RateLimited),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
     ))]
 async fn list_products(
     State(state): State<AppState>,
@@ -71,10 +93,14 @@ async fn list_products(
 
 /// Get a product.
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "products",
-    params(("id" = String, Path, description = "Product id")),
+    params(ProductPath),
     responses(
         (status = 200, description = "The product", body = ProductView),
+        (status = 400, description = "Not a product id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = RateLimited),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
     ))]
 async fn get_product(
     State(state): State<AppState>,
@@ -91,14 +117,19 @@ async fn get_product(
 
 /// Create or replace a product (admin).
 #[utoipa::path(put, path = "/v1/products/{id}", tag = "products",
-    params(("id" = String, Path, description = "Product id")),
-    request_body = PutProductRequest,
+    params(ProductPath),
+    request_body(content = PutProductRequest, description = JSON_BODY, content_type = "application/json"),
     responses(
         (status = 200, description = "Replaced", body = ProductView),
         (status = 201, description = "Created", body = ProductView),
-        (status = 400, description = "Invalid product", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid product or product id", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json in UTF-8", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = RateLimited),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
     ),
     security(("bearer" = [])))]
 async fn put_product(

@@ -31,12 +31,33 @@ fn refused_with(answer: &Answer, code: &str) {
 #[tokio::test]
 async fn a_query_nested_past_the_depth_limit_is_refused() {
     let app = spawn_app().await;
-    let deep = format!(
-        "{{ __schema {{ types {{ fields {{ type {}{{ name }}{} }} }} }} }}",
-        "{ ofType ".repeat(8),
-        " }".repeat(8)
+    // Introspection that fans out with the schema's size: each `fields { type … }` multiplies.
+    let fan_out = format!(
+        "{{ __schema {{ types {{ {} name {} }} }} }}",
+        "fields { type { ".repeat(5),
+        "} }".repeat(5)
     );
-    let answer = app.graphql(&deep, json!({}), None).await;
+    let answer = app.graphql(&fan_out, json!({}), None).await;
+    refused_with(&answer, "QUERY_TOO_DEEP");
+    assert!(answer.body["data"].is_null());
+    // `ofType` chains add no depth, but they too end somewhere.
+    let chain = format!(
+        "{{ __type(name: \"Cart\") {{ {} name {} }} }}",
+        "ofType { ".repeat(40),
+        "}".repeat(40)
+    );
+    refused_with(
+        &app.graphql(&chain, json!({}), None).await,
+        "QUERY_TOO_DEEP",
+    );
+    // An ordinary query nested past the limit is refused before it is validated.
+    let ordinary = format!(
+        "{{ cart(key: \"{}\") {{ items {{ unitPrice {} amount {} }} }} }}",
+        guest(),
+        "{ a ".repeat(8),
+        "}".repeat(8)
+    );
+    let answer = app.graphql(&ordinary, json!({}), None).await;
     refused_with(&answer, "QUERY_TOO_DEEP");
     assert!(answer.body["data"].is_null());
     // Far deeper than any limit, still inside the document size: refused before parsing (a

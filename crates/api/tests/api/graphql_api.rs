@@ -364,6 +364,78 @@ async fn a_replayed_clear_does_not_clear_again_and_a_replayed_merge_does_not_mer
     );
 }
 
+/// The introspection query of graphql-js 16 (`getIntrospectionQuery` with every option on:
+/// descriptions, `specifiedByURL`, `isRepeatable`, schema description, deprecated input
+/// values, `isOneOf`), exactly as GraphiQL, Apollo's tools and schemathesis send it: its
+/// `TypeRef` fragment nests `ofType` nine levels deep.
+const INTROSPECTION_QUERY: &str = include_str!("fixtures/introspection.graphql");
+
+/// The fields of `type_name` in an introspection answer, by name.
+fn introspected_field<'a>(
+    answer: &'a serde_json::Value,
+    type_name: &str,
+    field: &str,
+) -> &'a serde_json::Value {
+    let types = answer["data"]["__schema"]["types"]
+        .as_array()
+        .expect("types");
+    let ty = types
+        .iter()
+        .find(|ty| ty["name"] == type_name)
+        .unwrap_or_else(|| panic!("type {type_name}"));
+    ty["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .find(|f| f["name"] == field)
+        .unwrap_or_else(|| panic!("field {type_name}.{field}"))
+}
+
+#[tokio::test]
+async fn the_standard_introspection_query_runs_under_the_default_limits() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.state.graphql,
+        GraphqlConfig::default(),
+        "the limits cartd starts with"
+    );
+    for answer in [
+        app.graphql(INTROSPECTION_QUERY, json!({}), None).await,
+        app.graphql_get(INTROSPECTION_QUERY).await,
+    ] {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert!(answer.body["errors"].is_null(), "{}", answer.body);
+        let schema = &answer.body["data"]["__schema"];
+        assert_eq!(schema["queryType"]["name"], "Query");
+        assert_eq!(schema["mutationType"]["name"], "Mutation");
+        assert_eq!(schema["subscriptionType"]["name"], "Subscription");
+        // The wrapped types come back unwrapped to the named type: `[CartItem!]!`.
+        let items = &introspected_field(&answer.body, "Cart", "items")["type"];
+        assert_eq!(
+            (
+                &items["kind"],
+                &items["ofType"]["kind"],
+                &items["ofType"]["ofType"]["kind"],
+                &items["ofType"]["ofType"]["ofType"]["name"],
+            ),
+            (
+                &json!("NON_NULL"),
+                &json!("LIST"),
+                &json!("NON_NULL"),
+                &json!("CartItem")
+            ),
+            "{items}"
+        );
+        let directives = schema["directives"].as_array().expect("directives");
+        assert!(
+            directives
+                .iter()
+                .all(|directive| directive["isRepeatable"].is_boolean()),
+            "{directives:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn introspection_can_be_switched_off() {
     let query = "{ __schema { queryType { name } } }";

@@ -216,7 +216,9 @@ pub async fn spawn_with(options: Options) -> TestApp {
     tokio::spawn(async move {
         let app =
             cart_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app).await.expect("serve");
+        axum::serve(cart_api::listener::serve_on(listener), app)
+            .await
+            .expect("serve");
     });
     TestApp {
         base: format!("http://{address}"),

@@ -4,6 +4,8 @@ mod attacks;
 mod auth;
 mod carts;
 mod concurrency;
+mod contract;
+mod edges;
 mod errors;
 mod graphql_abuse;
 mod graphql_api;

@@ -1,6 +1,7 @@
-//! Live GraphQL subscriptions as a browser client sees them: the `graphql-ws` npm client
-//! (crates/cartd/tests/js) subscribes over `graphql-transport-ws`, and a change made over REST
-//! arrives — on the same server, and across two replicas sharing PostgreSQL and NATS.
+//! GraphQL as real clients see it: the `graphql-ws` npm client (crates/cartd/tests/js)
+//! subscribes over `graphql-transport-ws`, and a change made over REST arrives — on the same
+//! server, and across two replicas sharing PostgreSQL and NATS; and graphql-js loads the schema
+//! by introspection, as GraphiQL and code generators do.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -105,6 +106,27 @@ async fn a_graphql_ws_client_receives_a_change_made_over_rest() {
     assert_eq!(added["version"], 1);
     assert_eq!(added["cart"]["userId"], key.as_str());
     assert_eq!(added["cart"]["items"][0]["productId"], "book-001-pb");
+}
+
+#[tokio::test]
+async fn graphql_js_loads_the_schema_by_introspection_with_the_default_limits() {
+    let Some(dir) = js_client() else { return };
+    let (_db_dir, db) = temp_db();
+    let server = Server::start(&db, &[]).await;
+    let output = Command::new("node")
+        .current_dir(&dir)
+        .args(["introspect.mjs", &format!("{}/graphql", server.base)])
+        .output()
+        .await
+        .expect("node introspect.mjs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let loaded: Value = serde_json::from_slice(&output.stdout).expect("a JSON line");
+    assert_eq!(loaded["cartItems"], "[CartItem!]!", "{loaded}");
+    assert!(loaded["types"].as_u64().is_some_and(|n| n > 20), "{loaded}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

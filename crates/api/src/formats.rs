@@ -1,0 +1,157 @@
+//! The strings the API takes — cart keys, guest, product and item ids, `If-Match`,
+//! `Idempotency-Key` — as JSON Schema for the OpenAPI document, so that a generated client
+//! checks what the server checks.
+//!
+//! Each pattern matches exactly what the server's parser accepts (`cart_core::ids`,
+//! [`crate::auth::Caller::cart_key`], [`crate::commands::item_id`], [`crate::extract`]), no
+//! more and no less; `tests/api/contract.rs` holds the served document's schemas to those
+//! parsers. Patterns are ECMA-262, as JSON Schema asks, and use no look-around, so the
+//! regular-expression engines of most languages (Go's, Rust's) take them too.
+
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaFormat, SchemaType, Type};
+
+/// A guest id: `guest_` and a ULID in upper-case Crockford base32 (whose first character
+/// encodes 3 bits, so is at most `7`).
+pub const GUEST_ID_PATTERN: &str = "^guest_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
+
+/// A guest id's length.
+pub const GUEST_ID_LENGTH: usize = 32;
+
+/// A `{cartKey}`: a guest id, or a user id (1–128 characters of `[A-Za-z0-9._@:|-]` that do
+/// not start with `guest_`; `me` is one). "Not starting with `guest_`" is spelled out
+/// without look-ahead: a first character other than `g`, or `g`, `gu` … `guest` followed by
+/// anything but the next letter of `guest_`.
+pub const CART_KEY_PATTERN: &str = concat!(
+    "^(?:guest_[0-7][0-9A-HJKMNP-TV-Z]{25}",
+    "|[A-Za-fh-z0-9._@:|-][A-Za-z0-9._@:|-]{0,127}",
+    "|g(?:[A-Za-tv-z0-9._@:|-][A-Za-z0-9._@:|-]{0,126})?",
+    "|gu(?:[A-Za-df-z0-9._@:|-][A-Za-z0-9._@:|-]{0,125})?",
+    "|gue(?:[A-Za-rt-z0-9._@:|-][A-Za-z0-9._@:|-]{0,124})?",
+    "|gues(?:[A-Za-su-z0-9._@:|-][A-Za-z0-9._@:|-]{0,123})?",
+    "|guest(?:[A-Za-z0-9.@:|-][A-Za-z0-9._@:|-]{0,122})?",
+    ")$"
+);
+
+/// The longest cart key (a user id's limit; a guest id is shorter).
+pub const CART_KEY_MAX_LENGTH: usize = 128;
+
+/// A product or variant id: 1–64 characters of `[A-Za-z0-9._:-]`.
+pub const CATALOG_ID_PATTERN: &str = "^[A-Za-z0-9._:-]{1,64}$";
+
+/// The longest product or variant id.
+pub const CATALOG_ID_MAX_LENGTH: usize = 64;
+
+/// A line's `item_id`: a UUID in its hyphenated form, either case.
+pub const ITEM_ID_PATTERN: &str =
+    "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
+
+/// The length of a hyphenated UUID.
+pub const ITEM_ID_LENGTH: usize = 36;
+
+/// `If-Match`: `*`, or a comma-separated list of entity tags holding a version, strong
+/// (`"3"`) or weak (`W/"3"`, which never matches: `412`).
+pub const IF_MATCH_PATTERN: &str =
+    r#"^[ \t]*(?:\*|(?:W/)?"[0-9]+"(?:[ \t]*,[ \t]*(?:W/)?"[0-9]+")*)[ \t]*$"#;
+
+/// `Idempotency-Key`: 1–255 printable ASCII characters.
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[ -~]{1,255}$";
+
+/// The longest idempotency key.
+pub const IDEMPOTENCY_KEY_MAX_LENGTH: usize = 255;
+
+fn string(pattern: &str, min: usize, max: usize) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .min_length(Some(min))
+        .max_length(Some(max))
+}
+
+/// The schema of a `{cartKey}`.
+pub fn cart_key() -> Object {
+    string(CART_KEY_PATTERN, 1, CART_KEY_MAX_LENGTH)
+        .description(Some(
+            "`me` (the caller's own cart; a token is required), a guest id, or a user id",
+        ))
+        .examples([serde_json::json!("me"), serde_json::json!(EXAMPLE_GUEST_ID)])
+        .build()
+}
+
+/// The schema of a guest id.
+pub fn guest_id() -> Object {
+    string(GUEST_ID_PATTERN, GUEST_ID_LENGTH, GUEST_ID_LENGTH)
+        .description(Some("`guest_` and a ULID"))
+        .examples([serde_json::json!(EXAMPLE_GUEST_ID)])
+        .build()
+}
+
+/// The schema of a product id.
+pub fn product_id() -> Object {
+    string(CATALOG_ID_PATTERN, 1, CATALOG_ID_MAX_LENGTH)
+        .description(Some("A catalog product id"))
+        .examples([serde_json::json!("book-001-pb")])
+        .build()
+}
+
+/// The schema of a variant id, which may be absent (`null`).
+pub fn variant_id() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(CATALOG_ID_PATTERN))
+        .min_length(Some(1))
+        .max_length(Some(CATALOG_ID_MAX_LENGTH))
+        .description(Some("The product's variant (size, colour …), if any"))
+        .build()
+}
+
+/// The schema of a line's `item_id`.
+pub fn item_id() -> Object {
+    string(ITEM_ID_PATTERN, ITEM_ID_LENGTH, ITEM_ID_LENGTH)
+        .format(Some(SchemaFormat::Custom("uuid".into())))
+        .description(Some("The line's item_id"))
+        .build()
+}
+
+/// The schema of `If-Match`.
+pub fn if_match() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(IF_MATCH_PATTERN))
+        .min_length(Some(1))
+        .description(Some(
+            "Only if the cart is at this version: `\"3\"` (the ETag), a list of tags, or `*` \
+             (any cart); a weak tag never matches (`412`)",
+        ))
+        .examples([serde_json::json!("\"3\"")])
+        .build()
+}
+
+/// The schema of `Idempotency-Key`.
+pub fn idempotency_key() -> Object {
+    string(IDEMPOTENCY_KEY_PATTERN, 1, IDEMPOTENCY_KEY_MAX_LENGTH)
+        .description(Some(
+            "Makes retries safe: the same command under the same key is answered once",
+        ))
+        .build()
+}
+
+/// A parameter in `place` whose value has `schema`; path parameters are required, the rest
+/// optional.
+pub fn parameter(name: &str, place: ParameterIn, description: &str, schema: Object) -> Parameter {
+    let required = match place {
+        ParameterIn::Path => Required::True,
+        _ => Required::False,
+    };
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(place)
+        .required(required)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
+}
+
+/// The guest id the examples show.
+const EXAMPLE_GUEST_ID: &str = "guest_01JD3XK4B5C6D7E8F9G0H1J2K3";

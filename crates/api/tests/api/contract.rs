@@ -1,0 +1,993 @@
+//! The OpenAPI document against the server, so the two cannot drift: every status a request
+//! gets is documented for its operation, every documented status is one some request gets (or
+//! is listed below with the test that produces it), and every documented string format accepts
+//! exactly what the server's parsers accept, checked as a generated client would check it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
+
+use axum::http::{HeaderMap, HeaderValue};
+use proptest::prelude::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use cart_api::Caller;
+use cart_api::commands::REST;
+use cart_api::problem::Code;
+use cart_core::{GuestId, ProductId, UserId, VariantId};
+
+use crate::helpers::{Options, TestApp, guest, spawn_app, spawn_with, token, token_with};
+
+/// One request and the status it must get.
+struct Case {
+    name: &'static str,
+    method: Method,
+    /// The operation's path in the document.
+    template: &'static str,
+    /// The path (and query) sent.
+    path: String,
+    headers: Vec<(&'static str, String)>,
+    body: Option<(&'static str, Vec<u8>)>,
+    status: u16,
+}
+
+fn case(name: &'static str, method: Method, template: &'static str, path: String) -> Case {
+    Case {
+        name,
+        method,
+        template,
+        path,
+        headers: Vec::new(),
+        body: None,
+        status: 0,
+    }
+}
+
+impl Case {
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn bearer(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    fn json(mut self, body: Value) -> Self {
+        self.body = Some(("application/json", body.to_string().into_bytes()));
+        self
+    }
+
+    fn raw(mut self, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some((content_type, body.into()));
+        self
+    }
+
+    fn gets(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+/// The served document's operations: (method, path) → documented statuses.
+async fn documented(app: &TestApp) -> BTreeMap<(String, String), BTreeSet<u16>> {
+    let document = app
+        .send(app.request(Method::GET, "/openapi.json"))
+        .await
+        .body;
+    let mut operations = BTreeMap::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            let statuses = operation["responses"]
+                .as_object()
+                .expect("responses")
+                .keys()
+                .map(|status| status.parse().expect("a numeric status"))
+                .collect();
+            operations.insert((method.to_uppercase(), path.clone()), statuses);
+        }
+    }
+    operations
+}
+
+/// Sends `case` and checks its status and, for an error, its problem+json body; returns
+/// (method, template, status).
+async fn run(app: &TestApp, case: &Case) -> (String, String, u16) {
+    let mut request = app.request(case.method.clone(), &case.path);
+    for (name, value) in &case.headers {
+        request = request.header(*name, value.as_str());
+    }
+    if let Some((content_type, body)) = &case.body {
+        request = request
+            .header("content-type", *content_type)
+            .body(body.clone());
+    }
+    let answer = app.send(request).await;
+    assert_eq!(
+        answer.status.as_u16(),
+        case.status,
+        "{}: {} {}: {}",
+        case.name,
+        case.method,
+        case.path,
+        answer.body
+    );
+    if answer.status.is_client_error() || answer.status.is_server_error() {
+        assert_eq!(
+            answer.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            case.name
+        );
+        assert!(!answer.code().is_empty(), "{}: a code", case.name);
+    }
+    (
+        case.method.to_string(),
+        case.template.to_owned(),
+        case.status,
+    )
+}
+
+const CART: &str = "/v1/cart/{cartKey}";
+const ITEMS: &str = "/v1/cart/{cartKey}/items";
+const ITEM: &str = "/v1/cart/{cartKey}/items/{itemID}";
+const MERGE: &str = "/v1/cart/{cartKey}/merge";
+const PRODUCTS: &str = "/v1/products";
+const PRODUCT: &str = "/v1/products/{id}";
+const GUESTS: &str = "/v1/guests";
+
+/// Documented statuses no request here produces, with the tests that do.
+const PRODUCED_ELSEWHERE: &[(&str, u16, &str)] = &[
+    (
+        "*",
+        500,
+        "a store failure: ops.rs and graphql_api.rs break the SQLite file",
+    ),
+    (
+        "*",
+        503,
+        "an unreachable store or identity provider: ops.rs locks the SQLite file, attacks.rs takes the JWKS down",
+    ),
+    (
+        "DELETE /v1/cart/{cartKey}",
+        409,
+        "IDEMPOTENCY_IN_FLIGHT needs a concurrent writer: idempotency.rs",
+    ),
+    (
+        "DELETE /v1/cart/{cartKey}/items/{itemID}",
+        409,
+        "IDEMPOTENCY_IN_FLIGHT needs a concurrent writer: idempotency.rs",
+    ),
+    (
+        "POST /v1/cart/{cartKey}/merge",
+        409,
+        "IDEMPOTENCY_IN_FLIGHT needs a concurrent writer: idempotency.rs",
+    ),
+    ("GET /ready", 503, "a store that does not answer: ops.rs"),
+];
+
+fn produced_elsewhere(operation: &str, status: u16) -> bool {
+    PRODUCED_ELSEWHERE
+        .iter()
+        .any(|(op, s, _)| *s == status && (*op == "*" || *op == operation))
+}
+
+fn item_of(cart: &Value) -> String {
+    cart["items"][0]["item_id"]
+        .as_str()
+        .expect("an item")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn every_status_answered_is_documented_and_every_documented_status_is_answered() {
+    let app = spawn_app().await;
+    let alice = token("alice");
+    let admin = token_with("support", Some("cart:admin"));
+    let g = guest();
+    let item = item_of(&app.add_product(&g, "book", 1).await.body);
+    // A cart to remove a line from, and one whose key is spent on an add.
+    let other = guest();
+    let other_item = item_of(&app.add_product(&other, "book", 1).await.body);
+    let spent = guest();
+    let spent_item = {
+        let added = app
+            .send(
+                app.request(Method::POST, &format!("/v1/cart/{spent}/items"))
+                    .header("idempotency-key", "spent")
+                    .json(&json!({"product_id": "book", "quantity": 1})),
+            )
+            .await;
+        item_of(&added.body)
+    };
+    app.add(
+        "me",
+        json!({"product_id": "book", "quantity": 1}),
+        Some(&alice),
+    )
+    .await;
+    let euro_guest = guest();
+    app.add_product(&euro_guest, "euro-book", 1).await;
+    let merged_guest = guest();
+    app.add_product(&merged_guest, "pen", 1).await;
+    let unknown_item = uuid::Uuid::new_v4().to_string();
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(70 * 1024));
+    let add = json!({"product_id": "pen", "quantity": 1});
+    let product = json!({"name": "Lamp", "unit_price": 100, "currency": "USD"});
+    let cart = |key: &str| format!("/v1/cart/{key}");
+    let line = |key: &str, item: &str| format!("/v1/cart/{key}/items/{item}");
+    let (get, delete, post, patch, put) = (
+        Method::GET,
+        Method::DELETE,
+        Method::POST,
+        Method::PATCH,
+        Method::PUT,
+    );
+
+    let cases = vec![
+        // GET /v1/cart/{cartKey}
+        case("a guest cart", get.clone(), CART, cart(&g)).gets(200),
+        case("a cart key with a space", get.clone(), CART, cart("a%20b")).gets(400),
+        case("a malformed guest id", get.clone(), CART, cart("guest_x")).gets(400),
+        case("me without a token", get.clone(), CART, cart("me")).gets(401),
+        case("a Basic credential", get.clone(), CART, cart(&g))
+            .header("authorization", "Basic YWxpY2U6")
+            .gets(401),
+        case("another user's cart", get.clone(), CART, cart("bob"))
+            .bearer(&alice)
+            .gets(403),
+        case("no cart", get.clone(), CART, cart(&guest())).gets(404),
+        // DELETE /v1/cart/{cartKey}
+        case("clearing no cart", delete.clone(), CART, cart(&guest())).gets(204),
+        case("clearing a bad key", delete.clone(), CART, cart("a%20b")).gets(400),
+        case("a malformed If-Match", delete.clone(), CART, cart(&g))
+            .header("if-match", "3")
+            .gets(400),
+        case("a long Idempotency-Key", delete.clone(), CART, cart(&g))
+            .header("idempotency-key", "k".repeat(256))
+            .gets(400),
+        case(
+            "clearing me without a token",
+            delete.clone(),
+            CART,
+            cart("me"),
+        )
+        .gets(401),
+        case(
+            "clearing another user's cart",
+            delete.clone(),
+            CART,
+            cart("bob"),
+        )
+        .bearer(&alice)
+        .gets(403),
+        case(
+            "clearing at another version",
+            delete.clone(),
+            CART,
+            cart(&g),
+        )
+        .header("if-match", "\"99\"")
+        .gets(412),
+        case(
+            "clearing under a spent key",
+            delete.clone(),
+            CART,
+            cart(&spent),
+        )
+        .header("idempotency-key", "spent")
+        .gets(422),
+        // POST /v1/cart/{cartKey}/items
+        case(
+            "an add",
+            post.clone(),
+            ITEMS,
+            format!("{}/items", cart(&guest())),
+        )
+        .json(add.clone())
+        .gets(201),
+        case(
+            "quantity 0",
+            post.clone(),
+            ITEMS,
+            format!("{}/items", cart(&g)),
+        )
+        .json(json!({"product_id": "pen", "quantity": 0}))
+        .gets(400),
+        case(
+            "adding to me without a token",
+            post.clone(),
+            ITEMS,
+            "/v1/cart/me/items".into(),
+        )
+        .json(add.clone())
+        .gets(401),
+        case(
+            "adding to another user's cart",
+            post.clone(),
+            ITEMS,
+            "/v1/cart/bob/items".into(),
+        )
+        .bearer(&alice)
+        .json(add.clone())
+        .gets(403),
+        case(
+            "an unknown product",
+            post.clone(),
+            ITEMS,
+            format!("{}/items", cart(&g)),
+        )
+        .json(json!({"product_id": "no-such-product", "quantity": 1}))
+        .gets(404),
+        case(
+            "a stale price",
+            post.clone(),
+            ITEMS,
+            format!("{}/items", cart(&g)),
+        )
+        .json(json!({"product_id": "pen", "quantity": 1, "unit_price": 1}))
+        .gets(409),
+        case(
+            "adding at another version",
+            post.clone(),
+            ITEMS,
+            format!("{}/items", cart(&g)),
+        )
+        .header("if-match", "\"99\"")
+        .json(add.clone())
+        .gets(412),
+        case(
+            "a 70 KiB add",
+            post.clone(),
+            ITEMS,
+            format!("{}/items", cart(&g)),
+        )
+        .raw("application/json", big.clone())
+        .gets(413),
+        case(
+            "a merge patch add",
+            post.clone(),
+            ITEMS,
+            format!("{}/items", cart(&g)),
+        )
+        .raw("application/merge-patch+json", add.to_string())
+        .gets(415),
+        case(
+            "an inactive product",
+            post.clone(),
+            ITEMS,
+            format!("{}/items", cart(&g)),
+        )
+        .json(json!({"product_id": "retired", "quantity": 1}))
+        .gets(422),
+        // PATCH /v1/cart/{cartKey}/items/{itemID}
+        case("a change", patch.clone(), ITEM, line(&g, &item))
+            .json(json!({"quantity": 2}))
+            .gets(200),
+        case(
+            "an item id that is no UUID",
+            patch.clone(),
+            ITEM,
+            line(&g, "42"),
+        )
+        .json(json!({"quantity": 2}))
+        .gets(400),
+        case(
+            "a braced UUID",
+            patch.clone(),
+            ITEM,
+            line(&g, &format!("{{{item}}}")),
+        )
+        .json(json!({"quantity": 2}))
+        .gets(400),
+        case(
+            "changing me without a token",
+            patch.clone(),
+            ITEM,
+            line("me", &item),
+        )
+        .json(json!({"quantity": 2}))
+        .gets(401),
+        case(
+            "changing another user's cart",
+            patch.clone(),
+            ITEM,
+            line("bob", &item),
+        )
+        .bearer(&alice)
+        .json(json!({"quantity": 2}))
+        .gets(403),
+        case(
+            "changing no such line",
+            patch.clone(),
+            ITEM,
+            line(&g, &unknown_item),
+        )
+        .json(json!({"quantity": 2}))
+        .gets(404),
+        case("a stale body version", patch.clone(), ITEM, line(&g, &item))
+            .json(json!({"quantity": 3, "version": 1}))
+            .gets(409),
+        case(
+            "changing at another version",
+            patch.clone(),
+            ITEM,
+            line(&g, &item),
+        )
+        .header("if-match", "\"99\"")
+        .json(json!({"quantity": 3}))
+        .gets(412),
+        case("a 70 KiB change", patch.clone(), ITEM, line(&g, &item))
+            .raw("application/json", big.clone())
+            .gets(413),
+        case("a change in Latin-1", patch.clone(), ITEM, line(&g, &item))
+            .raw("application/json; charset=iso-8859-1", r#"{"quantity":3}"#)
+            .gets(415),
+        case(
+            "changing under a spent key",
+            patch.clone(),
+            ITEM,
+            line(&spent, &spent_item),
+        )
+        .header("idempotency-key", "spent")
+        .json(json!({"quantity": 2}))
+        .gets(422),
+        // DELETE /v1/cart/{cartKey}/items/{itemID}
+        case("a removal", delete.clone(), ITEM, line(&other, &other_item)).gets(200),
+        case("removing no UUID", delete.clone(), ITEM, line(&g, "42")).gets(400),
+        case(
+            "removing from me without a token",
+            delete.clone(),
+            ITEM,
+            line("me", &item),
+        )
+        .gets(401),
+        case(
+            "removing from another user's cart",
+            delete.clone(),
+            ITEM,
+            line("bob", &item),
+        )
+        .bearer(&alice)
+        .gets(403),
+        case(
+            "removing no such line",
+            delete.clone(),
+            ITEM,
+            line(&g, &unknown_item),
+        )
+        .gets(404),
+        case(
+            "removing at another version",
+            delete.clone(),
+            ITEM,
+            line(&g, &item),
+        )
+        .header("if-match", "W/\"2\"")
+        .gets(412),
+        case(
+            "removing under a spent key",
+            delete.clone(),
+            ITEM,
+            line(&spent, &spent_item),
+        )
+        .header("idempotency-key", "spent")
+        .gets(422),
+        // POST /v1/cart/{cartKey}/merge
+        case("a merge", post.clone(), MERGE, "/v1/cart/me/merge".into())
+            .bearer(&alice)
+            .json(json!({"guest_id": merged_guest}))
+            .gets(200),
+        case(
+            "merging no guest id",
+            post.clone(),
+            MERGE,
+            "/v1/cart/me/merge".into(),
+        )
+        .bearer(&alice)
+        .json(json!({"guest_id": "alice"}))
+        .gets(400),
+        case(
+            "a bad dry_run",
+            post.clone(),
+            MERGE,
+            "/v1/cart/me/merge?dry_run=maybe".into(),
+        )
+        .bearer(&alice)
+        .json(json!({"guest_id": guest()}))
+        .gets(400),
+        case(
+            "merging without a token",
+            post.clone(),
+            MERGE,
+            "/v1/cart/me/merge".into(),
+        )
+        .json(json!({"guest_id": guest()}))
+        .gets(401),
+        case(
+            "merging into a guest cart",
+            post.clone(),
+            MERGE,
+            format!("{}/merge", cart(&g)),
+        )
+        .bearer(&alice)
+        .json(json!({"guest_id": guest()}))
+        .gets(403),
+        case(
+            "merging nothing into nothing",
+            post.clone(),
+            MERGE,
+            "/v1/cart/me/merge".into(),
+        )
+        .bearer(&token("carol"))
+        .json(json!({"guest_id": guest()}))
+        .gets(404),
+        case(
+            "merging at another version",
+            post.clone(),
+            MERGE,
+            "/v1/cart/me/merge".into(),
+        )
+        .bearer(&alice)
+        .header("if-match", "\"99\"")
+        .json(json!({"guest_id": guest()}))
+        .gets(412),
+        case(
+            "a 70 KiB merge",
+            post.clone(),
+            MERGE,
+            "/v1/cart/me/merge".into(),
+        )
+        .bearer(&alice)
+        .raw("application/json", big.clone())
+        .gets(413),
+        case(
+            "a merge as text",
+            post.clone(),
+            MERGE,
+            "/v1/cart/me/merge".into(),
+        )
+        .bearer(&alice)
+        .raw("text/plain", json!({"guest_id": guest()}).to_string())
+        .gets(415),
+        case(
+            "merging across currencies",
+            post.clone(),
+            MERGE,
+            "/v1/cart/me/merge".into(),
+        )
+        .bearer(&alice)
+        .json(json!({"guest_id": euro_guest}))
+        .gets(422),
+        // The catalog.
+        case(
+            "a page",
+            get.clone(),
+            PRODUCTS,
+            "/v1/products?limit=1".into(),
+        )
+        .gets(200),
+        case(
+            "limit 0",
+            get.clone(),
+            PRODUCTS,
+            "/v1/products?limit=0".into(),
+        )
+        .gets(400),
+        case(
+            "a bad cursor",
+            get.clone(),
+            PRODUCTS,
+            "/v1/products?cursor=a%20b".into(),
+        )
+        .gets(400),
+        case(
+            "a product",
+            get.clone(),
+            PRODUCT,
+            "/v1/products/book".into(),
+        )
+        .gets(200),
+        case(
+            "a bad product id",
+            get.clone(),
+            PRODUCT,
+            "/v1/products/a%20b".into(),
+        )
+        .gets(400),
+        case(
+            "no such product",
+            get.clone(),
+            PRODUCT,
+            "/v1/products/nothing".into(),
+        )
+        .gets(404),
+        case(
+            "a new product",
+            put.clone(),
+            PRODUCT,
+            "/v1/products/lamp-2".into(),
+        )
+        .bearer(&admin)
+        .json(product.clone())
+        .gets(201),
+        case(
+            "a replaced product",
+            put.clone(),
+            PRODUCT,
+            "/v1/products/lamp-2".into(),
+        )
+        .bearer(&admin)
+        .json(product.clone())
+        .gets(200),
+        case(
+            "a negative price",
+            put.clone(),
+            PRODUCT,
+            "/v1/products/lamp-3".into(),
+        )
+        .bearer(&admin)
+        .json(json!({"name": "Lamp", "unit_price": -1, "currency": "USD"}))
+        .gets(400),
+        case(
+            "a bad id to put",
+            put.clone(),
+            PRODUCT,
+            "/v1/products/a%20b".into(),
+        )
+        .bearer(&admin)
+        .json(product.clone())
+        .gets(400),
+        case(
+            "putting without a token",
+            put.clone(),
+            PRODUCT,
+            "/v1/products/lamp-3".into(),
+        )
+        .json(product.clone())
+        .gets(401),
+        case(
+            "putting as a shopper",
+            put.clone(),
+            PRODUCT,
+            "/v1/products/lamp-3".into(),
+        )
+        .bearer(&alice)
+        .json(product.clone())
+        .gets(403),
+        case(
+            "a 70 KiB product",
+            put.clone(),
+            PRODUCT,
+            "/v1/products/lamp-3".into(),
+        )
+        .bearer(&admin)
+        .raw("application/json", big.clone())
+        .gets(413),
+        case(
+            "a product as JSON:API",
+            put.clone(),
+            PRODUCT,
+            "/v1/products/lamp-3".into(),
+        )
+        .bearer(&admin)
+        .raw("application/vnd.api+json", product.to_string())
+        .gets(415),
+        // The rest.
+        case("a guest id", post.clone(), GUESTS, "/v1/guests".into()).gets(201),
+        case("health", get.clone(), "/health", "/health".into()).gets(200),
+        case("readiness", get.clone(), "/ready", "/ready".into()).gets(200),
+        case("metrics", get.clone(), "/metrics", "/metrics".into()).gets(200),
+        case(
+            "this document",
+            get.clone(),
+            "/openapi.json",
+            "/openapi.json".into(),
+        )
+        .gets(200),
+    ];
+    let mut answered = BTreeSet::new();
+    for case in &cases {
+        answered.insert(run(&app, case).await);
+    }
+
+    // Past their expiry, carts are gone (410) until swept.
+    app.clock.advance(time::Duration::days(8));
+    for case in [
+        case("an expired cart", get.clone(), CART, cart(&g)).gets(410),
+        case(
+            "changing an expired cart",
+            patch.clone(),
+            ITEM,
+            line(&g, &item),
+        )
+        .json(json!({"quantity": 2}))
+        .gets(410),
+        case(
+            "removing from an expired cart",
+            delete.clone(),
+            ITEM,
+            line(&g, &item),
+        )
+        .gets(410),
+    ] {
+        answered.insert(run(&app, &case).await);
+    }
+
+    // Over its rate, a client gets 429 everywhere but the probes.
+    let limited = spawn_with(Options {
+        rate_limit: Some((1, 1)),
+        ..Options::default()
+    })
+    .await;
+    let operations = documented(&limited).await;
+    for (method, template) in operations.keys() {
+        if matches!(template.as_str(), "/health" | "/ready" | "/metrics") {
+            continue;
+        }
+        let path = template
+            .replace("{cartKey}", &guest())
+            .replace("{itemID}", &unknown_item)
+            .replace("{id}", "book");
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        // The burst is one request: the first may pass, the next is over the rate.
+        let mut status = 0;
+        for _ in 0..3 {
+            let answer = limited
+                .send(limited.request(method.clone(), &path).json(&json!({})))
+                .await;
+            status = answer.status.as_u16();
+            if status == 429 {
+                assert_eq!(answer.code(), "RATE_LIMITED");
+                assert!(answer.header("retry-after").is_some());
+                break;
+            }
+        }
+        assert_eq!(status, 429, "{method} {path}");
+        answered.insert((method.to_string(), template.clone(), 429));
+    }
+
+    let operations = documented(&app).await;
+    for (method, template, status) in &answered {
+        let statuses = operations
+            .get(&(method.clone(), template.clone()))
+            .unwrap_or_else(|| panic!("{method} {template} is not documented"));
+        assert!(
+            statuses.contains(status),
+            "{method} {template} answers {status}, which the document does not list: {statuses:?}"
+        );
+    }
+    for ((method, template), statuses) in &operations {
+        for status in statuses {
+            let operation = format!("{method} {template}");
+            assert!(
+                answered.contains(&(method.clone(), template.clone(), *status))
+                    || produced_elsewhere(&operation, *status),
+                "{operation} documents {status}, which no request here gets"
+            );
+        }
+    }
+}
+
+/// A validator of `schema` that checks formats too, as a generated client does.
+fn validator(schema: &Value) -> jsonschema::Validator {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .unwrap_or_else(|e| panic!("{schema}: {e}"))
+}
+
+/// The documented strings and their server-side parsers.
+struct Formats {
+    cart_key: jsonschema::Validator,
+    item_id: jsonschema::Validator,
+    if_match: jsonschema::Validator,
+    idempotency_key: jsonschema::Validator,
+    product_id: jsonschema::Validator,
+    cursor: jsonschema::Validator,
+    body_product_id: jsonschema::Validator,
+    variant_id: jsonschema::Validator,
+    guest_id: jsonschema::Validator,
+}
+
+fn parameter<'a>(document: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
+    document["paths"][path][method]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .find(|p| p["name"] == name)
+        .map(|p| &p["schema"])
+        .unwrap_or_else(|| panic!("{method} {path} documents {name}"))
+}
+
+fn formats() -> Formats {
+    let document = serde_json::to_value(cart_api::openapi()).expect("json");
+    let property = |schema: &str, name: &str| {
+        validator(&document["components"]["schemas"][schema]["properties"][name])
+    };
+    Formats {
+        cart_key: validator(parameter(&document, CART, "get", "cartKey")),
+        item_id: validator(parameter(&document, ITEM, "patch", "itemID")),
+        if_match: validator(parameter(&document, ITEM, "patch", "If-Match")),
+        idempotency_key: validator(parameter(&document, ITEM, "patch", "Idempotency-Key")),
+        product_id: validator(parameter(&document, PRODUCT, "get", "id")),
+        cursor: validator(parameter(&document, PRODUCTS, "get", "cursor")),
+        body_product_id: property("AddItemRequest", "product_id"),
+        variant_id: property("AddItemRequest", "variant_id"),
+        guest_id: property("MergeCartRequest", "guest_id"),
+    }
+}
+
+fn header(name: &'static str, value: &str) -> Option<HeaderMap> {
+    let value = HeaderValue::from_str(value).ok()?;
+    let mut headers = HeaderMap::new();
+    headers.insert(name, value);
+    Some(headers)
+}
+
+/// Checks every documented format against its parser on `text`.
+fn agree(formats: &Formats, text: &str) {
+    let value = json!(text);
+    let documented = |validator: &jsonschema::Validator| validator.is_valid(&value);
+    let admin = Caller::User {
+        id: UserId::parse("support").expect("user"),
+        admin: true,
+    };
+    let pairs = [
+        (
+            "cartKey",
+            documented(&formats.cart_key),
+            admin.cart_key(text).is_ok(),
+        ),
+        (
+            "itemID",
+            documented(&formats.item_id),
+            cart_api::commands::item_id(&REST, text).is_ok(),
+        ),
+        (
+            "product id",
+            documented(&formats.product_id),
+            ProductId::parse(text).is_ok(),
+        ),
+        (
+            "cursor",
+            documented(&formats.cursor),
+            ProductId::parse(text).is_ok(),
+        ),
+        (
+            "product_id",
+            documented(&formats.body_product_id),
+            ProductId::parse(text).is_ok(),
+        ),
+        (
+            "variant_id",
+            documented(&formats.variant_id),
+            VariantId::parse(text).is_ok(),
+        ),
+        (
+            "guest_id",
+            documented(&formats.guest_id),
+            GuestId::parse(text).is_ok(),
+        ),
+        (
+            "If-Match",
+            documented(&formats.if_match),
+            // A well-formed tag that cannot match is 412, not a refusal of the header.
+            header("if-match", text).is_some_and(|h| {
+                cart_api::extract::if_match(&h)
+                    .map_or_else(|e| e.code() == Code::PreconditionFailed, |_| true)
+            }),
+        ),
+        (
+            "Idempotency-Key",
+            documented(&formats.idempotency_key),
+            header("idempotency-key", text)
+                .is_some_and(|h| cart_api::extract::idempotency_key(&h).is_ok()),
+        ),
+    ];
+    for (name, documented, parsed) in pairs {
+        assert_eq!(
+            documented, parsed,
+            "{name} {text:?}: the document says {documented}, the server {parsed}"
+        );
+    }
+}
+
+/// The formats of the document `cart_api::openapi()` generates (the one served).
+static FORMATS: LazyLock<Formats> = LazyLock::new(formats);
+
+#[test]
+fn documented_formats_accept_exactly_what_the_server_parses() {
+    let formats = &*FORMATS;
+    let item = uuid::Uuid::new_v4().to_string();
+    let mut samples: Vec<String> = [
+        "",
+        "me",
+        "Me",
+        "g",
+        "gu",
+        "gue",
+        "gues",
+        "guest",
+        "guest_",
+        "Guest_x",
+        "guestx",
+        "guest_x",
+        "guesT_",
+        "alice",
+        "alice@example.com",
+        "us-east-1:1234|abc",
+        "a b",
+        "caf\u{e9}",
+        "a/b",
+        "a\nb",
+        "*",
+        " * ",
+        "**",
+        "\"3\"",
+        "W/\"3\"",
+        "w/\"3\"",
+        "\"3\", W/\"4\"",
+        "\"3\" ,\t\"4\"",
+        "\"3\",",
+        ",\"3\"",
+        "\"\"",
+        "\"+3\"",
+        "\"-1\"",
+        "\"3",
+        "3",
+        "\"18446744073709551616\"",
+        "abc, \"3\"",
+        "\"3\" \"4\"",
+        " \"3\" ",
+        "book-001-pb",
+        "x:y.z_w-1",
+        "a\tb",
+        "\u{7f}",
+        "~",
+        " ",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    samples.extend([
+        guest(),
+        guest().to_lowercase(),
+        format!("{}I", &guest()[..31]),
+        format!("guest_8{}", &guest()[7..]),
+        item.clone(),
+        item.to_uppercase(),
+        item.replace('-', ""),
+        format!("{{{item}}}"),
+        format!("urn:uuid:{item}"),
+        format!("{}g", &item[..35]),
+        "a".repeat(64),
+        "a".repeat(65),
+        "a".repeat(128),
+        "a".repeat(129),
+        format!("guest{}", "a".repeat(123)),
+        format!("guest{}", "a".repeat(124)),
+        "k".repeat(255),
+        "k".repeat(256),
+    ]);
+    for sample in &samples {
+        agree(formats, sample);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn documented_formats_agree_with_the_server_on_any_string(
+        text in prop_oneof![
+            "(guest_|guest|gues|gue|gu|g|Guest_|me|)[0-9A-Za-z._@:|/ \"*,-]{0,40}",
+            "guest_[0-9A-Z]{24,27}",
+            "[0-9a-fA-F-]{30,40}",
+            "[ \t]*(W/)?\"[0-9+]{0,22}\"([ \t]*,[ \t]*(W/)?\"[0-9]{0,3}\"){0,2}[ \t,]*",
+            "\\PC{0,8}",
+        ]
+    ) {
+        agree(&FORMATS, &text);
+    }
+}
