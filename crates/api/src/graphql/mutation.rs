@@ -161,7 +161,8 @@ impl Mutation {
 
     /// Merge a guest cart into the caller's own user cart, at sign-in (REST
     /// `POST /v1/cart/me/merge`; a token is required). `strategy` defaults to `MAX`. The guest
-    /// cart is deleted in the same atomic commit, so merging again changes nothing. `dryRun`
+    /// cart ends in the same atomic commit (its key's next cart continues its versions), so
+    /// merging again changes nothing. `dryRun`
     /// answers the would-be cart and report and changes nothing. `expectedVersion` is the user
     /// cart's.
     async fn merge_guest_cart(

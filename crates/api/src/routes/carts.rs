@@ -332,8 +332,9 @@ struct MergeQuery {
 ///
 /// `strategy` is `max` (default: the larger quantity wins), `sum` (quantities add, capped at the
 /// line maximum), `replace` (the guest cart replaces the user's) or `keep` (the user cart stays).
-/// The guest cart is deleted in the same atomic commit, so a retried sign-in never counts twice:
-/// merging again, or merging a guest id without a cart, returns the user cart unchanged. The
+/// The guest cart ends in the same atomic commit (it answers `404` from then on, and the guest
+/// key's next cart continues its versions), so a retried sign-in never counts twice: merging
+/// again, or merging a guest id without a cart, returns the user cart unchanged. The
 /// `merge` report lists every line added, combined, capped or dropped, and why.
 #[utoipa::path(post, path = "/v1/cart/{cartKey}/merge", tag = "cart",
     params(CartPath, MergeQuery, WriteHeaders),
