@@ -29,11 +29,7 @@ async fn fifty_concurrent_adds_of_one_give_fifty() {
 async fn twenty_patches_with_the_same_if_match_have_exactly_one_winner() {
     let app = spawn_app().await;
     let key = guest();
-    let added = app.add_product(&key, "book", 1).await;
-    let item = added.body["items"][0]["item_id"]
-        .as_str()
-        .expect("item")
-        .to_owned();
+    let item = app.add_first_line(&key, "book").await;
     let patches = (2..22).map(|quantity| {
         app.send(
             app.request(Method::PATCH, &format!("/v1/cart/{key}/items/{item}"))

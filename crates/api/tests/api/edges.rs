@@ -77,8 +77,7 @@ async fn a_request_target_too_long_to_parse_is_a_problem() {
 async fn no_content_answers_carry_no_content_type() {
     let app = spawn_app().await;
     let key = guest();
-    let added = app.add_product(&key, "book", 1).await;
-    let item = added.body["items"][0]["item_id"].as_str().expect("item");
+    let item = app.add_first_line(&key, "book").await;
     app.add_product(&key, "pen", 1).await;
     // Removing a line answers the cart.
     let removed = app
@@ -128,11 +127,7 @@ async fn call(app: &TestApp, endpoint: &Endpoint, content_type: &str) -> crate::
 async fn bodies_are_application_json_in_utf8_on_every_endpoint() {
     let app = spawn_app().await;
     let key = guest();
-    let added = app.add_product(&key, "book", 1).await;
-    let item = added.body["items"][0]["item_id"]
-        .as_str()
-        .expect("item")
-        .to_owned();
+    let item = app.add_first_line(&key, "book").await;
     let alice = token("alice");
     let endpoints = [
         Endpoint {

@@ -332,6 +332,16 @@ impl TestApp {
         self.send(request).await
     }
 
+    /// Adds one unit of `product` to an empty cart under `key` and returns its line's item id.
+    pub async fn add_first_line(&self, key: &str, product: &str) -> String {
+        let added = self.add_product(key, product, 1).await;
+        assert_eq!(added.status, StatusCode::CREATED, "{:?}", added.body);
+        added.body["items"][0]["item_id"]
+            .as_str()
+            .expect("item id")
+            .to_owned()
+    }
+
     pub async fn add_product(&self, key: &str, product: &str, quantity: u64) -> Answer {
         self.add(
             key,

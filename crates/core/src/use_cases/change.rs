@@ -118,10 +118,7 @@ impl<T: OnOneCart> UseCase for T {
     }
 
     fn live_version(read: &LoadedCart, now: OffsetDateTime) -> Option<u64> {
-        read.cart
-            .as_ref()
-            .filter(|cart| !cart.is_expired(now))
-            .map(Cart::version)
+        live_version(read.cart.as_ref(), now)
     }
 
     fn guessed(read: &LoadedCart) -> bool {
@@ -287,6 +284,11 @@ fn outcome(cart: Cart, report: Option<MergeReport>) -> Outcome {
 /// dropped its share by then (a copy only if a store kept one).
 fn unshare(cart: Arc<Cart>) -> Cart {
     Arc::try_unwrap(cart).unwrap_or_else(|shared| (*shared).clone())
+}
+
+/// The version of `cart` if it is live at `now` (not expired, not ended).
+pub(crate) fn live_version(cart: Option<&Cart>, now: OffsetDateTime) -> Option<u64> {
+    cart.filter(|cart| !cart.is_expired(now)).map(Cart::version)
 }
 
 /// The cart if it exists and has not expired: `CART_NOT_FOUND` if there is none or it ended

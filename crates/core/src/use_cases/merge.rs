@@ -14,7 +14,7 @@ use crate::events::EventType;
 use crate::ids::{CartKey, UserId};
 use crate::outcome::{Merged, Outcome};
 
-use super::change::{Change, Decision, RecordAs, UseCase};
+use super::change::{Change, Decision, RecordAs, UseCase, live_version};
 use super::{CartService, WriteOptions};
 
 /// A merge of one guest cart into one user cart.
@@ -42,9 +42,7 @@ impl UseCase for Merge {
     }
 
     fn live_version((user, _): &Pair, now: OffsetDateTime) -> Option<u64> {
-        user.as_ref()
-            .filter(|cart| !cart.is_expired(now))
-            .map(Cart::version)
+        live_version(user.as_ref(), now)
     }
 
     fn guessed(_: &Pair) -> bool {

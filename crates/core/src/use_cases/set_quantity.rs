@@ -2,7 +2,6 @@
 
 use time::OffsetDateTime;
 
-use crate::cart::Cart;
 use crate::command::SetQuantity;
 use crate::error::CartError;
 use crate::events::EventType;
@@ -11,7 +10,7 @@ use crate::outcome::Outcome;
 use crate::ports::LoadedCart;
 use crate::product::Product;
 
-use super::change::{Change, Decision, RecordAs, UseCase, live_cart};
+use super::change::{Change, Decision, RecordAs, UseCase, live_cart, live_version};
 use super::{CartService, WriteOptions};
 
 /// A quantity change of one line.
@@ -56,11 +55,7 @@ impl UseCase for Set<'_> {
     }
 
     fn live_version((loaded, _): &Self::Read, now: OffsetDateTime) -> Option<u64> {
-        loaded
-            .cart
-            .as_ref()
-            .filter(|cart| !cart.is_expired(now))
-            .map(Cart::version)
+        live_version(loaded.cart.as_ref(), now)
     }
 
     fn guessed((loaded, _): &Self::Read) -> bool {
