@@ -1,0 +1,83 @@
+//! A region's shipping rate: a flat amount, free from a threshold on.
+
+use cart_core::{Currency, Price};
+use serde::Deserialize;
+
+use crate::promotion::PromotionError;
+
+/// What shipping to a region costs: `amount` per cart, nothing once the cart's merchandise
+/// (after discounts, before tax) reaches `free_above`. Shipping is taxed as `standard` in the
+/// region, and like catalog prices it includes tax where the region's prices do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShippingRate {
+    /// The flat charge, in its currency; carts in another currency get no shipping quote.
+    pub amount: Price,
+    /// Minor units from which shipping is free.
+    pub free_above: Option<i64>,
+}
+
+/// A shipping rate as it arrives (`PUT /v1/shipping-rates/{region}`, an import file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingRateInput {
+    /// Minor units, 0 to the largest unit price.
+    pub amount: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// Minor units; absent means shipping is never free.
+    #[serde(default)]
+    pub free_above: Option<i64>,
+}
+
+impl ShippingRateInput {
+    /// Checks the fields; errors name the field like promotion errors do.
+    pub fn parse(self) -> Result<ShippingRate, PromotionError> {
+        let bad = |field: &'static str, reason: String| PromotionError { field, reason };
+        let currency =
+            Currency::parse(&self.currency).map_err(|e| bad("currency", e.to_string()))?;
+        let amount = Price::new(self.amount, currency).map_err(|_| {
+            bad(
+                "amount",
+                format!(
+                    "must be an integer from 0 to {} minor units",
+                    cart_core::money::MAX_UNIT_PRICE
+                ),
+            )
+        })?;
+        if self.free_above.is_some_and(|free| free < 0) {
+            return Err(bad("free_above", "must be a non-negative integer".into()));
+        }
+        Ok(ShippingRate {
+            amount,
+            free_above: self.free_above,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<ShippingRate, &'static str> {
+        serde_json::from_str::<ShippingRateInput>(json)
+            .expect("well-formed")
+            .parse()
+            .map_err(|e| e.field)
+    }
+
+    #[test]
+    fn a_rate_parses_and_bad_fields_are_named() {
+        let rate = parse(r#"{"amount": 499, "currency": "EUR", "free_above": 5000}"#).expect("ok");
+        assert_eq!(rate.amount.amount(), 499);
+        assert_eq!(rate.free_above, Some(5000));
+        assert_eq!(parse(r#"{"amount": -1, "currency": "EUR"}"#), Err("amount"));
+        assert_eq!(
+            parse(r#"{"amount": 1, "currency": "XXX"}"#),
+            Err("currency")
+        );
+        assert_eq!(
+            parse(r#"{"amount": 1, "currency": "EUR", "free_above": -5}"#),
+            Err("free_above")
+        );
+    }
+}
