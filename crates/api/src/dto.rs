@@ -93,7 +93,7 @@ pub struct AddItemRequest {
     pub variant_id: Option<String>,
     /// The price the shopper saw, minor units; refused with `PRICE_CHANGED` if the catalog
     /// price differs. Never used as the price.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::integers::optional")]
     #[schema(minimum = 0)]
     pub unit_price: Option<i64>,
 }
@@ -106,7 +106,7 @@ pub struct UpdateItemRequest {
     #[schema(value_type = i64, minimum = 1, maximum = 99)]
     pub quantity: serde_json::Value,
     /// The cart version the client last saw; mismatch → `409 CONFLICT`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::integers::optional")]
     pub version: Option<u64>,
 }
 
@@ -154,17 +154,20 @@ pub struct ProductPage {
 #[serde(deny_unknown_fields)]
 pub struct PutProductRequest {
     /// Display name, 1–200 characters.
+    #[schema(schema_with = crate::formats::product_name)]
     pub name: String,
     /// Minor units, 0..=1,000,000,000.
+    #[serde(deserialize_with = "crate::integers::integer")]
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub unit_price: i64,
     /// ISO 4217 code.
+    #[schema(schema_with = crate::formats::currency)]
     pub currency: String,
     /// Defaults to true.
     #[serde(default)]
     pub active: Option<bool>,
     /// Units in stock; omit or null when not tracked.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::integers::optional")]
     #[schema(minimum = 0, maximum = 4_294_967_295_i64)]
     pub stock: Option<i64>,
 }
@@ -216,7 +219,7 @@ pub struct MergeCartRequest {
     pub guest_id: String,
     /// `max` (default), `sum`, `replace` or `keep`.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "max")]
+    #[schema(schema_with = crate::formats::merge_strategy)]
     pub strategy: Option<MergeStrategy>,
 }
 

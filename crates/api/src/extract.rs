@@ -104,11 +104,16 @@ fn unsupported(content_type: Option<&str>, message: String) -> ApiError {
     }))
 }
 
-/// Reads a requested quantity from a JSON value: a positive integer, or `INVALID_QUANTITY`
-/// (zero, negative, fractional, a string, null …).
+/// Reads a requested quantity from a JSON value: a positive integer (`2.0` is one, as in JSON
+/// Schema: [`crate::integers`]), or `INVALID_QUANTITY` (zero, negative, fractional, a string,
+/// null …).
 pub fn requested_quantity(value: &serde_json::Value) -> Result<RequestedQuantity, ApiError> {
     value
         .as_u64()
+        .or_else(|| {
+            let whole = crate::integers::integral(value.as_f64()?)?;
+            u64::try_from(whole).ok()
+        })
         .and_then(RequestedQuantity::new)
         .ok_or_else(|| {
             ApiError::new(Code::InvalidQuantity, "quantity must be a positive integer")

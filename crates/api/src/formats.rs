@@ -61,6 +61,17 @@ pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[ -~]{1,255}$";
 /// The longest idempotency key.
 pub const IDEMPOTENCY_KEY_MAX_LENGTH: usize = 255;
 
+/// A product name (`cart_core::product::product_name`): no control character (Unicode `Cc`:
+/// U+0000–U+001F, U+007F–U+009F) and at least one character that is not white space.
+pub const PRODUCT_NAME_PATTERN: &str = concat!(
+    r"^[^\u0000-\u001f\u007f-\u009f]*",
+    r"[^\s\u0000-\u001f\u007f-\u009f]",
+    r"[^\u0000-\u001f\u007f-\u009f]*$"
+);
+
+/// The longest product name, in characters.
+pub const PRODUCT_NAME_MAX_LENGTH: usize = 200;
+
 fn string(pattern: &str, min: usize, max: usize) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
@@ -134,6 +145,40 @@ pub fn idempotency_key() -> Object {
         .description(Some(
             "Makes retries safe: the same command under the same key is answered once",
         ))
+        .build()
+}
+
+/// The schema of a product name.
+pub fn product_name() -> Object {
+    string(PRODUCT_NAME_PATTERN, 1, PRODUCT_NAME_MAX_LENGTH)
+        .description(Some(
+            "Display name: 1–200 characters, no control characters, not only spaces (kept trimmed)",
+        ))
+        .build()
+}
+
+/// The schema of a currency: one of the ISO 4217 codes the server knows.
+pub fn currency() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(cart_core::money::currency_codes()))
+        .description(Some("ISO 4217 code, upper case"))
+        .examples([serde_json::json!("USD")])
+        .build()
+}
+
+/// The schema of a merge strategy, which may be absent (`null`, meaning `max`).
+pub fn merge_strategy() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(
+            ["max", "sum", "replace", "keep"]
+                .map(Some)
+                .into_iter()
+                .chain([None]),
+        ))
+        .description(Some("`max` (default), `sum`, `replace` or `keep`"))
+        .examples([serde_json::json!("max")])
         .build()
 }
 

@@ -10,6 +10,7 @@
 //! - [`auth`]: callers (from the `Authorization` header), which carts a caller may touch.
 //! - [`identity`]: token verification: the HS256 secret, the JWKS cache, the claims checks.
 //! - [`extract`]: JSON bodies, `If-Match`, `Idempotency-Key`, quantities.
+//! - [`integers`]: integers in bodies as JSON Schema counts them (`2.0` is the integer 2).
 //! - [`formats`]: the strings the API takes (ids, `If-Match` …) as JSON Schema, exactly as the
 //!   server parses them.
 //! - [`listener`]: the TCP listener `cartd serve` runs the router on, which answers a request
@@ -32,6 +33,7 @@ pub mod extract;
 pub mod formats;
 pub mod graphql;
 pub mod identity;
+pub mod integers;
 pub mod listener;
 pub mod metrics;
 pub mod problem;

@@ -167,7 +167,8 @@ pub struct Problem {
     pub detail: String,
     /// The request path.
     pub instance: String,
-    /// Machine-readable code (see API.md).
+    /// Machine-readable code (`VALIDATION_ERROR`, `CART_NOT_FOUND` …): branch on it, never on the
+    /// text of `title` or `detail`.
     pub code: String,
     /// Same as `detail` (Go contract).
     pub message: String,

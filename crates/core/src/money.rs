@@ -22,6 +22,12 @@ MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON 
 SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH \
 UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG";
 
+/// Every currency code cartd accepts, in order (for documents that list them, such as the
+/// OpenAPI schema of a currency).
+pub fn currency_codes() -> impl Iterator<Item = &'static str> {
+    ISO_4217.split(' ')
+}
+
 /// Whether `code` is in [`ISO_4217`]. The list is sorted, and every code takes four bytes in it,
 /// so this is a binary search without allocating.
 fn is_iso_4217(code: &str) -> bool {

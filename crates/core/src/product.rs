@@ -58,6 +58,15 @@ pub struct ProductError {
     pub reason: String,
 }
 
+/// A product name as given, checked: 1–200 characters, no control character, not only white
+/// space; the name kept is trimmed. The length counts what was sent (before trimming), so the
+/// rule is the one a JSON Schema `maxLength` states.
+pub fn product_name(raw: &str) -> Option<&str> {
+    let name = raw.trim();
+    let fits = raw.chars().count() <= 200 && !raw.chars().any(char::is_control);
+    (fits && !name.is_empty()).then_some(name)
+}
+
 impl ProductInput {
     /// Turns the row into a [`Product`] or names the first bad field.
     pub fn parse(self) -> Result<Product, ProductError> {
@@ -66,13 +75,12 @@ impl ProductInput {
             reason: reason.to_string(),
         };
         let id = ProductId::parse(&self.id).map_err(|e| bad("id", &e))?;
-        let name = self.name.trim();
-        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            return Err(bad(
+        let name = product_name(&self.name).ok_or_else(|| {
+            bad(
                 "name",
-                &"must be 1-200 characters without control characters",
-            ));
-        }
+                &"must be 1-200 characters without control characters, not all spaces",
+            )
+        })?;
         let currency = Currency::parse(&self.currency).map_err(|e| bad("currency", &e))?;
         let price = Price::new(self.unit_price, currency).map_err(|e| bad("unit_price", &e))?;
         let stock = match self.stock {

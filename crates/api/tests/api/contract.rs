@@ -788,6 +788,9 @@ struct Formats {
     body_product_id: jsonschema::Validator,
     variant_id: jsonschema::Validator,
     guest_id: jsonschema::Validator,
+    product_name: jsonschema::Validator,
+    currency: jsonschema::Validator,
+    strategy: jsonschema::Validator,
 }
 
 fn parameter<'a>(document: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
@@ -815,6 +818,9 @@ fn formats() -> Formats {
         body_product_id: property("AddItemRequest", "product_id"),
         variant_id: property("AddItemRequest", "variant_id"),
         guest_id: property("MergeCartRequest", "guest_id"),
+        product_name: property("PutProductRequest", "name"),
+        currency: property("PutProductRequest", "currency"),
+        strategy: property("MergeCartRequest", "strategy"),
     }
 }
 
@@ -868,6 +874,21 @@ fn agree(formats: &Formats, text: &str) {
             "guest_id",
             documented(&formats.guest_id),
             GuestId::parse(text).is_ok(),
+        ),
+        (
+            "name",
+            documented(&formats.product_name),
+            cart_core::product::product_name(text).is_some(),
+        ),
+        (
+            "currency",
+            documented(&formats.currency),
+            cart_core::Currency::parse(text).is_ok(),
+        ),
+        (
+            "strategy",
+            documented(&formats.strategy),
+            serde_json::from_value::<cart_core::MergeStrategy>(json!(text)).is_ok(),
         ),
         (
             "If-Match",
@@ -969,6 +990,28 @@ fn documented_formats_accept_exactly_what_the_server_parses() {
         format!("guest{}", "a".repeat(124)),
         "k".repeat(255),
         "k".repeat(256),
+        "n".repeat(200),
+        "n".repeat(201),
+        format!(" {}", "n".repeat(199)),
+        format!(" {}", "n".repeat(200)),
+        "Middlemarch \u{2014} George Eliot".into(),
+        "\u{a0}".into(),
+        "\u{a0}x\u{3000}".into(),
+        "x\u{85}".into(),
+        "x\u{9f}".into(),
+        "x\u{a0}".into(),
+        "\u{2028}".into(),
+        "\u{200b}".into(),
+        "USD".into(),
+        "usd".into(),
+        "XXX".into(),
+        "EUR ".into(),
+        "ZWG".into(),
+        "max".into(),
+        "MAX".into(),
+        "sum".into(),
+        "replace".into(),
+        "keep".into(),
     ]);
     for sample in &samples {
         agree(formats, sample);
@@ -986,6 +1029,8 @@ proptest! {
             "[0-9a-fA-F-]{30,40}",
             "[ \t]*(W/)?\"[0-9+]{0,22}\"([ \t]*,[ \t]*(W/)?\"[0-9]{0,3}\"){0,2}[ \t,]*",
             "\\PC{0,8}",
+            "[ \\t\\u{a0}\\u{85}\\u{2028}a-z]{0,4}",
+            "[A-Z]{3}",
         ]
     ) {
         agree(&FORMATS, &text);

@@ -121,3 +121,69 @@ async fn only_admins_put_products_and_bad_rows_are_refused() {
     let cart = app.add_product(&crate::helpers::guest(), "desk", 1).await;
     assert_eq!(cart.body["items"][0]["unit_price"], 17900);
 }
+
+/// JSON Schema's `integer` is any number without a fraction, so the document's integers must
+/// take `2.0` as 2 (what generated clients and JavaScript may send), and refuse `2.5`.
+#[tokio::test]
+async fn integers_may_be_written_with_a_zero_fraction() {
+    let app = spawn_app().await;
+    let admin = token_with("support", Some("cart:admin"));
+    let put = app
+        .send(
+            app.request(Method::PUT, "/v1/products/float-book")
+                .bearer_auth(&admin)
+                .json(
+                    &json!({"name": "Float", "unit_price": 1299.0, "currency": "USD",
+                              "stock": 5e0}),
+                ),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
+    assert_eq!(
+        (put.body["unit_price"].clone(), put.body["stock"].clone()),
+        (json!(1299), json!(5))
+    );
+
+    let key = crate::helpers::guest();
+    let added = app
+        .add(
+            &key,
+            json!({"product_id": "float-book", "quantity": 2.0, "unit_price": 1299.0}),
+            None,
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{:?}", added.body);
+    assert_eq!(added.body["items"][0]["quantity"], json!(2));
+    let item = added.body["items"][0]["item_id"]
+        .as_str()
+        .expect("item")
+        .to_owned();
+    let patched = app
+        .patch(&key, &item, json!({"quantity": 3.0, "version": 1.0}))
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
+    assert_eq!(patched.body["items"][0]["quantity"], json!(3));
+
+    for (body, code) in [
+        (json!({"quantity": 2.5}), "INVALID_QUANTITY"),
+        (json!({"quantity": 2, "version": 2.5}), "VALIDATION_ERROR"),
+    ] {
+        let refused = app.patch(&key, &item, body.clone()).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (StatusCode::BAD_REQUEST, code),
+            "{body}"
+        );
+    }
+    let fractional_price = app
+        .send(
+            app.request(Method::PUT, "/v1/products/float-book")
+                .bearer_auth(&admin)
+                .json(&json!({"name": "Float", "unit_price": 1299.5, "currency": "USD"})),
+        )
+        .await;
+    assert_eq!(
+        (fractional_price.status, fractional_price.code()),
+        (StatusCode::BAD_REQUEST, "VALIDATION_ERROR")
+    );
+}
