@@ -65,6 +65,15 @@ pub enum Precondition {
     IfMatchAny,
     /// A `version` in a REST body or GraphQL's `expectedVersion`: a mismatch is `CONFLICT`.
     BodyVersion(u64),
+    /// Both `If-Match: "<if_match>"` and a body `version`. HTTP preconditions come first: a cart
+    /// not at `if_match` is `PRECONDITION_FAILED`; one at `if_match` but not at `body` (the two
+    /// differ) is `CONFLICT`.
+    IfMatchAndBody {
+        /// The `If-Match` tag's version.
+        if_match: u64,
+        /// The body's version.
+        body: u64,
+    },
 }
 
 impl Command {
@@ -118,6 +127,9 @@ impl Command {
             Some(Precondition::IfMatchAny) => write!(text, " expected_version=*"),
             Some(Precondition::IfMatch(v) | Precondition::BodyVersion(v)) => {
                 write!(text, " expected_version={v}")
+            }
+            Some(Precondition::IfMatchAndBody { if_match, body }) => {
+                write!(text, " expected_version={if_match}&{body}")
             }
         };
         text

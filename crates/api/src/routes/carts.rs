@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use cart_core::{CartKey, Command};
+use cart_core::{CartKey, Command, Precondition};
 use serde::Deserialize;
 
 use crate::auth::Caller;
@@ -169,12 +169,13 @@ async fn add_item(
 ///
 /// `quantity` is the new quantity (1..=max; remove a line with DELETE). `version`, if sent, makes
 /// the change conditional: a mismatch is `409 CONFLICT`. `If-Match` does the same with `412`.
+/// Both may be sent: `If-Match` is checked first (`412`), then `version` (`409`).
 #[utoipa::path(patch, path = "/v1/cart/{cartKey}/items/{itemID}", tag = "cart",
     params(CartPath, ItemPath, WriteHeaders),
     request_body(content = UpdateItemRequest, description = JSON_BODY, content_type = "application/json"),
     responses(
         (status = 200, description = "The cart after the change", body = CartView),
-        (status = 400, description = "Invalid quantity, limit exceeded, a malformed cart key, item id, If-Match or Idempotency-Key, or both If-Match and a body version", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid quantity, limit exceeded, or a malformed cart key, item id, If-Match or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No token for a user cart, or a token that is present but invalid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another user's cart", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No cart or no such item", body = Problem, content_type = "application/problem+json"),
@@ -200,16 +201,7 @@ async fn update_item(
 ) -> Result<Response, ApiError> {
     let key = caller.cart_key(&cart_key)?;
     let command = commands::set_quantity(&REST, &item, &body.value.quantity)?;
-    let mut precondition = if_match(&headers)?;
-    if let Some(version) = body.value.version {
-        if precondition.is_some() {
-            return Err(ApiError::new(
-                Code::ValidationError,
-                "send either If-Match or a body version, not both",
-            ));
-        }
-        precondition = Some(cart_core::Precondition::BodyVersion(version));
-    }
+    let precondition = both_preconditions(if_match(&headers)?, body.value.version);
     let write = RestWrite {
         caller: &caller,
         cart: &key,
@@ -226,6 +218,28 @@ async fn update_item(
             StatusCode::OK,
         )
         .await
+}
+
+/// `If-Match` and a body `version` together: both must hold. `*` adds nothing to a version (a
+/// cart at it exists); equal versions are one `If-Match`.
+fn both_preconditions(
+    header: Option<Precondition>,
+    body_version: Option<u64>,
+) -> Option<Precondition> {
+    match (header, body_version) {
+        (header, None) => header,
+        (None | Some(Precondition::IfMatchAny), Some(body)) => {
+            Some(Precondition::BodyVersion(body))
+        }
+        (Some(Precondition::IfMatch(tag)), Some(body)) if tag == body => {
+            Some(Precondition::IfMatch(tag))
+        }
+        (Some(Precondition::IfMatch(if_match)), Some(body)) => {
+            Some(Precondition::IfMatchAndBody { if_match, body })
+        }
+        // `if_match` only yields the two If-Match forms; keep the header's if ever it does not.
+        (Some(other), Some(_)) => Some(other),
+    }
 }
 
 /// Remove an item.

@@ -127,6 +127,50 @@ async fn a_body_version_mismatch_is_a_conflict_and_changes_nothing() {
     assert_eq!(fresh.status, StatusCode::OK);
 }
 
+/// The document cannot forbid sending both across a header and a body, so both are taken, and
+/// both must hold: `If-Match` first, then `version`.
+#[tokio::test]
+async fn if_match_and_a_body_version_together_must_both_hold() {
+    let app = spawn_app().await;
+    let key = guest();
+    let added = app.add_product(&key, "book", 1).await;
+    let item = added.body["items"][0]["item_id"]
+        .as_str()
+        .expect("item id")
+        .to_owned();
+    let patch = |tag: &'static str, version: u64, quantity: u64| {
+        app.request(Method::PATCH, &format!("/v1/cart/{key}/items/{item}"))
+            .header("if-match", tag)
+            .json(&json!({"quantity": quantity, "version": version}))
+    };
+    // At version 1: a tag for another version fails first, whatever the body says.
+    for (tag, version) in [("\"2\"", 1), ("\"2\"", 2), ("\"5\"", 7)] {
+        let refused = app.send(patch(tag, version, 4)).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (StatusCode::PRECONDITION_FAILED, "PRECONDITION_FAILED"),
+            "{tag} with version {version}"
+        );
+    }
+    // The tag holds but the body's version does not.
+    let conflict = app.send(patch("\"1\"", 3, 4)).await;
+    assert_eq!(
+        (conflict.status, conflict.code()),
+        (StatusCode::CONFLICT, "CONFLICT")
+    );
+    assert_eq!(conflict.body["details"]["expected_version"], 3);
+    let unchanged = app.get_cart(&key, None).await;
+    assert_eq!(unchanged.body["version"], 1, "nothing was written");
+    // Both hold.
+    let both = app.send(patch("\"1\"", 1, 4)).await;
+    assert_eq!(both.status, StatusCode::OK, "{:?}", both.body);
+    assert_eq!(both.body["items"][0]["quantity"], 4);
+    let star = app.send(patch("*", 2, 5)).await;
+    assert_eq!(star.status, StatusCode::OK, "{:?}", star.body);
+    let star_stale = app.send(patch("*", 2, 6)).await;
+    assert_eq!(star_stale.code(), "CONFLICT");
+}
+
 #[tokio::test]
 async fn if_match_makes_any_write_conditional() {
     let app = spawn_app().await;

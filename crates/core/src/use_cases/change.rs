@@ -310,6 +310,9 @@ fn check_precondition(
         None => true,
         Some(Precondition::IfMatchAny) => current.is_some(),
         Some(Precondition::IfMatch(v) | Precondition::BodyVersion(v)) => current == Some(v),
+        Some(Precondition::IfMatchAndBody { if_match, body }) => {
+            current == Some(if_match) && current == Some(body)
+        }
     };
     match precondition {
         Some(precondition) if !holds => Err(precondition_error(precondition, current)),
@@ -325,5 +328,15 @@ fn precondition_error(precondition: Precondition, current: Option<u64>) -> CartE
             current,
         },
         Precondition::BodyVersion(expected) => CartError::VersionConflict { expected, current },
+        Precondition::IfMatchAndBody { if_match, .. } if current != Some(if_match) => {
+            CartError::PreconditionFailed {
+                expected: if_match,
+                current,
+            }
+        }
+        Precondition::IfMatchAndBody { body, .. } => CartError::VersionConflict {
+            expected: body,
+            current,
+        },
     }
 }
