@@ -1,6 +1,6 @@
 """schemathesis hooks for .ci/fuzz: the false positives it reports on cartd, each dropped by name.
 
-Both go through schemathesis's public `filter_failure` hook, which sees each failure with the
+All go through schemathesis's public `filter_failure` hook, which sees each failure with the
 request and response that caused it; every other failure is kept.
 
 1. "Schema-valid request rejected" (ST202) for a request that was not schema-valid. Its coverage
@@ -11,7 +11,14 @@ request and response that caused it; every other failure is kept.
    header's documented pattern or length. A valid request that is rejected is still reported,
    and the examples, fuzzing and stateful phases generate real entity tags.
 
-2. GraphQL "server errors" (ST113) that are refusals. schemathesis counts an error raised in a
+2. "Schema-valid request rejected" (ST202) because of what the cart already holds. An add of 46
+   units is valid on its own, but a line already holding 68 would pass the 99-unit maximum
+   (`400 QUANTITY_LIMIT_EXCEEDED`, whose `requested_quantity` is the line total the add would
+   give), and a cart at its line limit takes no new line (`CART_LIMIT_EXCEEDED`). Such a failure
+   is dropped only for those codes, and for QUANTITY_LIMIT_EXCEEDED only when the line total is
+   above the quantity sent, so an add refused for its own quantity is still reported.
+
+3. GraphQL "server errors" (ST113) that are refusals. schemathesis counts an error raised in a
    resolver (one with a `path`) as a server error unless its `extensions.code` is one it knows
    from Apollo Server or graphql-java (`BAD_USER_INPUT` ...). cartd's GraphQL errors carry
    REST's codes instead (docs/schema.graphql), so every refused argument (`product(id: "a b")`
@@ -23,6 +30,7 @@ request and response that caused it; every other failure is kept.
    missing here, which is the cue to add it if its REST status is 4xx.
 """
 
+import json
 import re
 
 import schemathesis
@@ -34,6 +42,7 @@ CARTD_REFUSAL_CODES = frozenset(
         "INVALID_QUANTITY",
         "INVALID_GUEST_ID",
         "QUANTITY_LIMIT_EXCEEDED",
+        "CART_LIMIT_EXCEEDED",
         "UNAUTHORIZED",
         "FORBIDDEN",
         "CART_NOT_FOUND",
@@ -82,6 +91,24 @@ def _breaks_documented_header(case):
     return False
 
 
+def _refused_for_what_the_cart_holds(case, response):
+    """Whether the answer is a cart limit that the cart's earlier contents, not this request, broke."""
+    try:
+        problem = json.loads(response.content)
+    except ValueError:
+        return False
+    if not isinstance(problem, dict):
+        return False
+    code = problem.get("code")
+    if code == "CART_LIMIT_EXCEEDED":
+        return True
+    if code != "QUANTITY_LIMIT_EXCEEDED" or not isinstance(case.body, dict):
+        return False
+    sent = case.body.get("quantity")
+    line_total = (problem.get("details") or {}).get("requested_quantity")
+    return isinstance(sent, int) and isinstance(line_total, int) and line_total > sent
+
+
 def _only_refusals(failure):
     errors = getattr(failure, "errors", None) or []
     codes = [(error.get("extensions") or {}).get("code") for error in errors if isinstance(error, dict)]
@@ -92,6 +119,8 @@ def _only_refusals(failure):
 def filter_failure(context, failure, case, response):
     code = getattr(failure, "code", None)
     if code == "ST202" and _breaks_documented_header(case):
+        return False
+    if code == "ST202" and _refused_for_what_the_cart_holds(case, response):
         return False
     if code == "ST113" and _only_refusals(failure):
         return False
