@@ -308,6 +308,7 @@ mod tests {
                     .expect("price"),
                 active: true,
                 stock: None,
+                tax_class: Default::default(),
             };
             let command = AddItem {
                 product_id: id,

@@ -125,6 +125,9 @@ pub struct ProductView {
     pub active: bool,
     /// Units in stock where tracked.
     pub stock: Option<u32>,
+    /// Which of a region's tax rates applies: `standard` unless set.
+    #[schema(example = "standard")]
+    pub tax_class: String,
 }
 
 impl From<&Product> for ProductView {
@@ -136,6 +139,7 @@ impl From<&Product> for ProductView {
             currency: product.price.currency().to_string(),
             active: product.active,
             stock: product.stock,
+            tax_class: product.tax_class.to_string(),
         }
     }
 }
@@ -170,6 +174,11 @@ pub struct PutProductRequest {
     #[serde(default, deserialize_with = "crate::integers::optional")]
     #[schema(minimum = 0, maximum = 4_294_967_295_i64)]
     pub stock: Option<i64>,
+    /// Which of a region's tax rates applies (`standard`, `reduced`, `zero` or any name a rate
+    /// table uses); omit or null for `standard`.
+    #[serde(default)]
+    #[schema(schema_with = crate::formats::tax_class)]
+    pub tax_class: Option<String>,
 }
 
 /// `POST /v1/guests`.

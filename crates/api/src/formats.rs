@@ -72,6 +72,10 @@ pub const PRODUCT_NAME_PATTERN: &str = concat!(
 /// The longest product name, in characters.
 pub const PRODUCT_NAME_MAX_LENGTH: usize = 200;
 
+/// A tax class (`cart_core::TaxClass`): a lower-case letter, then up to 31 lower-case letters,
+/// digits, `_` or `-`.
+pub const TAX_CLASS_PATTERN: &str = "^[a-z][a-z0-9_-]{0,31}$";
+
 fn string(pattern: &str, min: usize, max: usize) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
@@ -154,6 +158,21 @@ pub fn product_name() -> Object {
         .description(Some(
             "Display name: 1–200 characters, no control characters, not only spaces (kept trimmed)",
         ))
+        .build()
+}
+
+/// The schema of a product's tax class, which may be absent (`null`, meaning `standard`).
+pub fn tax_class() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(TAX_CLASS_PATTERN))
+        .min_length(Some(1))
+        .max_length(Some(32))
+        .description(Some(
+            "Which of a region's tax rates applies: `standard` (the default), `reduced`, `zero`, \
+             or any name a rate table uses",
+        ))
+        .examples([serde_json::json!("reduced")])
         .build()
 }
 

@@ -7,6 +7,7 @@
 //! - [`ids`]: guest ids, user ids, cart keys, product ids — parsed once at the edge.
 //! - [`money`]: ISO 4217 currencies and integer prices.
 //! - [`quantity`]: requested quantities and the limits that turn them into line quantities.
+//! - [`tax_class`]: a product's tax class, which picks a region's rate.
 //! - [`product`]: catalog products and the parsing of product rows.
 //! - [`error`]: `CartError`, the one error type of the use cases, and `StoreError`.
 //! - [`cart`]: the cart and its pure rules, and ([`cart::merge`]) merging a guest cart at sign-in.
@@ -28,6 +29,7 @@ pub mod outcome;
 pub mod ports;
 pub mod product;
 pub mod quantity;
+pub mod tax_class;
 mod text_serde;
 pub mod timestamp;
 pub mod use_cases;
@@ -51,4 +53,5 @@ pub use ports::{
 };
 pub use product::{Product, ProductError, ProductInput};
 pub use quantity::{Limits, Quantity, RequestedQuantity};
+pub use tax_class::{TaxClass, TaxClassError};
 pub use use_cases::{CartPolicy, CartService, IdempotencyKey, WriteOptions};

@@ -7,6 +7,7 @@ use thiserror::Error;
 
 use crate::ids::ProductId;
 use crate::money::{Currency, Price};
+use crate::tax_class::TaxClass;
 
 /// A product as the catalog knows it. Carts take names and prices from here, never from clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +23,9 @@ pub struct Product {
     pub active: bool,
     /// Units in stock where the catalog tracks stock; `None` means not tracked.
     pub stock: Option<u32>,
+    /// Which of a region's tax rates applies (`standard` unless set).
+    #[serde(default)]
+    pub tax_class: TaxClass,
 }
 
 /// A product row as it arrives (JSON import file or `PUT /v1/products/{id}`), not yet checked.
@@ -42,6 +46,9 @@ pub struct ProductInput {
     /// Units in stock; absent or null when not tracked.
     #[serde(default)]
     pub stock: Option<i64>,
+    /// A tax class name; absent or null means `standard`.
+    #[serde(default)]
+    pub tax_class: Option<String>,
 }
 
 fn default_active() -> bool {
@@ -90,12 +97,17 @@ impl ProductInput {
                     .map_err(|_| bad("stock", &"must be an integer from 0 to 4294967295"))?,
             ),
         };
+        let tax_class = match self.tax_class.as_deref() {
+            None => TaxClass::standard(),
+            Some(raw) => TaxClass::parse(raw).map_err(|e| bad("tax_class", &e))?,
+        };
         Ok(Product {
             id,
             name: name.into(),
             price,
             active: self.active,
             stock,
+            tax_class,
         })
     }
 }
@@ -112,6 +124,7 @@ mod tests {
             currency: "USD".into(),
             active: true,
             stock: Some(3),
+            tax_class: None,
         }
     }
 
@@ -120,6 +133,15 @@ mod tests {
         let product = row().parse().expect("valid");
         assert_eq!(product.price.amount(), 1299);
         assert_eq!(product.stock, Some(3));
+        assert!(product.tax_class.is_standard(), "standard unless set");
+        let reduced = ProductInput {
+            tax_class: Some("reduced".into()),
+            ..row()
+        };
+        assert_eq!(
+            reduced.parse().map(|p| p.tax_class.to_string()),
+            Ok("reduced".into())
+        );
     }
 
     /// Spoils one field of a good row.
@@ -127,12 +149,13 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let cases: [(Spoil, &str); 5] = [
+        let cases: [(Spoil, &str); 6] = [
             (|r| r.id = "a b".into(), "id"),
             (|r| r.name = " ".into(), "name"),
             (|r| r.unit_price = -5, "unit_price"),
             (|r| r.currency = "usd".into(), "currency"),
             (|r| r.stock = Some(-1), "stock"),
+            (|r| r.tax_class = Some("Reduced".into()), "tax_class"),
         ];
         for (spoil, field) in cases {
             let mut input = row();

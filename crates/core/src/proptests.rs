@@ -39,6 +39,7 @@ fn catalog() -> Vec<Product> {
             price: Price::new(100 + i as i64 * 37, usd).expect("price"),
             active: true,
             stock: if i % 4 == 0 { Some(30) } else { None },
+            tax_class: Default::default(),
         })
         .collect()
 }
@@ -145,6 +146,7 @@ fn cart_with(key: &str, lines: &[(usize, u32)]) -> Cart {
     for &(product, quantity) in lines {
         let product = Product {
             stock: None,
+            tax_class: Default::default(),
             ..products[product].clone()
         };
         let add = AddItem {

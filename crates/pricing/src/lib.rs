@@ -6,7 +6,8 @@
 //! # Layout
 //!
 //! - [`region`]: ISO 3166 regions (`FR`, `US-CA`) that pick rates.
-//! - [`rates`]: exact percentages, tax classes and a region's tax table.
+//! - [`rates`]: exact percentages and a region's tax table (tax classes are the catalog's:
+//!   [`cart_core::TaxClass`], re-exported here).
 //! - [`shipping`]: a region's flat shipping rate and its free threshold.
 //! - [`promotion`]: discount codes, their conditions, and why one does not apply.
 //! - [`rounding`]: half-even / half-up rounding and largest-remainder allocation.
@@ -28,11 +29,12 @@ pub use calculate::{
     Breakdown, CodeResult, CodeToPrice, Destination, LineToPrice, PricedLine, PricingRequest, Step,
     StepKind, TaxLine, Warning, calculate,
 };
+pub use cart_core::TaxClass;
 pub use promotion::{
     Benefit, NotApplied, Promotion, PromotionCode, PromotionError, PromotionInput,
 };
 pub use quote::quote_token;
-pub use rates::{Percent, RateError, TaxClass, TaxTable};
+pub use rates::{Percent, RateError, TaxTable};
 pub use region::{Region, RegionError};
 pub use rounding::{Rounding, UnknownRounding, allocate};
 pub use shipping::{ShippingRate, ShippingRateInput};

@@ -1,13 +1,15 @@
-//! Percentages (tax rates, percentage discounts), tax classes, and a region's tax table.
+//! Percentages (tax rates, percentage discounts) and a region's tax table. Tax classes are a
+//! catalog attribute ([`cart_core::TaxClass`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use cart_core::TaxClass;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
-/// Why a percentage or a tax class was refused.
+/// Why a percentage was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RateError {
     /// Not a decimal string of 1–3 digits with up to 4 decimals, from 0 to 100.
@@ -15,9 +17,6 @@ pub enum RateError {
         "a percentage is a decimal string from \"0\" to \"100\" with at most 4 decimals, such as \"5.5\""
     )]
     Percent,
-    /// Not 1–32 of lower-case letters, digits, `_` and `-`, starting with a letter.
-    #[error("a tax class is 1-32 lower-case letters, digits, '_' or '-', starting with a letter")]
-    TaxClass,
 }
 
 /// A percentage from 0 to 100 with at most four decimals, exact: tax rates and percentage
@@ -79,64 +78,6 @@ impl<'de> Deserialize<'de> for Percent {
     }
 }
 
-/// A product's tax class: which of a region's rates applies to it. `standard` unless the
-/// catalog says otherwise; `reduced` and `zero` are conventional, any other name a rate table
-/// uses works the same way.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TaxClass(Box<str>);
-
-impl TaxClass {
-    /// The class of products the catalog says nothing about, and of shipping.
-    pub fn standard() -> Self {
-        Self("standard".into())
-    }
-
-    /// Parses a class name.
-    pub fn parse(raw: &str) -> Result<Self, RateError> {
-        let bytes = raw.as_bytes();
-        let well_formed = (1..=32).contains(&bytes.len())
-            && bytes[0].is_ascii_lowercase()
-            && bytes
-                .iter()
-                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-        if well_formed {
-            Ok(Self(raw.into()))
-        } else {
-            Err(RateError::TaxClass)
-        }
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Default for TaxClass {
-    fn default() -> Self {
-        Self::standard()
-    }
-}
-
-impl fmt::Display for TaxClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for TaxClass {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for TaxClass {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        TaxClass::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
-
 /// A region's tax rates by class, and whether its catalog prices already include tax.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,16 +128,6 @@ mod tests {
             "NaN", "inf", "5,5", "٥",
         ] {
             assert_eq!(Percent::parse(bad), Err(RateError::Percent), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn tax_classes_are_lower_case_names() {
-        for good in ["standard", "reduced", "zero", "super-reduced", "books_2024"] {
-            assert!(TaxClass::parse(good).is_ok(), "{good}");
-        }
-        for bad in ["", "Standard", "1st", "-x", "a b", "é", &"x".repeat(33)] {
-            assert_eq!(TaxClass::parse(bad), Err(RateError::TaxClass), "{bad:?}");
         }
     }
 

@@ -1,4 +1,4 @@
-//! The store conformance suite: the guarantees every `Store` and `Outbox` backend must keep,
+//! The store conformance suite: the guarantees every `Store`, `Outbox` and `Catalog` backend must keep,
 //! written once against the traits. Each backend gets a module that opens a fresh store (its own
 //! file, schema, key prefix or table) and runs every check: SQLite, PostgreSQL, Redis and
 //! DynamoDB.
@@ -11,7 +11,7 @@ use uuid::Uuid;
 use cart_core::{
     AddItem, Cart, CartEvent, CartKey, CartWrite, Commit, Currency, EventType, GuestId,
     IdempotencyRecord, KEPT_AFTER_EXPIRY, Limits, OutboxEntry, OutboxStats, Outcome, Price,
-    Product, ProductId, RequestedQuantity, Store, StoreError,
+    Product, ProductId, RequestedQuantity, Store, StoreError, TaxClass,
 };
 use cart_store::Backend;
 
@@ -26,6 +26,7 @@ fn product() -> Product {
         price: Price::new(1000, Currency::parse("USD").expect("usd")).expect("price"),
         active: true,
         stock: None,
+        tax_class: Default::default(),
     }
 }
 
@@ -851,6 +852,53 @@ async fn a_record_of_the_previous_build_reads_as_its_outcome(store: &dyn Store, 
 }
 
 /// Milliseconds since the epoch, a day from now: when the old record expires.
+/// Products come back exactly as written, tax class and stock included, and an upsert replaces
+/// every attribute of a product that exists.
+async fn the_catalog_keeps_every_product_attribute(backend: Backend) {
+    let catalog = backend.catalog();
+    let reduced = Product {
+        id: ProductId::parse("a-book").expect("id"),
+        name: "A Book — ünïcödé".into(),
+        stock: Some(7),
+        active: false,
+        tax_class: TaxClass::parse("reduced").expect("class"),
+        ..product()
+    };
+    let plain = Product {
+        id: ProductId::parse("b-pen").expect("id"),
+        ..product()
+    };
+    let created = catalog
+        .upsert_products(vec![reduced.clone(), plain.clone()])
+        .await
+        .expect("upsert");
+    assert_eq!(created, vec![true, true]);
+    assert_eq!(
+        catalog.product(&reduced.id).await.expect("read"),
+        Some(reduced.clone())
+    );
+    assert_eq!(
+        catalog.products(None, 10).await.expect("page"),
+        vec![reduced.clone(), plain.clone()]
+    );
+    let replaced = Product {
+        stock: None,
+        active: true,
+        tax_class: TaxClass::standard(),
+        ..reduced.clone()
+    };
+    let created = catalog
+        .upsert_products(vec![replaced.clone()])
+        .await
+        .expect("upsert");
+    assert_eq!(created, vec![false]);
+    assert_eq!(
+        catalog.product(&reduced.id).await.expect("read"),
+        Some(replaced)
+    );
+    assert_eq!(catalog.product_count().await.expect("count"), 2);
+}
+
 fn a_day_from_now_ms() -> i64 {
     let at = OffsetDateTime::now_utc() + Duration::days(1);
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).expect("ms")
@@ -941,6 +989,12 @@ macro_rules! conformance {
         async fn marks_remove_exactly_the_published_prefix() {
             if let Some(backend) = $open.await {
                 super::marks_remove_exactly_the_published_prefix(backend).await;
+            }
+        }
+        #[tokio::test]
+        async fn the_catalog_keeps_every_product_attribute() {
+            if let Some(backend) = $open.await {
+                super::the_catalog_keeps_every_product_attribute(backend).await;
             }
         }
         #[tokio::test]

@@ -161,6 +161,7 @@ async fn put_product(
         currency: request.currency,
         active: request.active.unwrap_or(true),
         stock: request.stock,
+        tax_class: request.tax_class,
     }
     .parse()
     .map_err(|e| {

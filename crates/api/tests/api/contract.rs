@@ -791,6 +791,7 @@ struct Formats {
     product_name: jsonschema::Validator,
     currency: jsonschema::Validator,
     strategy: jsonschema::Validator,
+    tax_class: jsonschema::Validator,
 }
 
 fn parameter<'a>(document: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
@@ -821,6 +822,7 @@ fn formats() -> Formats {
         product_name: property("PutProductRequest", "name"),
         currency: property("PutProductRequest", "currency"),
         strategy: property("MergeCartRequest", "strategy"),
+        tax_class: property("PutProductRequest", "tax_class"),
     }
 }
 
@@ -889,6 +891,11 @@ fn agree(formats: &Formats, text: &str) {
             "strategy",
             documented(&formats.strategy),
             serde_json::from_value::<cart_core::MergeStrategy>(json!(text)).is_ok(),
+        ),
+        (
+            "tax_class",
+            documented(&formats.tax_class),
+            cart_core::TaxClass::parse(text).is_ok(),
         ),
         (
             "If-Match",
@@ -1012,6 +1019,13 @@ fn documented_formats_accept_exactly_what_the_server_parses() {
         "sum".into(),
         "replace".into(),
         "keep".into(),
+        "standard".into(),
+        "reduced".into(),
+        "super-reduced_2".into(),
+        "Reduced".into(),
+        "1st".into(),
+        "x".repeat(32),
+        "x".repeat(33),
     ]);
     for sample in &samples {
         agree(formats, sample);

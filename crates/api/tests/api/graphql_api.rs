@@ -142,7 +142,7 @@ async fn products_page_as_a_relay_connection() {
 
     let product = app
         .graphql(
-            "{ product(id: \"scarce\") { name unitPrice { amount currency } stock active } }",
+            "{ product(id: \"scarce\") { name unitPrice { amount currency } stock active taxClass } }",
             json!({}),
             None,
         )
@@ -150,7 +150,7 @@ async fn products_page_as_a_relay_connection() {
     assert_eq!(
         product.body["data"]["product"],
         json!({"name": "Product scarce", "unitPrice": {"amount": 700, "currency": "USD"},
-               "stock": 3, "active": true})
+               "stock": 3, "active": true, "taxClass": "reduced"})
     );
     let unknown = app
         .graphql("{ product(id: \"nope\") { name } }", json!({}), None)

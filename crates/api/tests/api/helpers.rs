@@ -85,6 +85,7 @@ fn seed() -> Vec<cart_core::Product> {
             currency: currency.into(),
             active,
             stock,
+            tax_class: None,
         }
         .parse()
         .expect("seed product")
@@ -97,6 +98,8 @@ fn seed() -> Vec<cart_core::Product> {
         row("retired", 999, "USD", false, None),
         row("scarce", 700, "USD", true, Some(3)),
     ];
+    // One product outside the default tax class, so views show the field is really read.
+    products[5].tax_class = cart_core::TaxClass::parse("reduced").expect("class");
     products.extend((0..30).map(|i| row(&format!("item-{i:02}"), 100 + i, "USD", true, None)));
     products
 }

@@ -58,7 +58,8 @@ async fn a_product_is_readable_by_id() {
     assert_eq!(book.status, StatusCode::OK);
     assert_eq!(
         book.body,
-        json!({"id": "book", "name": "Product book", "unit_price": 1299, "currency": "USD", "active": true, "stock": null})
+        json!({"id": "book", "name": "Product book", "unit_price": 1299, "currency": "USD",
+               "active": true, "stock": null, "tax_class": "standard"})
     );
     let missing = app
         .send(app.request(Method::GET, "/v1/products/nope"))
@@ -99,12 +100,29 @@ async fn only_admins_put_products_and_bad_rows_are_refused() {
     .await;
     assert_eq!(replaced.status, StatusCode::OK);
     assert_eq!(replaced.body["unit_price"], 17900);
+    assert_eq!(
+        replaced.body["tax_class"], "standard",
+        "a replace without one is standard"
+    );
+    let reduced = put(
+        Some(admin.clone()),
+        json!({"name": "Desk", "unit_price": 17900, "currency": "USD", "tax_class": "reduced"}),
+    )
+    .await;
+    assert_eq!(reduced.body["tax_class"], "reduced");
+    let read = app
+        .send(app.request(Method::GET, "/v1/products/desk"))
+        .await;
+    assert_eq!(read.body["tax_class"], "reduced");
     for bad in [
         json!({"name": "", "unit_price": 1, "currency": "USD"}),
         json!({"name": "Desk", "unit_price": -1, "currency": "USD"}),
         json!({"name": "Desk", "unit_price": 1, "currency": "XYZ"}),
         json!({"name": "Desk", "unit_price": 1, "currency": "USD", "stock": -2}),
         json!({"name": "Desk", "unit_price": 1, "currency": "USD", "colour": "red"}),
+        json!({"name": "Desk", "unit_price": 1, "currency": "USD", "tax_class": "Reduced"}),
+        json!({"name": "Desk", "unit_price": 1, "currency": "USD", "tax_class": ""}),
+        json!({"name": "Desk", "unit_price": 1, "currency": "USD", "tax_class": 5}),
     ] {
         let answer = put(Some(admin.clone()), bad.clone()).await;
         assert_eq!(

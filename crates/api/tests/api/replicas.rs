@@ -155,6 +155,7 @@ async fn catalog_changes_from_another_replica_are_seen_within_the_cache_ttl() {
         currency: "USD".into(),
         active: true,
         stock: None,
+        tax_class: None,
     }
     .parse()
     .expect("product");

@@ -444,6 +444,7 @@ pub(crate) mod tests {
             price: Price::new(250, Currency::parse("EUR").expect("eur")).expect("price"),
             active: true,
             stock: None,
+            tax_class: Default::default(),
         }
     }
 

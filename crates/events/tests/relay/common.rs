@@ -132,6 +132,7 @@ impl World {
                     .expect("price"),
                 active: true,
                 stock: None,
+                tax_class: Default::default(),
             })
             .collect();
         backend

@@ -186,6 +186,7 @@ mod tests {
             price: Price::new(100, Currency::parse("USD").expect("usd")).expect("price"),
             active: true,
             stock: None,
+            tax_class: Default::default(),
         };
         let add = AddItem {
             product_id: product.id.clone(),

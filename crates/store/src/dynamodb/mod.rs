@@ -8,7 +8,7 @@
 //! | outbox event | `OUTBOX` | `EV#<seq, 20 digits>` | `seq`, `at` (commit time, ms), `event` |
 //! | outbox counter | `OUTBOX` | `#SEQ` | `n` |
 //! | publication cursor, relay lease | `OUTBOX` | `#CURSOR`, `#LEASE` | see [`outbox`] |
-//! | product | `PRODUCT` | `<id>` | `name`, `unit_price`, `currency`, `active`, `stock` |
+//! | product | `PRODUCT` | `<id>` | `name`, `unit_price`, `currency`, `active`, `stock`, `tax_class` |
 //!
 //! The outbox's sequence numbers come from a counter item updated, with a condition on its value,
 //! in the same transaction as the events: two commits racing for the same numbers cannot both
@@ -536,6 +536,10 @@ fn product_from_item(item: &Item) -> Result<Product, StoreError> {
         _ => None,
     };
     let active = matches!(item.get("active"), Some(AttributeValue::Bool(true)));
+    let tax_class = match item.get("tax_class") {
+        Some(AttributeValue::S(class)) => Some(class.as_str()),
+        _ => None,
+    };
     columns::product(
         string(item, "sk")?,
         string(item, "name")?,
@@ -543,6 +547,7 @@ fn product_from_item(item: &Item) -> Result<Product, StoreError> {
         &string(item, "currency")?,
         active,
         stock,
+        tax_class,
     )
 }
 
@@ -611,6 +616,7 @@ impl Catalog for DynamoStore {
                     if let Some(stock) = p.stock {
                         item.insert("stock".into(), n(stock));
                     }
+                    item.insert("tax_class".into(), s(p.tax_class.as_str()));
                     Ok(TransactWriteItem::builder()
                         .put(
                             Put::builder()

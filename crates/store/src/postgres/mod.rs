@@ -219,6 +219,7 @@ async fn record_idempotency(
 fn product_from_row(row: &sqlx::postgres::PgRow) -> Result<Product, StoreError> {
     let currency: String = row.try_get("currency").map_err(sql_error)?;
     let stock: Option<i64> = row.try_get("stock").map_err(sql_error)?;
+    let tax_class: String = row.try_get("tax_class").map_err(sql_error)?;
     columns::product(
         row.try_get("id").map_err(sql_error)?,
         row.try_get("name").map_err(sql_error)?,
@@ -226,6 +227,7 @@ fn product_from_row(row: &sqlx::postgres::PgRow) -> Result<Product, StoreError> 
         &currency,
         row.try_get("active").map_err(sql_error)?,
         stock,
+        Some(&tax_class),
     )
 }
 
@@ -379,7 +381,8 @@ impl Store for PgStore {
 impl Catalog for PgStore {
     async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, name, unit_price, currency, active, stock FROM products WHERE id = $1",
+            "SELECT id, name, unit_price, currency, active, stock, tax_class FROM products
+             WHERE id = $1",
         )
         .bind(id.as_str())
         .fetch_optional(&self.pool)
@@ -394,7 +397,7 @@ impl Catalog for PgStore {
         limit: usize,
     ) -> Result<Vec<Product>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, unit_price, currency, active, stock FROM products
+            "SELECT id, name, unit_price, currency, active, stock, tax_class FROM products
              WHERE id > $1 ORDER BY id LIMIT $2",
         )
         .bind(after.map_or("", ProductId::as_str))
@@ -411,11 +414,12 @@ impl Catalog for PgStore {
         for p in &products {
             // `xmax = 0` is true for a freshly inserted row, false for an updated one.
             let inserted: bool = sqlx::query_scalar(
-                "INSERT INTO products (id, name, unit_price, currency, active, stock)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                "INSERT INTO products (id, name, unit_price, currency, active, stock, tax_class)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (id) DO UPDATE SET name = excluded.name,
                     unit_price = excluded.unit_price, currency = excluded.currency,
-                    active = excluded.active, stock = excluded.stock
+                    active = excluded.active, stock = excluded.stock,
+                    tax_class = excluded.tax_class
                  RETURNING (xmax = 0)",
             )
             .bind(p.id.as_str())
@@ -424,6 +428,7 @@ impl Catalog for PgStore {
             .bind(p.price.currency().as_str())
             .bind(p.active)
             .bind(p.stock.map(i64::from))
+            .bind(p.tax_class.as_str())
             .fetch_one(&mut *tx)
             .await
             .map_err(sql_error)?;

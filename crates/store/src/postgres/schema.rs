@@ -62,6 +62,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL;
     "#,
+    // 3: a product's tax class; rows from before it are `standard`.
+    r#"
+    ALTER TABLE products ADD COLUMN tax_class TEXT NOT NULL DEFAULT 'standard';
+    "#,
 ];
 
 /// Applies pending migrations; returns how many ran. A database migrated by a newer cartd is

@@ -13,7 +13,7 @@
 //! | `{P}:outbox:seq` | string | the last outbox sequence number |
 //! | `{P}:outbox:cursor` | hash | `id`, `seq` of the last published event (see [`outbox`]) |
 //! | `{P}:relay:lease` | hash | `holder`, `exp` (ms): which relay may publish |
-//! | `{P}:product:<id>` | hash | `name`, `unit_price`, `currency`, `active`, `stock` |
+//! | `{P}:product:<id>` | hash | `name`, `unit_price`, `currency`, `active`, `stock`, `tax_class` |
 //! | `{P}:products` | sorted set | product ids (score 0: ordered by id, for paging) |
 //!
 //! Every key carries the hash tag `{P}`, so in Redis Cluster they all live in one slot: a commit
@@ -157,6 +157,7 @@ fn product_from_fields(
             None | Some("") => None,
             Some(n) => Some(n.parse().map_err(|_| bad("stock"))?),
         },
+        fields.get("tax_class").map(String::as_str),
     )
 }
 
@@ -370,6 +371,7 @@ impl Catalog for RedisStore {
                     ("currency", p.price.currency().as_str().to_owned()),
                     ("active", if p.active { "1" } else { "0" }.to_owned()),
                     ("stock", p.stock.map(|n| n.to_string()).unwrap_or_default()),
+                    ("tax_class", p.tax_class.as_str().to_owned()),
                 ],
             )
             .ignore();

@@ -120,6 +120,7 @@ pub(super) mod tests {
                 price: Price::new(1_299, usd).expect("price"),
                 active: true,
                 stock: None,
+                tax_class: Default::default(),
             };
             let command = AddItem {
                 product_id: id,

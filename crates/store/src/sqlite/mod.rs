@@ -347,6 +347,7 @@ fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Product,
         &currency,
         row.get(4)?,
         row.get(5)?,
+        row.get::<_, Option<String>>(6)?.as_deref(),
     ))
 }
 
@@ -520,7 +521,8 @@ impl Catalog for SqliteStore {
         let id = id.as_str().to_owned();
         self.read(move |conn| {
             conn.prepare_cached(
-                "SELECT id, name, unit_price, currency, active, stock FROM products WHERE id = ?1",
+                "SELECT id, name, unit_price, currency, active, stock, tax_class FROM products
+                 WHERE id = ?1",
             )
             .and_then(|mut s| s.query_row([&id], product_from_row).optional())
             .map_err(sql_error)?
@@ -539,7 +541,7 @@ impl Catalog for SqliteStore {
         self.read(move |conn| {
             let mut statement = conn
                 .prepare_cached(
-                    "SELECT id, name, unit_price, currency, active, stock FROM products
+                    "SELECT id, name, unit_price, currency, active, stock, tax_class FROM products
                      WHERE id > ?1 ORDER BY id LIMIT ?2",
                 )
                 .map_err(sql_error)?;
@@ -559,11 +561,12 @@ impl Catalog for SqliteStore {
                     .map_err(sql_error)?;
                 let mut upsert = conn
                     .prepare_cached(
-                        "INSERT INTO products (id, name, unit_price, currency, active, stock)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                        "INSERT INTO products (id, name, unit_price, currency, active, stock, tax_class)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                          ON CONFLICT (id) DO UPDATE SET name = excluded.name,
                             unit_price = excluded.unit_price, currency = excluded.currency,
-                            active = excluded.active, stock = excluded.stock",
+                            active = excluded.active, stock = excluded.stock,
+                            tax_class = excluded.tax_class",
                     )
                     .map_err(sql_error)?;
                 products
@@ -580,7 +583,8 @@ impl Catalog for SqliteStore {
                                 p.price.amount(),
                                 p.price.currency().as_str(),
                                 p.active,
-                                p.stock
+                                p.stock,
+                                p.tax_class.as_str()
                             ])
                             .map_err(sql_error)?;
                         Ok(found == 0)

@@ -123,6 +123,10 @@ const MIGRATIONS: &[&str] = &[
     UPDATE outbox_cursor SET seq = MIN(seq, COALESCE((SELECT MAX(seq) FROM outbox), 0))
         WHERE name = 'relay';
     ",
+    // 6: a product's tax class; rows from before it are `standard`.
+    r"
+    ALTER TABLE products ADD COLUMN tax_class TEXT NOT NULL DEFAULT 'standard';
+    ",
 ];
 
 /// Applies the migrations the database has not seen yet, in one transaction. Returns how many
@@ -249,7 +253,7 @@ mod tests {
             .expect("prune");
         conn.execute("UPDATE outbox_cursor SET seq = ?1", [cursor])
             .expect("cursor");
-        assert_eq!(migrate(&mut conn).expect("migrate"), 1);
+        assert_eq!(migrate(&mut conn).expect("migrate"), MIGRATIONS.len() - 4);
         let cursor = conn
             .query_row("SELECT seq FROM outbox_cursor", [], |r| r.get(0))
             .expect("cursor");
@@ -328,5 +332,25 @@ mod tests {
             0,
             "nothing left to apply"
         );
+    }
+
+    #[test]
+    fn migration_6_makes_every_earlier_product_standard() {
+        let mut conn = database_at(5);
+        conn.execute(
+            "INSERT INTO products (id, name, unit_price, currency, active, stock)
+             VALUES ('book', 'Book', 100, 'USD', 1, NULL)",
+            [],
+        )
+        .expect("product");
+        assert_eq!(migrate(&mut conn).expect("migrate"), MIGRATIONS.len() - 5);
+        let class: String = conn
+            .query_row(
+                "SELECT tax_class FROM products WHERE id = 'book'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("tax class");
+        assert_eq!(class, "standard");
     }
 }

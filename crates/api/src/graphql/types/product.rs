@@ -46,4 +46,9 @@ impl Product {
     async fn stock(&self) -> Result<Option<i32>> {
         self.0.stock.map(|stock| int32(stock, "stock")).transpose()
     }
+
+    /// Which of a region's tax rates applies: `standard` unless the catalog says otherwise.
+    async fn tax_class(&self) -> &str {
+        &self.0.tax_class
+    }
 }
