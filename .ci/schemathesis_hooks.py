@@ -11,10 +11,14 @@ request and response that caused it; every other failure is kept.
    header's documented pattern or length. A valid request that is rejected is still reported,
    and the examples, fuzzing and stateful phases generate real entity tags.
 
-2. "Schema-valid request rejected" (ST202) because of what the cart already holds. An add of 46
-   units is valid on its own, but a line already holding 68 would pass the 99-unit maximum
+2. "Schema-valid request rejected" (ST202) because of what is already stored. A request can be
+   valid in every field and still be refused for the state it meets, which schemathesis cannot
+   know: 46 units added to a line already holding 68 pass the 99-unit maximum
    (`400 QUANTITY_LIMIT_EXCEEDED`, whose `requested_quantity` is the line total the add would
-   give), and a cart at its line limit takes no new line (`CART_LIMIT_EXCEEDED`). Such a failure
+   give); a cart at its line limit takes no new line (`CART_LIMIT_EXCEEDED`); a cart in AED takes
+   no USD product (`422 CURRENCY_MISMATCH`); a product made inactive cannot be added
+   (`422 PRODUCT_UNAVAILABLE`); an idempotency key used for another command is not reused
+   (`422 IDEMPOTENCY_KEY_REUSED`); an expired cart is gone (`410 CART_EXPIRED`). Such a failure
    is dropped only for those codes, and for QUANTITY_LIMIT_EXCEEDED only when the line total is
    above the quantity sent, so an add refused for its own quantity is still reported.
 
@@ -91,8 +95,20 @@ def _breaks_documented_header(case):
     return False
 
 
-def _refused_for_what_the_cart_holds(case, response):
-    """Whether the answer is a cart limit that the cart's earlier contents, not this request, broke."""
+# Refusals that depend only on what is stored, never on the request's form (see 2. above).
+REFUSED_FOR_STATE = frozenset(
+    {
+        "CART_LIMIT_EXCEEDED",
+        "CURRENCY_MISMATCH",
+        "PRODUCT_UNAVAILABLE",
+        "IDEMPOTENCY_KEY_REUSED",
+        "CART_EXPIRED",
+    }
+)
+
+
+def _refused_for_what_is_stored(case, response):
+    """Whether the answer is a refusal that the stored state, not this request's form, caused."""
     try:
         problem = json.loads(response.content)
     except ValueError:
@@ -100,13 +116,19 @@ def _refused_for_what_the_cart_holds(case, response):
     if not isinstance(problem, dict):
         return False
     code = problem.get("code")
-    if code == "CART_LIMIT_EXCEEDED":
+    if code in REFUSED_FOR_STATE:
         return True
     if code != "QUANTITY_LIMIT_EXCEEDED" or not isinstance(case.body, dict):
         return False
     sent = case.body.get("quantity")
     line_total = (problem.get("details") or {}).get("requested_quantity")
-    return isinstance(sent, int) and isinstance(line_total, int) and line_total > sent
+    numbers = (int, float)
+    return (
+        isinstance(sent, numbers)
+        and not isinstance(sent, bool)
+        and isinstance(line_total, int)
+        and line_total > sent
+    )
 
 
 def _only_refusals(failure):
@@ -120,7 +142,7 @@ def filter_failure(context, failure, case, response):
     code = getattr(failure, "code", None)
     if code == "ST202" and _breaks_documented_header(case):
         return False
-    if code == "ST202" and _refused_for_what_the_cart_holds(case, response):
+    if code == "ST202" and _refused_for_what_is_stored(case, response):
         return False
     if code == "ST113" and _only_refusals(failure):
         return False
