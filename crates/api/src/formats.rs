@@ -191,8 +191,8 @@ pub fn merge_strategy() -> Object {
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .enum_values(Some(
-            ["max", "sum", "replace", "keep"]
-                .map(Some)
+            cart_core::MergeStrategy::ALL
+                .map(|strategy| Some(strategy.as_str()))
                 .into_iter()
                 .chain([None]),
         ))

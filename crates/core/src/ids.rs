@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::text_serde::text_serde;
+use crate::text_serde;
 
 /// Why a string is not a valid identifier of the kind asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::text_serde::text_serde;
+use crate::text_serde;
 
 /// The largest unit price cartd accepts, in minor units (10 million in a two-decimal currency).
 ///

@@ -4,7 +4,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::text_serde::text_serde;
+use crate::text_serde;
 
 /// A name that is not a tax class.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -7,7 +7,9 @@
 //! its key, currency and every line's product id, so those copies were a share of each add.
 
 /// Implements `Serialize` (as `as_str()`) and `Deserialize` (through `parse`, whose error's
-/// text becomes the serde error) for each type named.
+/// text becomes the serde error) for each type named. Exported for the other cartd crates'
+/// text-backed values (regions, discount codes); the caller needs `serde` as a dependency.
+#[macro_export]
 macro_rules! text_serde {
     ($($ty:ident),*) => {$(
         impl serde::Serialize for $ty {
@@ -33,5 +35,3 @@ macro_rules! text_serde {
         }
     )*};
 }
-
-pub(crate) use text_serde;

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use cart_core::{Currency, MoneyError, Price, ProductId};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use time::OffsetDateTime;
 
@@ -64,18 +64,7 @@ impl fmt::Display for PromotionCode {
     }
 }
 
-impl Serialize for PromotionCode {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for PromotionCode {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        PromotionCode::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
+cart_core::text_serde!(PromotionCode);
 
 /// What a promotion takes off.
 #[derive(Debug, Clone, PartialEq, Eq)]

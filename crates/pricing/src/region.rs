@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
 /// ISO 3166-1 alpha-2 codes in use (2024; user-assigned codes such as `XK` left out), sorted.
@@ -86,18 +85,7 @@ impl fmt::Display for Region {
     }
 }
 
-impl Serialize for Region {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Region {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Region::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
+cart_core::text_serde!(Region);
 
 #[cfg(test)]
 mod tests {

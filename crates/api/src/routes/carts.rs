@@ -220,25 +220,19 @@ async fn update_item(
         .await
 }
 
-/// `If-Match` and a body `version` together: both must hold. `*` adds nothing to a version (a
-/// cart at it exists); equal versions are one `If-Match`.
+/// `If-Match` and a body `version` together: both must hold. Equal versions are one `If-Match`;
+/// `*` (or no header) leaves the body's version as the only condition.
 fn both_preconditions(
     header: Option<Precondition>,
     body_version: Option<u64>,
 ) -> Option<Precondition> {
     match (header, body_version) {
         (header, None) => header,
-        (None | Some(Precondition::IfMatchAny), Some(body)) => {
-            Some(Precondition::BodyVersion(body))
-        }
-        (Some(Precondition::IfMatch(tag)), Some(body)) if tag == body => {
-            Some(Precondition::IfMatch(tag))
-        }
-        (Some(Precondition::IfMatch(if_match)), Some(body)) => {
+        (Some(Precondition::IfMatch(if_match)), Some(body)) if if_match != body => {
             Some(Precondition::IfMatchAndBody { if_match, body })
         }
-        // `if_match` only yields the two If-Match forms; keep the header's if ever it does not.
-        (Some(other), Some(_)) => Some(other),
+        (Some(Precondition::IfMatch(version)), Some(_)) => Some(Precondition::IfMatch(version)),
+        (_, Some(body)) => Some(Precondition::BodyVersion(body)),
     }
 }
 

@@ -32,6 +32,9 @@ pub enum MergeStrategy {
 }
 
 impl MergeStrategy {
+    /// Every strategy, the default first (for documents that list them).
+    pub const ALL: [MergeStrategy; 4] = [Self::Max, Self::Sum, Self::Replace, Self::Keep];
+
     /// The strategy's name as in the API.
     pub fn as_str(self) -> &'static str {
         match self {
