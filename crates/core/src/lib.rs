@@ -14,7 +14,8 @@
 //! - [`events`]: the domain events written to the outbox.
 //! - [`command`]: the writes a transport can ask for, and their canonical fingerprints.
 //! - [`outcome`]: what a write answers, rendered by each transport.
-//! - [`ports`]: the `Store`, `Catalog`, `Clock` and `IdGenerator` traits backends implement.
+//! - [`ports`]: the `Store`, `Catalog`, `PricingSettings`, `Clock` and `IdGenerator` traits
+//!   backends implement.
 //!
 //! Then the use cases over the ports, [`use_cases`]: `CartService`, one module per write and
 //! one compare-and-set loop for all of them. [`timestamp`] renders timestamps as RFC 3339 text.
@@ -49,7 +50,8 @@ pub use money::{Currency, MoneyError, Price};
 pub use outcome::{Merged, Outcome, Written};
 pub use ports::{
     CartWrite, Catalog, Clock, Commit, IdGenerator, IdempotencyRecord, LoadedCart, ManualClock,
-    Outbox, OutboxEntry, OutboxStats, RandomIds, Store, SweepReport, SystemClock,
+    Outbox, OutboxEntry, OutboxStats, PricingKind, PricingSettings, RandomIds, Store, SweepReport,
+    SystemClock,
 };
 pub use product::{Product, ProductError, ProductInput};
 pub use quantity::{Limits, Quantity, RequestedQuantity};

@@ -204,6 +204,54 @@ pub trait Catalog: Send + Sync + 'static {
     async fn product_count(&self) -> Result<u64, StoreError>;
 }
 
+/// Which kind of pricing setting a [`PricingSettings`] entry is; each kind has its own keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PricingKind {
+    /// A region's tax table, keyed by region (`FR`, `US-CA`).
+    TaxRates,
+    /// A region's shipping rate, keyed by region.
+    ShippingRate,
+    /// A discount code's promotion, keyed by the upper-case code.
+    Promotion,
+}
+
+impl PricingKind {
+    /// Every kind.
+    pub const ALL: [PricingKind; 3] = [Self::TaxRates, Self::ShippingRate, Self::Promotion];
+
+    /// The kind's name in stored keys and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TaxRates => "tax_rates",
+            Self::ShippingRate => "shipping_rate",
+            Self::Promotion => "promotion",
+        }
+    }
+}
+
+/// Pricing settings the admin API manages: tax tables, shipping rates and promotions, each a
+/// JSON document under a key of its kind. The store keeps them as opaque text; `cart-pricing`
+/// defines and checks the documents, so stores need not know pricing's types.
+#[async_trait]
+pub trait PricingSettings: Send + Sync + 'static {
+    /// Writes `document` under `key`, replacing what was there. Returns whether it was new.
+    async fn put_setting(
+        &self,
+        kind: PricingKind,
+        key: &str,
+        document: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// The document under `key`, if any.
+    async fn setting(&self, kind: PricingKind, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Every `(key, document)` of the kind, ordered by key.
+    async fn settings(&self, kind: PricingKind) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Deletes `key`. Returns whether it existed.
+    async fn delete_setting(&self, kind: PricingKind, key: &str) -> Result<bool, StoreError>;
+}
+
 /// The time, injected so expiry is testable without sleeping.
 pub trait Clock: Send + Sync + 'static {
     /// Now.

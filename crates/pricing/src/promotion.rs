@@ -98,36 +98,45 @@ pub struct Promotion {
     pub stackable: bool,
 }
 
-/// A promotion as it arrives from `PUT /v1/promotions/{code}` or an import file, not yet checked.
-#[derive(Debug, Clone, Deserialize)]
+/// A promotion as it arrives from `PUT /v1/promotions/{code}` or an import file, not yet
+/// checked; also the shape the store keeps and the API shows ([`Promotion::to_input`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PromotionInput {
     /// `percentage` or `fixed`.
     #[serde(rename = "type")]
     pub kind: String,
     /// For `percentage`: a decimal string, more than 0 and at most 100.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<String>,
     /// For `fixed`: minor units, 1 to the largest unit price.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<i64>,
     /// For `fixed`: the ISO 4217 currency of `amount`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
     /// Minor units the cart's subtotal must reach.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_subtotal: Option<i64>,
     /// Products the code is limited to.
     #[serde(default)]
     pub product_ids: Vec<String>,
     /// RFC 3339.
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub starts_at: Option<OffsetDateTime>,
     /// RFC 3339, after `starts_at`.
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ends_at: Option<OffsetDateTime>,
     /// At least 1.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_limit: Option<i64>,
     /// Defaults to false.
     #[serde(default)]
@@ -214,6 +223,39 @@ impl PromotionInput {
             usage_limit,
             stackable: self.stackable,
         })
+    }
+}
+
+impl Promotion {
+    /// The promotion in the shape it arrives in: what the store keeps and the API shows.
+    pub fn to_input(&self) -> PromotionInput {
+        let (kind, percent, amount, currency) = match &self.benefit {
+            Benefit::Percentage(percent) => ("percentage", Some(percent.to_string()), None, None),
+            Benefit::Fixed(price) => (
+                "fixed",
+                None,
+                Some(price.amount()),
+                Some(price.currency().to_string()),
+            ),
+        };
+        PromotionInput {
+            kind: kind.to_owned(),
+            percent,
+            amount,
+            currency,
+            min_subtotal: self.min_subtotal,
+            product_ids: self
+                .product_ids
+                .iter()
+                .map(|id| id.as_str().to_owned())
+                .collect(),
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            usage_limit: self
+                .usage_limit
+                .map(|limit| i64::try_from(limit).unwrap_or(i64::MAX)),
+            stackable: self.stackable,
+        }
     }
 }
 
@@ -317,6 +359,15 @@ mod tests {
         assert!(fixed.stackable);
         assert_eq!(fixed.usage_limit, Some(100));
         assert_eq!(fixed.product_ids.len(), 1);
+        for promotion in [percentage, fixed] {
+            let stored = serde_json::to_string(&promotion.to_input()).expect("json");
+            let read: PromotionInput = serde_json::from_str(&stored).expect("reads");
+            assert_eq!(
+                read.parse(promotion.code.clone()),
+                Ok(promotion),
+                "{stored}"
+            );
+        }
     }
 
     #[test]

@@ -14,6 +14,12 @@ MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS
 RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM \
 TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
 
+/// Every country code a region may start with, in order (for documents that list them, such as
+/// the OpenAPI pattern of a region).
+pub fn country_codes() -> impl Iterator<Item = &'static str> {
+    ISO_3166_1.split(' ')
+}
+
 /// Whether `code` is in [`ISO_3166_1`]. Every entry takes three bytes of the sorted list, so
 /// this is a binary search without allocating.
 fn is_iso_3166_1(code: &[u8]) -> bool {

@@ -1,7 +1,7 @@
 //! A region's shipping rate: a flat amount, free from a threshold on.
 
 use cart_core::{Currency, Price};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::promotion::PromotionError;
 
@@ -16,8 +16,9 @@ pub struct ShippingRate {
     pub free_above: Option<i64>,
 }
 
-/// A shipping rate as it arrives (`PUT /v1/shipping-rates/{region}`, an import file).
-#[derive(Debug, Clone, Deserialize)]
+/// A shipping rate as it arrives (`PUT /v1/shipping-rates/{region}`, an import file), and as it
+/// is stored and shown ([`ShippingRate::to_input`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShippingRateInput {
     /// Minor units, 0 to the largest unit price.
@@ -54,6 +55,17 @@ impl ShippingRateInput {
     }
 }
 
+impl ShippingRate {
+    /// The rate in the shape it arrives in: what the store keeps and the API shows.
+    pub fn to_input(&self) -> ShippingRateInput {
+        ShippingRateInput {
+            amount: self.amount.amount(),
+            currency: self.amount.currency().to_string(),
+            free_above: self.free_above,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +82,11 @@ mod tests {
         let rate = parse(r#"{"amount": 499, "currency": "EUR", "free_above": 5000}"#).expect("ok");
         assert_eq!(rate.amount.amount(), 499);
         assert_eq!(rate.free_above, Some(5000));
+        assert_eq!(
+            rate.to_input().parse(),
+            Ok(rate),
+            "the stored shape reads back the same"
+        );
         assert_eq!(parse(r#"{"amount": -1, "currency": "EUR"}"#), Err("amount"));
         assert_eq!(
             parse(r#"{"amount": 1, "currency": "XXX"}"#),

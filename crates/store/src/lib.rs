@@ -1,5 +1,5 @@
-//! cart-store: the backends behind `cart_core::Store`, `cart_core::Catalog` and
-//! `cart_core::Outbox`.
+//! cart-store: the backends behind `cart_core::Store`, `cart_core::Catalog`,
+//! `cart_core::Outbox` and `cart_core::PricingSettings`.
 //!
 //! # Layout
 //!
@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use cart_core::{Catalog, Clock, Outbox, Store, StoreError};
+use cart_core::{Catalog, Clock, Outbox, PricingSettings, Store, StoreError};
 
 pub mod caching;
 #[cfg(any(
@@ -56,16 +56,18 @@ pub struct Backend {
     store: Arc<dyn Store>,
     catalog: Arc<dyn Catalog>,
     outbox: Arc<dyn Outbox>,
+    pricing: Arc<dyn PricingSettings>,
     kind: &'static str,
 }
 
 impl Backend {
-    fn new<T: Store + Catalog + Outbox>(backend: T, kind: &'static str) -> Self {
+    fn new<T: Store + Catalog + Outbox + PricingSettings>(backend: T, kind: &'static str) -> Self {
         let backend = Arc::new(backend);
         Self {
             store: backend.clone(),
             catalog: backend.clone(),
-            outbox: backend,
+            outbox: backend.clone(),
+            pricing: backend,
             kind,
         }
     }
@@ -78,6 +80,11 @@ impl Backend {
     /// The catalog.
     pub fn catalog(&self) -> Arc<dyn Catalog> {
         self.catalog.clone()
+    }
+
+    /// Pricing settings: tax tables, shipping rates and promotions.
+    pub fn pricing(&self) -> Arc<dyn PricingSettings> {
+        self.pricing.clone()
     }
 
     /// The relay's side of the outbox (lease, marks, pruning, stats) over the same store whose

@@ -1,4 +1,5 @@
-//! The store conformance suite: the guarantees every `Store`, `Outbox` and `Catalog` backend must keep,
+//! The store conformance suite: the guarantees every `Store`, `Outbox`, `Catalog` and
+//! `PricingSettings` backend must keep,
 //! written once against the traits. Each backend gets a module that opens a fresh store (its own
 //! file, schema, key prefix or table) and runs every check: SQLite, PostgreSQL, Redis and
 //! DynamoDB.
@@ -11,7 +12,7 @@ use uuid::Uuid;
 use cart_core::{
     AddItem, Cart, CartEvent, CartKey, CartWrite, Commit, Currency, EventType, GuestId,
     IdempotencyRecord, KEPT_AFTER_EXPIRY, Limits, OutboxEntry, OutboxStats, Outcome, Price,
-    Product, ProductId, RequestedQuantity, Store, StoreError, TaxClass,
+    PricingKind, Product, ProductId, RequestedQuantity, Store, StoreError, TaxClass,
 };
 use cart_store::Backend;
 
@@ -899,6 +900,92 @@ async fn the_catalog_keeps_every_product_attribute(backend: Backend) {
     assert_eq!(catalog.product_count().await.expect("count"), 2);
 }
 
+/// Pricing settings are kept per kind: written, replaced, listed in key order, deleted, and one
+/// kind's key never shows in another's.
+async fn pricing_settings_are_kept_per_kind(backend: Backend) {
+    let pricing = backend.pricing();
+    let fr = r#"{"rates":{"standard":"20"},"prices_include_tax":true}"#;
+    assert!(
+        pricing
+            .put_setting(PricingKind::TaxRates, "FR", fr)
+            .await
+            .expect("put")
+    );
+    assert!(
+        pricing
+            .put_setting(
+                PricingKind::TaxRates,
+                "DE",
+                r#"{"rates":{},"prices_include_tax":true}"#
+            )
+            .await
+            .expect("put")
+    );
+    assert!(
+        pricing
+            .put_setting(PricingKind::ShippingRate, "FR", r#"{"amount":499}"#)
+            .await
+            .expect("put")
+    );
+    let replaced = r#"{"rates":{"standard":"19.6"},"prices_include_tax":true}"#;
+    assert!(
+        !pricing
+            .put_setting(PricingKind::TaxRates, "FR", replaced)
+            .await
+            .expect("replace"),
+        "a replace is not new"
+    );
+    assert_eq!(
+        pricing
+            .setting(PricingKind::TaxRates, "FR")
+            .await
+            .expect("read"),
+        Some(replaced.to_owned())
+    );
+    assert_eq!(
+        pricing
+            .setting(PricingKind::Promotion, "FR")
+            .await
+            .expect("read"),
+        None
+    );
+    let keys: Vec<String> = pricing
+        .settings(PricingKind::TaxRates)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(keys, ["DE", "FR"]);
+    assert!(
+        pricing
+            .delete_setting(PricingKind::TaxRates, "FR")
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !pricing
+            .delete_setting(PricingKind::TaxRates, "FR")
+            .await
+            .expect("again")
+    );
+    assert_eq!(
+        pricing
+            .setting(PricingKind::ShippingRate, "FR")
+            .await
+            .expect("read"),
+        Some(r#"{"amount":499}"#.to_owned()),
+        "deleting one kind's key leaves the other kinds alone"
+    );
+    assert!(
+        pricing
+            .settings(PricingKind::Promotion)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
 fn a_day_from_now_ms() -> i64 {
     let at = OffsetDateTime::now_utc() + Duration::days(1);
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).expect("ms")
@@ -995,6 +1082,12 @@ macro_rules! conformance {
         async fn the_catalog_keeps_every_product_attribute() {
             if let Some(backend) = $open.await {
                 super::the_catalog_keeps_every_product_attribute(backend).await;
+            }
+        }
+        #[tokio::test]
+        async fn pricing_settings_are_kept_per_kind() {
+            if let Some(backend) = $open.await {
+                super::pricing_settings_are_kept_per_kind(backend).await;
             }
         }
         #[tokio::test]

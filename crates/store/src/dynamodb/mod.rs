@@ -9,6 +9,7 @@
 //! | outbox counter | `OUTBOX` | `#SEQ` | `n` |
 //! | publication cursor, relay lease | `OUTBOX` | `#CURSOR`, `#LEASE` | see [`outbox`] |
 //! | product | `PRODUCT` | `<id>` | `name`, `unit_price`, `currency`, `active`, `stock`, `tax_class` |
+//! | pricing setting | `PRICING#<kind>` | `<region or code>` | `doc` (the JSON document) |
 //!
 //! The outbox's sequence numbers come from a counter item updated, with a condition on its value,
 //! in the same transaction as the events: two commits racing for the same numbers cannot both
@@ -27,13 +28,14 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement,
-    KeyType, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    KeyType, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    Update,
 };
 use time::OffsetDateTime;
 
 use cart_core::{
     Cart, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord, KEPT_AFTER_EXPIRY,
-    OutboxEntry, Product, ProductId, Store, StoreError, SweepReport,
+    OutboxEntry, PricingKind, PricingSettings, Product, ProductId, Store, StoreError, SweepReport,
 };
 
 use crate::columns::{self, from_millis, json_error, millis, version_column};
@@ -549,6 +551,87 @@ fn product_from_item(item: &Item) -> Result<Product, StoreError> {
         stock,
         tax_class,
     )
+}
+
+/// The partition holding every pricing setting of `kind`.
+fn pricing_partition(kind: PricingKind) -> String {
+    format!("PRICING#{}", kind.as_str())
+}
+
+#[async_trait]
+impl PricingSettings for DynamoStore {
+    async fn put_setting(
+        &self,
+        kind: PricingKind,
+        key_of_setting: &str,
+        document: &str,
+    ) -> Result<bool, StoreError> {
+        let mut item = key(pricing_partition(kind), key_of_setting);
+        item.insert("doc".into(), s(document));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(put.attributes().is_none_or(HashMap::is_empty))
+    }
+
+    async fn setting(
+        &self,
+        kind: PricingKind,
+        key_of_setting: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let item = self
+            .get(key(pricing_partition(kind), key_of_setting))
+            .await?;
+        item.as_ref().map(|item| string(item, "doc")).transpose()
+    }
+
+    async fn settings(&self, kind: PricingKind) -> Result<Vec<(String, String)>, StoreError> {
+        let mut settings = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pricing_partition(kind)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in page.items() {
+                settings.push((string(item, "sk")?, string(item, "doc")?));
+            }
+            match page.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+        Ok(settings)
+    }
+
+    async fn delete_setting(
+        &self,
+        kind: PricingKind,
+        key_of_setting: &str,
+    ) -> Result<bool, StoreError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pricing_partition(kind), key_of_setting)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(deleted.attributes().is_some_and(|old| !old.is_empty()))
+    }
 }
 
 #[async_trait]

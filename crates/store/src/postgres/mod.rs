@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use cart_core::{
     Cart, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord, KEPT_AFTER_EXPIRY,
-    OutboxEntry, Product, ProductId, Store, StoreError, SweepReport,
+    OutboxEntry, PricingKind, PricingSettings, Product, ProductId, Store, StoreError, SweepReport,
 };
 
 use crate::columns::{self, json_error, version_column};
@@ -444,6 +444,56 @@ impl Catalog for PgStore {
             .await
             .map_err(sql_error)?;
         Ok(count as u64)
+    }
+}
+
+#[async_trait]
+impl PricingSettings for PgStore {
+    async fn put_setting(
+        &self,
+        kind: PricingKind,
+        key: &str,
+        document: &str,
+    ) -> Result<bool, StoreError> {
+        // `xmax = 0` is true for a freshly inserted row, false for an updated one.
+        sqlx::query_scalar(
+            "INSERT INTO pricing (kind, key, doc) VALUES ($1, $2, $3)
+             ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc
+             RETURNING (xmax = 0)",
+        )
+        .bind(kind.as_str())
+        .bind(key)
+        .bind(document)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(sql_error)
+    }
+
+    async fn setting(&self, kind: PricingKind, key: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT doc FROM pricing WHERE kind = $1 AND key = $2")
+            .bind(kind.as_str())
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(sql_error)
+    }
+
+    async fn settings(&self, kind: PricingKind) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as("SELECT key, doc FROM pricing WHERE kind = $1 ORDER BY key")
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(sql_error)
+    }
+
+    async fn delete_setting(&self, kind: PricingKind, key: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM pricing WHERE kind = $1 AND key = $2")
+            .bind(kind.as_str())
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(sql_error)?;
+        Ok(deleted.rows_affected() > 0)
     }
 }
 

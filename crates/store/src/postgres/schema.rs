@@ -66,6 +66,15 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE products ADD COLUMN tax_class TEXT NOT NULL DEFAULT 'standard';
     "#,
+    // 4: pricing settings (tax tables, shipping rates, promotions) as JSON documents by key.
+    r#"
+    CREATE TABLE pricing (
+        kind TEXT NOT NULL,  -- tax_rates, shipping_rate or promotion
+        key  TEXT COLLATE "C" NOT NULL, -- a region or a discount code, listed in byte order
+        doc  TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    "#,
 ];
 
 /// Applies pending migrations; returns how many ran. A database migrated by a newer cartd is

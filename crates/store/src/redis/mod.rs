@@ -15,6 +15,7 @@
 //! | `{P}:relay:lease` | hash | `holder`, `exp` (ms): which relay may publish |
 //! | `{P}:product:<id>` | hash | `name`, `unit_price`, `currency`, `active`, `stock`, `tax_class` |
 //! | `{P}:products` | sorted set | product ids (score 0: ordered by id, for paging) |
+//! | `{P}:pricing:<kind>` | hash | pricing settings of a kind: key (region, code) → JSON document |
 //!
 //! Every key carries the hash tag `{P}`, so in Redis Cluster they all live in one slot: a commit
 //! that touches two carts (a merge) and the shared outbox must be on one node for one script to
@@ -34,7 +35,7 @@ use time::OffsetDateTime;
 
 use cart_core::{
     Cart, CartKey, CartStamp, Catalog, Commit, IdempotencyRecord, KEPT_AFTER_EXPIRY, OutboxEntry,
-    Product, ProductId, Store, StoreError, SweepReport,
+    PricingKind, PricingSettings, Product, ProductId, Store, StoreError, SweepReport,
 };
 
 use crate::columns::{self, from_millis, json_error, millis, version_column};
@@ -125,6 +126,11 @@ impl RedisStore {
 
     fn key(&self, suffix: &str) -> String {
         format!("{}:{suffix}", self.prefix)
+    }
+
+    /// The hash holding every pricing setting of `kind` (a handful per shop: one hash suffices).
+    fn pricing_key(&self, kind: PricingKind) -> String {
+        self.key(&format!("pricing:{}", kind.as_str()))
     }
 
     /// Runs one Redis call under the store's timeout.
@@ -316,6 +322,40 @@ impl Store for RedisStore {
         let mut conn = self.conn.clone();
         let _: String = self.call(redis::cmd("PING").query_async(&mut conn)).await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl PricingSettings for RedisStore {
+    async fn put_setting(
+        &self,
+        kind: PricingKind,
+        key: &str,
+        document: &str,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let added: i64 = self
+            .call(conn.hset(self.pricing_key(kind), key, document))
+            .await?;
+        Ok(added == 1)
+    }
+
+    async fn setting(&self, kind: PricingKind, key: &str) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        self.call(conn.hget(self.pricing_key(kind), key)).await
+    }
+
+    async fn settings(&self, kind: PricingKind) -> Result<Vec<(String, String)>, StoreError> {
+        let mut conn = self.conn.clone();
+        let all: std::collections::BTreeMap<String, String> =
+            self.call(conn.hgetall(self.pricing_key(kind))).await?;
+        Ok(all.into_iter().collect())
+    }
+
+    async fn delete_setting(&self, kind: PricingKind, key: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let removed: i64 = self.call(conn.hdel(self.pricing_key(kind), key)).await?;
+        Ok(removed == 1)
     }
 }
 

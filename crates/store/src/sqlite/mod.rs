@@ -26,7 +26,8 @@ use uuid::Uuid;
 
 use cart_core::{
     Cart, CartEvent, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord,
-    KEPT_AFTER_EXPIRY, OutboxEntry, Product, ProductId, Store, StoreError, SweepReport,
+    KEPT_AFTER_EXPIRY, OutboxEntry, PricingKind, PricingSettings, Product, ProductId, Store,
+    StoreError, SweepReport,
 };
 
 use crate::columns::{self, from_millis, millis, version_column};
@@ -603,6 +604,72 @@ impl Catalog for SqliteStore {
             .map_err(sql_error)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl PricingSettings for SqliteStore {
+    async fn put_setting(
+        &self,
+        kind: PricingKind,
+        key: &str,
+        document: &str,
+    ) -> Result<bool, StoreError> {
+        let (key, document) = (key.to_owned(), document.to_owned());
+        self.writer
+            .write(move |conn| {
+                let existed: i64 = conn
+                    .prepare_cached("SELECT COUNT(*) FROM pricing WHERE kind = ?1 AND key = ?2")
+                    .and_then(|mut s| s.query_row(params![kind.as_str(), key], |r| r.get(0)))
+                    .map_err(sql_error)?;
+                conn.prepare_cached(
+                    "INSERT INTO pricing (kind, key, doc) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc",
+                )
+                .and_then(|mut s| s.execute(params![kind.as_str(), key, document]))
+                .map_err(sql_error)?;
+                Ok(existed == 0)
+            })
+            .await
+    }
+
+    async fn setting(&self, kind: PricingKind, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT doc FROM pricing WHERE kind = ?1 AND key = ?2")
+                .and_then(|mut s| {
+                    s.query_row(params![kind.as_str(), key], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn settings(&self, kind: PricingKind) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(move |conn| {
+            let mut statement = conn
+                .prepare_cached("SELECT key, doc FROM pricing WHERE kind = ?1 ORDER BY key")
+                .map_err(sql_error)?;
+            let rows = statement
+                .query_map([kind.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(sql_error)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn delete_setting(&self, kind: PricingKind, key: &str) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM pricing WHERE kind = ?1 AND key = ?2")
+                    .and_then(|mut s| s.execute(params![kind.as_str(), key]))
+                    .map(|deleted| deleted > 0)
+                    .map_err(sql_error)
+            })
+            .await
     }
 }
 

@@ -127,6 +127,15 @@ const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE products ADD COLUMN tax_class TEXT NOT NULL DEFAULT 'standard';
     ",
+    // 7: pricing settings (tax tables, shipping rates, promotions) as JSON documents by key.
+    r"
+    CREATE TABLE pricing (
+        kind TEXT NOT NULL, -- tax_rates, shipping_rate or promotion
+        key  TEXT NOT NULL, -- a region or a discount code
+        doc  TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// Applies the migrations the database has not seen yet, in one transaction. Returns how many
