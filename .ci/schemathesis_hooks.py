@@ -52,6 +52,7 @@ CARTD_REFUSAL_CODES = frozenset(
         "CART_NOT_FOUND",
         "ITEM_NOT_FOUND",
         "PRODUCT_NOT_FOUND",
+        "SETTING_NOT_FOUND",
         "ROUTE_NOT_FOUND",
         "METHOD_NOT_ALLOWED",
         "CONFLICT",

@@ -176,6 +176,47 @@ pub fn tax_class() -> Object {
         .build()
 }
 
+/// A percentage as a decimal string (`cart_pricing::Percent`): 0 to 100 with up to 4 decimals,
+/// the whole part 1–3 digits (`"007"` is 7).
+pub const PERCENT_PATTERN: &str =
+    r"^(?:(?:0{0,2}[0-9]|0?[1-9][0-9])(?:\.[0-9]{1,4})?|100(?:\.0{1,4})?)$";
+
+/// The schema of a tax table's `rates`: tax class → percentage.
+pub fn tax_rates() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(TAX_CLASS_PATTERN)),
+        ))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(PERCENT_PATTERN))
+                .description(Some("A percentage as a decimal string: \"20\", \"5.5\"")),
+        ))
+        .max_properties(Some(crate::routes::pricing::MAX_TAX_CLASSES))
+        .description(Some(
+            "Rate by tax class (`standard`, `reduced` …), percentages as decimal strings",
+        ))
+        .examples([serde_json::json!({"standard": "20", "reduced": "5.5"})])
+        .build()
+}
+
+/// The schema of a region: an ISO 3166-1 alpha-2 country the server knows, optionally with an
+/// ISO 3166-2 subdivision (`FR`, `US-CA`).
+pub fn region() -> Object {
+    let countries: Vec<&str> = cart_pricing::region::country_codes().collect();
+    let pattern = format!("^(?:{})(?:-[A-Z0-9]{{1,3}})?$", countries.join("|"));
+    string(&pattern, 2, 6)
+        .description(Some(
+            "ISO 3166-1 alpha-2 country, optionally with an ISO 3166-2 subdivision",
+        ))
+        .examples([serde_json::json!("FR"), serde_json::json!("US-CA")])
+        .build()
+}
+
 /// The schema of a currency: one of the ISO 4217 codes the server knows.
 pub fn currency() -> Object {
     ObjectBuilder::new()

@@ -4,7 +4,7 @@
 //!
 //! - [`graphql`]: `/graphql` and `/graphql/ws`: the same carts over queries, mutations and
 //!   subscriptions, with REST's rules, codes and idempotency; schema in `docs/schema.graphql`.
-//! - [`routes`]: REST v1 (`carts`, `products`, `guests`) and `ops` (health, ready, metrics);
+//! - [`routes`]: REST v1 (`carts`, `products`, `pricing` settings, `guests`) and `ops` (health, ready, metrics);
 //!   each module ends in `router()`, built with utoipa-axum so the router and the OpenAPI
 //!   document cannot drift.
 //! - [`auth`]: callers (from the `Authorization` header), which carts a caller may touch.
@@ -75,6 +75,7 @@ pub use state::{AppState, Shared};
     tags(
         (name = "cart", description = "A guest's or user's cart"),
         (name = "products", description = "The catalog"),
+        (name = "pricing", description = "Tax rates and shipping rates by region (admin writes)"),
         (name = "guests", description = "Guest ids"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
@@ -102,6 +103,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::carts::router())
         .merge(routes::products::router())
+        .merge(routes::pricing::router())
         .merge(routes::guests::router())
         .merge(routes::ops::router())
 }

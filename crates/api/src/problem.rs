@@ -28,6 +28,7 @@ pub enum Code {
     CartNotFound,
     ItemNotFound,
     ProductNotFound,
+    SettingNotFound,
     RouteNotFound,
     MethodNotAllowed,
     Conflict,
@@ -82,6 +83,7 @@ impl Code {
             Self::CartNotFound => ("CART_NOT_FOUND", S::NOT_FOUND, "Cart not found"),
             Self::ItemNotFound => ("ITEM_NOT_FOUND", S::NOT_FOUND, "Item not found"),
             Self::ProductNotFound => ("PRODUCT_NOT_FOUND", S::NOT_FOUND, "Product not found"),
+            Self::SettingNotFound => ("SETTING_NOT_FOUND", S::NOT_FOUND, "Setting not found"),
             Self::RouteNotFound => ("ROUTE_NOT_FOUND", S::NOT_FOUND, "No such route"),
             Self::MethodNotAllowed => (
                 "METHOD_NOT_ALLOWED",
@@ -293,6 +295,14 @@ impl IntoResponse for ApiError {
         let mut response = self.render("", "");
         response.extensions_mut().insert(self);
         response
+    }
+}
+
+/// A store failure outside a use case (the pricing settings routes call the store directly):
+/// the same answer a use case's store failure gets.
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        CartError::Store(error).into()
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use cart_core::CartService;
+use cart_core::{CartService, PricingSettings};
 use cart_events::live::LiveFeed;
 
 use crate::graphql::GraphqlConfig;
@@ -41,6 +41,8 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     /// The use cases.
     pub service: Arc<CartService>,
+    /// Tax tables, shipping rates and promotions, as the admin routes keep them.
+    pub pricing: Arc<dyn PricingSettings>,
     /// Token verification.
     pub auth: Arc<Authenticator>,
     /// Renders `/metrics`.

@@ -120,6 +120,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     }
     let state = AppState::new(Shared {
         service: service.clone(),
+        pricing: backend.pricing(),
         auth: Arc::new(auth),
         metrics: cart_api::metrics::recorder(),
         rate_limit: rate_limit.clone(),

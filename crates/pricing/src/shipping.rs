@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::promotion::PromotionError;
 
+/// The largest `free_above`: far above any cart total, and small enough that sums with it never
+/// overflow.
+pub const MAX_FREE_ABOVE: i64 = i64::MAX / 2;
+
 /// What shipping to a region costs: `amount` per cart, nothing once the cart's merchandise
 /// (after discounts, before tax) reaches `free_above`. Shipping is taxed as `standard` in the
 /// region, and like catalog prices it includes tax where the region's prices do.
@@ -45,8 +49,14 @@ impl ShippingRateInput {
                 ),
             )
         })?;
-        if self.free_above.is_some_and(|free| free < 0) {
-            return Err(bad("free_above", "must be a non-negative integer".into()));
+        if self
+            .free_above
+            .is_some_and(|free| !(0..=MAX_FREE_ABOVE).contains(&free))
+        {
+            return Err(bad(
+                "free_above",
+                format!("must be an integer from 0 to {MAX_FREE_ABOVE}"),
+            ));
         }
         Ok(ShippingRate {
             amount,
@@ -94,6 +104,10 @@ mod tests {
         );
         assert_eq!(
             parse(r#"{"amount": 1, "currency": "EUR", "free_above": -5}"#),
+            Err("free_above")
+        );
+        assert_eq!(
+            parse(r#"{"amount": 1, "currency": "EUR", "free_above": 4611686018427387904}"#),
             Err("free_above")
         );
     }

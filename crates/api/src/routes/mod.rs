@@ -3,6 +3,7 @@
 pub mod carts;
 pub mod guests;
 pub mod ops;
+pub mod pricing;
 pub mod products;
 
 use axum::extract::{FromRequestParts, Path, Query};

@@ -135,6 +135,77 @@ const MERGE: &str = "/v1/cart/{cartKey}/merge";
 const PRODUCTS: &str = "/v1/products";
 const PRODUCT: &str = "/v1/products/{id}";
 const GUESTS: &str = "/v1/guests";
+const TAX_RATES: &str = "/v1/tax-rates";
+const TAX_RATE: &str = "/v1/tax-rates/{region}";
+const SHIPPING_RATES: &str = "/v1/shipping-rates";
+const SHIPPING_RATE: &str = "/v1/shipping-rates/{region}";
+
+/// Every documented answer of one kind of region setting: its list (`all`), and `PUT` and
+/// `DELETE` of one region (`one`, under `base`), in an order that makes each happen.
+fn region_setting_cases(
+    all: &'static str,
+    one: &'static str,
+    base: &str,
+    body: &Value,
+    admin: &str,
+    shopper: &str,
+    big: &str,
+) -> Vec<Case> {
+    let fr = format!("{base}/FR");
+    vec![
+        case("the list", Method::GET, all, all.into()).gets(200),
+        case("a new setting", Method::PUT, one, fr.clone())
+            .bearer(admin)
+            .json(body.clone())
+            .gets(201),
+        case("a replaced setting", Method::PUT, one, fr.clone())
+            .bearer(admin)
+            .json(body.clone())
+            .gets(200),
+        case(
+            "a lower-case region",
+            Method::PUT,
+            one,
+            format!("{base}/fr"),
+        )
+        .bearer(admin)
+        .json(body.clone())
+        .gets(400),
+        case("putting without a token", Method::PUT, one, fr.clone())
+            .json(body.clone())
+            .gets(401),
+        case("putting as a shopper", Method::PUT, one, fr.clone())
+            .bearer(shopper)
+            .json(body.clone())
+            .gets(403),
+        case("a 70 KiB setting", Method::PUT, one, fr.clone())
+            .bearer(admin)
+            .raw("application/json", big.to_owned())
+            .gets(413),
+        case("a setting as text", Method::PUT, one, fr.clone())
+            .bearer(admin)
+            .raw("text/plain", body.to_string())
+            .gets(415),
+        case("deleting without a token", Method::DELETE, one, fr.clone()).gets(401),
+        case("deleting as a shopper", Method::DELETE, one, fr.clone())
+            .bearer(shopper)
+            .gets(403),
+        case(
+            "deleting a bad region",
+            Method::DELETE,
+            one,
+            format!("{base}/XX"),
+        )
+        .bearer(admin)
+        .gets(400),
+        case("a deletion", Method::DELETE, one, fr.clone())
+            .bearer(admin)
+            .gets(204),
+        case("deleting it again", Method::DELETE, one, fr)
+            .bearer(admin)
+            .gets(404),
+    ]
+}
 
 /// Documented statuses no request here produces, with the tests that do.
 const PRODUCED_ELSEWHERE: &[(&str, u16, &str)] = &[
@@ -686,6 +757,26 @@ async fn every_status_answered_is_documented_and_every_documented_status_is_answ
         )
         .gets(200),
     ];
+    let cases = cases.into_iter().chain(region_setting_cases(
+        TAX_RATES,
+        TAX_RATE,
+        TAX_RATES,
+        &json!({"rates": {"standard": "20"}, "prices_include_tax": true}),
+        &admin,
+        &alice,
+        &big,
+    ));
+    let cases: Vec<Case> = cases
+        .chain(region_setting_cases(
+            SHIPPING_RATES,
+            SHIPPING_RATE,
+            SHIPPING_RATES,
+            &json!({"amount": 499, "currency": "EUR"}),
+            &admin,
+            &alice,
+            &big,
+        ))
+        .collect();
     let mut answered = BTreeSet::new();
     for case in &cases {
         answered.insert(run(&app, case).await);
@@ -792,6 +883,8 @@ struct Formats {
     currency: jsonschema::Validator,
     strategy: jsonschema::Validator,
     tax_class: jsonschema::Validator,
+    region: jsonschema::Validator,
+    percent: jsonschema::Validator,
 }
 
 fn parameter<'a>(document: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
@@ -823,6 +916,10 @@ fn formats() -> Formats {
         currency: property("PutProductRequest", "currency"),
         strategy: property("MergeCartRequest", "strategy"),
         tax_class: property("PutProductRequest", "tax_class"),
+        region: validator(parameter(&document, TAX_RATE, "put", "region")),
+        percent: validator(
+            &document["components"]["schemas"]["TaxRatesRequest"]["properties"]["rates"]["additionalProperties"],
+        ),
     }
 }
 
@@ -896,6 +993,16 @@ fn agree(formats: &Formats, text: &str) {
             "tax_class",
             documented(&formats.tax_class),
             cart_core::TaxClass::parse(text).is_ok(),
+        ),
+        (
+            "region",
+            documented(&formats.region),
+            cart_pricing::Region::parse(text).is_ok(),
+        ),
+        (
+            "percent",
+            documented(&formats.percent),
+            cart_pricing::Percent::parse(text).is_ok(),
         ),
         (
             "If-Match",
@@ -1026,6 +1133,23 @@ fn documented_formats_accept_exactly_what_the_server_parses() {
         "1st".into(),
         "x".repeat(32),
         "x".repeat(33),
+        "FR".into(),
+        "fr".into(),
+        "US-CA".into(),
+        "US-".into(),
+        "XK".into(),
+        "GB-ENG".into(),
+        "GB-ENGL".into(),
+        "0".into(),
+        "007".into(),
+        "100".into(),
+        "100.0000".into(),
+        "100.0001".into(),
+        "99.9999".into(),
+        "5.".into(),
+        ".5".into(),
+        "0100".into(),
+        "1000".into(),
     ]);
     for sample in &samples {
         agree(formats, sample);
@@ -1045,6 +1169,8 @@ proptest! {
             "\\PC{0,8}",
             "[ \\t\\u{a0}\\u{85}\\u{2028}a-z]{0,4}",
             "[A-Z]{3}",
+            "[A-Z]{2}(-[A-Z0-9]{0,4})?",
+            "[0-9]{0,4}(\\.[0-9]{0,5})?",
         ]
     ) {
         agree(&FORMATS, &text);

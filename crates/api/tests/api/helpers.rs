@@ -180,6 +180,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     .expect("auth config");
     let state = AppState::new(Shared {
         service: service.clone(),
+        pricing: backend.pricing(),
         auth: Arc::new(auth),
         metrics: cart_api::metrics::recorder(),
         rate_limit: options.rate_limit.map(|(rate, burst)| {

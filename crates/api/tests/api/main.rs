@@ -16,5 +16,6 @@ mod helpers;
 mod idempotency;
 mod merge;
 mod ops;
+mod pricing_settings;
 mod products;
 mod replicas;
