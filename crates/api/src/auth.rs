@@ -35,6 +35,22 @@ impl Caller {
         matches!(self, Self::User { admin: true, .. })
     }
 
+    /// Admin-only routes: `401 UNAUTHORIZED` without a token, `403 FORBIDDEN` with one that
+    /// lacks the admin scope.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self {
+            Self::Anonymous => Err(ApiError::new(
+                Code::Unauthorized,
+                "an admin token is required",
+            )),
+            caller if !caller.is_admin() => Err(ApiError::new(
+                Code::Forbidden,
+                "the admin scope is required",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// A stable label for scoping idempotency keys.
     pub fn scope_label(&self) -> String {
         match self {

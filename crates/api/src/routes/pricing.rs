@@ -102,21 +102,6 @@ impl IntoParams for RegionPath {
     }
 }
 
-/// The caller must hold the admin scope: 401 without a token, 403 with another one.
-fn require_admin(caller: &Caller) -> Result<(), ApiError> {
-    match caller {
-        Caller::Anonymous => Err(ApiError::new(
-            Code::Unauthorized,
-            "an admin token is required",
-        )),
-        caller if !caller.is_admin() => Err(ApiError::new(
-            Code::Forbidden,
-            "the admin scope is required",
-        )),
-        _ => Ok(()),
-    }
-}
-
 fn region(raw: &str) -> Result<Region, ApiError> {
     Region::parse(raw).map_err(|e| ApiError::new(Code::ValidationError, e.to_string()))
 }
@@ -239,7 +224,7 @@ async fn put_tax_rates(
     PathParams(raw_region): PathParams<String>,
     body: JsonBody<TaxRatesRequest>,
 ) -> Result<(StatusCode, Json<TaxRatesView>), ApiError> {
-    require_admin(&caller)?;
+    caller.require_admin()?;
     let region = region(&raw_region)?;
     let table = tax_table(body.value)?;
     let document = serde_json::to_string(&table).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -298,7 +283,7 @@ async fn delete_tax_rates(
     caller: Caller,
     PathParams(raw_region): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&caller)?;
+    caller.require_admin()?;
     let region = region(&raw_region)?;
     delete_setting(state.pricing.as_ref(), PricingKind::TaxRates, &region).await
 }
@@ -328,7 +313,7 @@ async fn put_shipping_rate(
     PathParams(raw_region): PathParams<String>,
     body: JsonBody<ShippingRateRequest>,
 ) -> Result<(StatusCode, Json<ShippingRateView>), ApiError> {
-    require_admin(&caller)?;
+    caller.require_admin()?;
     let region = region(&raw_region)?;
     let request = body.value;
     let rate = ShippingRateInput {
@@ -395,7 +380,7 @@ async fn delete_shipping_rate(
     caller: Caller,
     PathParams(raw_region): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&caller)?;
+    caller.require_admin()?;
     let region = region(&raw_region)?;
     delete_setting(state.pricing.as_ref(), PricingKind::ShippingRate, &region).await
 }

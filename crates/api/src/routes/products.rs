@@ -138,21 +138,7 @@ async fn put_product(
     PathParams(id): PathParams<String>,
     body: JsonBody<PutProductRequest>,
 ) -> Result<(StatusCode, Json<ProductView>), ApiError> {
-    match &caller {
-        Caller::Anonymous => {
-            return Err(ApiError::new(
-                Code::Unauthorized,
-                "an admin token is required",
-            ));
-        }
-        caller if !caller.is_admin() => {
-            return Err(ApiError::new(
-                Code::Forbidden,
-                "the admin scope is required",
-            ));
-        }
-        _ => {}
-    }
+    caller.require_admin()?;
     let request = body.value;
     let product = ProductInput {
         id,
