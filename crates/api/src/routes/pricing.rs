@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
@@ -182,6 +183,24 @@ async fn put_setting(
     })
 }
 
+/// Every setting of `kind`, each document read as `D` and shown by `view`, ordered by region.
+async fn list_settings<D: DeserializeOwned, V>(
+    settings: &dyn PricingSettings,
+    kind: PricingKind,
+    view: impl Fn(String, D) -> V,
+) -> Result<Vec<V>, ApiError> {
+    settings
+        .settings(kind)
+        .await?
+        .into_iter()
+        .map(|(region, document)| {
+            let setting =
+                serde_json::from_str(&document).map_err(|e| unreadable(kind, &region, e))?;
+            Ok(view(region, setting))
+        })
+        .collect()
+}
+
 /// Deletes the setting under `region`: `204`, or `404 NOT_FOUND` when there was none.
 async fn delete_setting(
     settings: &dyn PricingSettings,
@@ -249,18 +268,12 @@ async fn put_tax_rates(
 async fn list_tax_rates(
     State(state): State<AppState>,
 ) -> Result<Json<SettingList<TaxRatesView>>, ApiError> {
-    let kind = PricingKind::TaxRates;
-    let items = state
-        .pricing
-        .settings(kind)
-        .await?
-        .into_iter()
-        .map(|(region, document)| {
-            let table: TaxTable =
-                serde_json::from_str(&document).map_err(|e| unreadable(kind, &region, e))?;
-            Ok(tax_view(region, &table))
-        })
-        .collect::<Result<_, ApiError>>()?;
+    let items = list_settings(
+        state.pricing.as_ref(),
+        PricingKind::TaxRates,
+        |region, table| tax_view(region, &table),
+    )
+    .await?;
     Ok(Json(SettingList { items }))
 }
 
@@ -346,18 +359,12 @@ async fn put_shipping_rate(
 async fn list_shipping_rates(
     State(state): State<AppState>,
 ) -> Result<Json<SettingList<ShippingRateView>>, ApiError> {
-    let kind = PricingKind::ShippingRate;
-    let items = state
-        .pricing
-        .settings(kind)
-        .await?
-        .into_iter()
-        .map(|(region, document)| {
-            let rate: ShippingRateInput =
-                serde_json::from_str(&document).map_err(|e| unreadable(kind, &region, e))?;
-            Ok(shipping_view(region, rate))
-        })
-        .collect::<Result<_, ApiError>>()?;
+    let items = list_settings(
+        state.pricing.as_ref(),
+        PricingKind::ShippingRate,
+        shipping_view,
+    )
+    .await?;
     Ok(Json(SettingList { items }))
 }
 
