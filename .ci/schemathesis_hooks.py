@@ -18,7 +18,8 @@ request and response that caused it; every other failure is kept.
    give); a cart at its line limit takes no new line (`CART_LIMIT_EXCEEDED`); a cart in AED takes
    no USD product (`422 CURRENCY_MISMATCH`); a product made inactive cannot be added
    (`422 PRODUCT_UNAVAILABLE`); an idempotency key used for another command is not reused
-   (`422 IDEMPOTENCY_KEY_REUSED`); an expired cart is gone (`410 CART_EXPIRED`). Such a failure
+   (`422 IDEMPOTENCY_KEY_REUSED`); an expired cart is gone (`410 CART_EXPIRED`); a cart holding
+   its most discount codes takes no more (`400 DISCOUNT_CODE_LIMIT_EXCEEDED`). Such a failure
    is dropped only for those codes, and for QUANTITY_LIMIT_EXCEEDED only when the line total is
    above the quantity sent, so an add refused for its own quantity is still reported.
 
@@ -53,6 +54,9 @@ CARTD_REFUSAL_CODES = frozenset(
         "ITEM_NOT_FOUND",
         "PRODUCT_NOT_FOUND",
         "SETTING_NOT_FOUND",
+        "PROMOTION_NOT_FOUND",
+        "DISCOUNT_CODE_NOT_FOUND",
+        "DISCOUNT_CODE_LIMIT_EXCEEDED",
         "ROUTE_NOT_FOUND",
         "METHOD_NOT_ALLOWED",
         "CONFLICT",
@@ -104,6 +108,7 @@ REFUSED_FOR_STATE = frozenset(
         "PRODUCT_UNAVAILABLE",
         "IDEMPOTENCY_KEY_REUSED",
         "CART_EXPIRED",
+        "DISCOUNT_CODE_LIMIT_EXCEEDED",
     }
 )
 

@@ -52,7 +52,19 @@ pub fn write_cart(out: &mut Vec<u8>, cart: &Cart) {
     write_time(out, cart.updated_at());
     out.extend_from_slice(b",\"expires_at\":");
     write_time(out, cart.expires_at());
-    out.push(b'}');
+    out.extend_from_slice(b",\"region\":");
+    match cart.region() {
+        Some(region) => write_str(out, region.as_str()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"discount_codes\":[");
+    for (n, code) in cart.discount_codes().iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write_str(out, code.as_str());
+    }
+    out.extend_from_slice(b"]}");
 }
 
 /// Appends a merge's answer to `out`: the cart's JSON with the merge report as its `merge`
@@ -249,6 +261,18 @@ mod tests {
             ("item_count", Value::from(totals.item_count)),
             ("total_quantity", Value::from(totals.total_quantity)),
             ("total_price", Value::from(totals.total_price)),
+            (
+                "region",
+                cart.region()
+                    .map_or(Value::Null, |r| Value::from(r.as_str())),
+            ),
+            (
+                "discount_codes",
+                cart.discount_codes()
+                    .iter()
+                    .map(|code| Value::from(code.as_str()))
+                    .collect(),
+            ),
             ("version", Value::from(cart.version())),
             ("created_at", Value::from(text(cart.created_at()))),
             ("updated_at", Value::from(text(cart.updated_at()))),

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use cart_core::{
-    AddItem, GuestId, MergeRequest, MergeStrategy, ProductId, RemoveItem, SetQuantity, VariantId,
+    AddItem, GuestId, MergeRequest, MergeStrategy, ProductId, PromotionCode, Region, RemoveItem,
+    SetQuantity, VariantId,
 };
 
 use crate::extract::requested_quantity;
@@ -156,5 +157,23 @@ pub fn merge(
         guest: guest_id,
         strategy: strategy.unwrap_or_default(),
         dry_run,
+    })
+}
+
+/// A region: `CC` or `CC-SUB`, an ISO 3166-1 country.
+pub fn region(argument: &'static str, raw: &str) -> Result<Region, Refused> {
+    Region::parse(raw).map_err(|e| {
+        let error = ApiError::new(Code::ValidationError, e.to_string())
+            .with_details(json!({"field": argument}));
+        refused(error, argument)
+    })
+}
+
+/// A discount code, in any case.
+pub fn discount_code(argument: &'static str, raw: &str) -> Result<PromotionCode, Refused> {
+    PromotionCode::parse(raw).map_err(|e| {
+        let error = ApiError::new(Code::ValidationError, e.to_string())
+            .with_details(json!({"field": argument}));
+        refused(error, argument)
     })
 }

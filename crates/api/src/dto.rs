@@ -48,6 +48,14 @@ pub struct CartView {
     /// RFC 3339; every change extends it.
     #[schema(value_type = String)]
     pub expires_at: OffsetDateTime,
+    /// Where the cart ships to (ISO 3166), which picks tax and shipping; `null` until set with
+    /// `PATCH /v1/cart/{cartKey}`.
+    #[schema(schema_with = crate::formats::nullable_region)]
+    pub region: Option<String>,
+    /// The discount codes on the cart, upper case, in the order they were entered; whether each
+    /// applies is in `/totals`.
+    #[schema(schema_with = crate::formats::discount_codes)]
+    pub discount_codes: Vec<String>,
 }
 
 /// A cart line.
@@ -108,6 +116,24 @@ pub struct UpdateItemRequest {
     /// The cart version the client last saw; mismatch → `409 CONFLICT`.
     #[serde(default, deserialize_with = "crate::integers::optional")]
     pub version: Option<u64>,
+}
+
+/// `PATCH /v1/cart/{cartKey}`: the cart as a whole.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CartPatchRequest {
+    /// Where the cart ships to: picks its tax rates and shipping rate.
+    #[schema(schema_with = crate::formats::region)]
+    pub region: String,
+}
+
+/// `POST /v1/cart/{cartKey}/discount-codes`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscountCodeRequest {
+    /// The code, in any case (`save10` is `SAVE10`).
+    #[schema(schema_with = crate::formats::discount_code)]
+    pub code: String,
 }
 
 /// A catalog product.

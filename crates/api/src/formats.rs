@@ -181,6 +181,114 @@ pub fn tax_class() -> Object {
 pub const PERCENT_PATTERN: &str =
     r"^(?:(?:0{0,2}[0-9]|0?[1-9][0-9])(?:\.[0-9]{1,4})?|100(?:\.0{1,4})?)$";
 
+/// The schema of a promotion definition: `oneOf` a percentage code and a fixed code, each
+/// with the conditions both share. What JSON Schema cannot say across fields (`ends_at` after
+/// `starts_at`, a percent above zero) is said in the descriptions and refused with `400`.
+pub fn promotion_request() -> utoipa::openapi::schema::OneOf {
+    use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder};
+    let type_is = |name: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some([name.to_owned()]))
+    };
+    let integer = |min: i64, max: i64, description: &str| {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+            .minimum(Some(min as f64))
+            .maximum(Some(max as f64))
+            .description(Some(description))
+    };
+    let time = |description: &str| {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .format(Some(SchemaFormat::KnownFormat(
+                utoipa::openapi::schema::KnownFormat::DateTime,
+            )))
+            .description(Some(description))
+    };
+    let conditions = |object: ObjectBuilder| {
+        object
+            .property(
+                "min_subtotal",
+                integer(
+                    0,
+                    i64::MAX / 2,
+                    "Minor units the subtotal (before discounts) must reach",
+                ),
+            )
+            .property(
+                "product_ids",
+                ArrayBuilder::new()
+                    .items(product_id())
+                    .max_items(Some(cart_pricing::promotion::MAX_SCOPED_PRODUCTS))
+                    .description(Some(
+                        "Products the code is limited to; empty for every product",
+                    )),
+            )
+            .property(
+                "starts_at",
+                time("RFC 3339; before it the code does not apply"),
+            )
+            .property(
+                "ends_at",
+                time("RFC 3339, after starts_at; from it the code does not apply"),
+            )
+            .property(
+                "usage_limit",
+                integer(
+                    1,
+                    i64::MAX / 2,
+                    "Orders that may use the code (counted at checkout)",
+                ),
+            )
+            .property(
+                "stackable",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .description(Some("Combines with other stackable codes (default false)")),
+            )
+            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::<
+                utoipa::openapi::Schema,
+            >::FreeForm(false)))
+    };
+    let percentage = conditions(
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("type", type_is("percentage"))
+            .property(
+                "percent",
+                string(PERCENT_PATTERN, 1, 9)
+                    .description(Some("More than 0 and at most 100, as a decimal string")),
+            )
+            .required("type")
+            .required("percent"),
+    );
+    let fixed = conditions(
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("type", type_is("fixed"))
+            .property(
+                "amount",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1.0))
+                    .maximum(Some(cart_core::money::MAX_UNIT_PRICE as f64))
+                    .description(Some("Minor units off")),
+            )
+            .property("currency", currency())
+            .required("type")
+            .required("amount")
+            .required("currency"),
+    );
+    OneOfBuilder::new()
+        .item(percentage.build())
+        .item(fixed.build())
+        .description(Some(
+            "A percentage off, or a fixed amount off, with conditions",
+        ))
+        .build()
+}
+
 /// The schema of a tax table's `rates`: tax class → percentage.
 pub fn tax_rates() -> Object {
     ObjectBuilder::new()
@@ -207,13 +315,54 @@ pub fn tax_rates() -> Object {
 /// The schema of a region: an ISO 3166-1 alpha-2 country the server knows, optionally with an
 /// ISO 3166-2 subdivision (`FR`, `US-CA`).
 pub fn region() -> Object {
-    let countries: Vec<&str> = cart_pricing::region::country_codes().collect();
+    region_builder().build()
+}
+
+/// A region, or `null` for none (a cart's region before the shopper sets one).
+pub fn nullable_region() -> Object {
+    region_builder()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .build()
+}
+
+fn region_builder() -> ObjectBuilder {
+    let countries: Vec<&str> = cart_pricing::country_codes().collect();
     let pattern = format!("^(?:{})(?:-[A-Z0-9]{{1,3}})?$", countries.join("|"));
     string(&pattern, 2, 6)
         .description(Some(
             "ISO 3166-1 alpha-2 country, optionally with an ISO 3166-2 subdivision",
         ))
         .examples([serde_json::json!("FR"), serde_json::json!("US-CA")])
+}
+
+/// What a discount code may be sent as (`cart_core::PromotionCode`): any case, shown upper case.
+pub const DISCOUNT_CODE_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$";
+
+/// The schema of a discount code as sent (any case).
+pub fn discount_code() -> Object {
+    string(DISCOUNT_CODE_PATTERN, 1, 32)
+        .description(Some(
+            "1-32 letters, digits, '_' or '-', starting with a letter or digit; case-insensitive",
+        ))
+        .examples([serde_json::json!("SAVE10")])
+        .build()
+}
+
+/// The schema of discount codes as sent (any case), at most [`cart_core::MAX_DISCOUNT_CODES`].
+pub fn discount_codes_sent() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(discount_code())
+        .max_items(Some(cart_core::MAX_DISCOUNT_CODES))
+        .build()
+}
+
+/// The schema of a cart's discount codes as shown: upper case, at most
+/// [`cart_core::MAX_DISCOUNT_CODES`].
+pub fn discount_codes() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(string("^[A-Z0-9][A-Z0-9_-]{0,31}$", 1, 32))
+        .max_items(Some(cart_core::MAX_DISCOUNT_CODES))
+        .unique_items(true)
         .build()
 }
 

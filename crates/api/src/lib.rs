@@ -23,6 +23,8 @@
 //! - [`rate_limit`]: per-client request rate limits.
 //! - [`readiness`]: dependencies besides the store that `/ready` reports.
 //! - [`rendered`]: a validated cache of rendered carts for reads.
+//! - [`totals`]: what a cart or a list of lines costs: loads what `cart-pricing` needs.
+//! - [`totals_view`]: the JSON of totals.
 //! - [`trace_context`]: the `traceparent` header, copied onto a change's events.
 
 pub mod auth;
@@ -42,6 +44,8 @@ pub mod readiness;
 pub mod rendered;
 pub mod routes;
 pub mod state;
+pub mod totals;
+pub mod totals_view;
 pub mod trace_context;
 pub mod writes;
 
@@ -102,8 +106,10 @@ impl utoipa::Modify for BearerScheme {
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::carts::router())
+        .merge(routes::cart_pricing::router())
         .merge(routes::products::router())
         .merge(routes::pricing::router())
+        .merge(routes::promotions::router())
         .merge(routes::guests::router())
         .merge(routes::ops::router())
 }

@@ -29,6 +29,9 @@ pub enum Code {
     ItemNotFound,
     ProductNotFound,
     SettingNotFound,
+    PromotionNotFound,
+    DiscountCodeNotFound,
+    DiscountCodeLimitExceeded,
     RouteNotFound,
     MethodNotAllowed,
     Conflict,
@@ -84,6 +87,17 @@ impl Code {
             Self::ItemNotFound => ("ITEM_NOT_FOUND", S::NOT_FOUND, "Item not found"),
             Self::ProductNotFound => ("PRODUCT_NOT_FOUND", S::NOT_FOUND, "Product not found"),
             Self::SettingNotFound => ("SETTING_NOT_FOUND", S::NOT_FOUND, "Setting not found"),
+            Self::PromotionNotFound => ("PROMOTION_NOT_FOUND", S::NOT_FOUND, "Promotion not found"),
+            Self::DiscountCodeNotFound => (
+                "DISCOUNT_CODE_NOT_FOUND",
+                S::NOT_FOUND,
+                "Discount code not on the cart",
+            ),
+            Self::DiscountCodeLimitExceeded => (
+                "DISCOUNT_CODE_LIMIT_EXCEEDED",
+                S::BAD_REQUEST,
+                "Discount code limit exceeded",
+            ),
             Self::RouteNotFound => ("ROUTE_NOT_FOUND", S::NOT_FOUND, "No such route"),
             Self::MethodNotAllowed => (
                 "METHOD_NOT_ALLOWED",
@@ -369,6 +383,16 @@ impl From<CartError> for ApiError {
             }
             CartError::IdempotencyKeyReused => (Code::IdempotencyKeyReused, json!({})),
             CartError::MergeTargetNotUserCart => (Code::Forbidden, json!({})),
+            CartError::PromotionNotFound(code) => {
+                (Code::PromotionNotFound, json!({"code": code.as_str()}))
+            }
+            CartError::DiscountCodeNotOnCart(code) => {
+                (Code::DiscountCodeNotFound, json!({"code": code.as_str()}))
+            }
+            CartError::TooManyDiscountCodes { max_allowed } => (
+                Code::DiscountCodeLimitExceeded,
+                json!({"max_allowed": max_allowed}),
+            ),
             CartError::Store(StoreError::Unavailable(cause)) => {
                 return Self {
                     cause: Some(cause.clone()),

@@ -43,6 +43,8 @@ pub struct Shared {
     pub service: Arc<CartService>,
     /// Tax tables, shipping rates and promotions, as the admin routes keep them.
     pub pricing: Arc<dyn PricingSettings>,
+    /// How totals round exact amounts to minor units (`CARTD_ROUNDING`).
+    pub rounding: cart_pricing::Rounding,
     /// Token verification.
     pub auth: Arc<Authenticator>,
     /// Renders `/metrics`.

@@ -298,6 +298,15 @@ pub struct ServeArgs {
         default_value_t = 16
     )]
     pub graphql_max_subscriptions: usize,
+    /// How totals round an exact amount (a percentage discount, each line's tax) to minor
+    /// units: `half_even` (banker's rounding) or `half_up` (commercial rounding).
+    #[arg(
+        long,
+        env = "CARTD_ROUNDING",
+        value_name = "CARTD_ROUNDING",
+        default_value = "half_even"
+    )]
+    pub rounding: cart_pricing::Rounding,
     /// Load the demo bookstore catalog when the catalog is empty.
     #[arg(long, env = "CARTD_DEMO_CATALOG", value_name = "CARTD_DEMO_CATALOG", default_value_t = true, action = clap::ArgAction::Set)]
     pub demo_catalog: bool,

@@ -102,6 +102,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let service = Arc::new(CartService::new(
         cached.store(),
         cached.catalog(),
+        backend.pricing(),
         clock,
         Arc::new(RandomIds),
         policy,
@@ -121,6 +122,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let state = AppState::new(Shared {
         service: service.clone(),
         pricing: backend.pricing(),
+        rounding: args.rounding,
         auth: Arc::new(auth),
         metrics: cart_api::metrics::recorder(),
         rate_limit: rate_limit.clone(),

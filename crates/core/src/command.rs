@@ -12,7 +12,9 @@ use uuid::Uuid;
 use crate::cart::AddItem;
 use crate::cart::merge::MergeStrategy;
 use crate::ids::{CartKey, GuestId};
+use crate::promotion_code::PromotionCode;
 use crate::quantity::RequestedQuantity;
+use crate::region::Region;
 
 /// Sets a line's quantity (1 to the line maximum).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +56,14 @@ pub enum Command {
     Clear,
     /// Merge a guest cart into this (user) cart.
     Merge(MergeRequest),
+    /// Set where the cart ships to.
+    SetRegion(Region),
+    /// Put a discount code on the cart (the promotion must exist).
+    AddDiscountCode(PromotionCode),
+    /// Take a discount code off the cart.
+    RemoveDiscountCode(PromotionCode),
+    /// Give every line the catalog's current price.
+    Reprice,
 }
 
 /// A condition a write must meet, named by the caller.
@@ -85,6 +95,10 @@ impl Command {
             Self::RemoveItem(_) => "remove_item",
             Self::Clear => "clear",
             Self::Merge(_) => "merge",
+            Self::SetRegion(_) => "set_region",
+            Self::AddDiscountCode(_) => "add_discount_code",
+            Self::RemoveDiscountCode(_) => "remove_discount_code",
+            Self::Reprice => "reprice",
         }
     }
 
@@ -113,7 +127,11 @@ impl Command {
                 set.quantity.get()
             ),
             Self::RemoveItem(remove) => write!(text, " item={}", remove.item_id),
-            Self::Clear => Ok(()),
+            Self::Clear | Self::Reprice => Ok(()),
+            Self::SetRegion(region) => write!(text, " region={region}"),
+            Self::AddDiscountCode(code) | Self::RemoveDiscountCode(code) => {
+                write!(text, " code={code}")
+            }
             Self::Merge(merge) => write!(
                 text,
                 " guest={} strategy={} dry_run={}",
@@ -179,10 +197,16 @@ mod tests {
             add(2, None).fingerprint(&cart(), Some(Precondition::IfMatch(4))),
             add(2, None).fingerprint(&cart(), Some(Precondition::IfMatchAny)),
             Command::Clear.fingerprint(&cart(), None),
+            Command::Reprice.fingerprint(&cart(), None),
+            Command::SetRegion(Region::parse("FR").expect("region")).fingerprint(&cart(), None),
+            Command::AddDiscountCode(PromotionCode::parse("SAVE10").expect("code"))
+                .fingerprint(&cart(), None),
+            Command::RemoveDiscountCode(PromotionCode::parse("SAVE10").expect("code"))
+                .fingerprint(&cart(), None),
         ];
-        for other in others {
-            assert_ne!(base, other);
-        }
+        let distinct: std::collections::BTreeSet<&String> =
+            std::iter::once(&base).chain(&others).collect();
+        assert_eq!(distinct.len(), others.len() + 1, "{others:#?}");
     }
 
     #[test]

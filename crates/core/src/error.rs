@@ -4,6 +4,7 @@
 use thiserror::Error;
 
 use crate::ids::{CartKey, ProductId};
+use crate::promotion_code::PromotionCode;
 
 /// Why a cart use case did not happen. Nothing was written when one of these is returned.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -101,6 +102,18 @@ pub enum CartError {
     /// A command under this idempotency key is still running in this process.
     #[error("a command with this idempotency key is still being processed")]
     IdempotencyInFlight,
+    /// The cart holds as many discount codes as it may.
+    #[error("at most {max_allowed} discount codes on a cart")]
+    TooManyDiscountCodes {
+        /// The most codes a cart holds.
+        max_allowed: usize,
+    },
+    /// No promotion has this code.
+    #[error("no promotion has the code {0}")]
+    PromotionNotFound(PromotionCode),
+    /// The cart does not hold this code.
+    #[error("the cart has no discount code {0}")]
+    DiscountCodeNotOnCart(PromotionCode),
     /// Only a user cart can take in a guest cart.
     #[error("only a user cart can take in a guest cart")]
     MergeTargetNotUserCart,

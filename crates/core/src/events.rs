@@ -6,7 +6,43 @@ use uuid::Uuid;
 
 use crate::cart::merge::MergeReport;
 use crate::cart::{Cart, LineChange, Totals};
-use crate::ids::{CartKey, Owner};
+use crate::ids::{CartKey, Owner, ProductId};
+use crate::promotion_code::PromotionCode;
+use crate::region::Region;
+
+/// A line whose unit price a reprice changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepricedLine {
+    /// The line.
+    pub item_id: Uuid,
+    /// Its product.
+    pub product_id: ProductId,
+    /// The unit price it had, minor units.
+    pub was: i64,
+    /// The catalog's unit price it took.
+    pub now: i64,
+}
+
+/// What a pricing change to a cart was about, on the events that carry one.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PricingChange {
+    /// The region set, on `cart.region_set`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
+    /// The code added or removed, on `cart.discount_code_added` and `cart.discount_code_removed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_code: Option<PromotionCode>,
+    /// The lines whose price changed, on `cart.repriced`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repriced: Vec<RepricedLine>,
+}
+
+impl PricingChange {
+    /// Whether the change names nothing (every event but the pricing ones).
+    pub fn is_empty(&self) -> bool {
+        self.region.is_none() && self.discount_code.is_none() && self.repriced.is_empty()
+    }
+}
 
 /// What happened to a cart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -32,6 +68,18 @@ pub enum EventType {
     /// This guest cart was merged into a user cart and deleted, in the same commit.
     #[serde(rename = "cart.merged_away")]
     CartMergedAway,
+    /// The cart's region (where it ships to) was set; the event carries it.
+    #[serde(rename = "cart.region_set")]
+    RegionSet,
+    /// A discount code was put on the cart; the event carries it.
+    #[serde(rename = "cart.discount_code_added")]
+    DiscountCodeAdded,
+    /// A discount code was taken off the cart; the event carries it.
+    #[serde(rename = "cart.discount_code_removed")]
+    DiscountCodeRemoved,
+    /// Lines took the catalog's current prices; the event lists each line whose price changed.
+    #[serde(rename = "cart.repriced")]
+    CartRepriced,
 }
 
 impl EventType {
@@ -45,6 +93,10 @@ impl EventType {
             Self::CartCleared => "cart.cleared",
             Self::CartMerged => "cart.merged",
             Self::CartMergedAway => "cart.merged_away",
+            Self::RegionSet => "cart.region_set",
+            Self::DiscountCodeAdded => "cart.discount_code_added",
+            Self::DiscountCodeRemoved => "cart.discount_code_removed",
+            Self::CartRepriced => "cart.repriced",
         }
     }
 }
@@ -81,6 +133,9 @@ pub struct CartEvent {
     /// published event joins the request's trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// What a region, discount-code or reprice event changed; empty on other events.
+    #[serde(default, skip_serializing_if = "PricingChange::is_empty")]
+    pub pricing: PricingChange,
 }
 
 impl CartEvent {
@@ -99,12 +154,19 @@ impl CartEvent {
             currency: cart.currency().to_string(),
             merge: None,
             traceparent: None,
+            pricing: PricingChange::default(),
         }
     }
 
     /// The event joined to the trace of the request that caused it.
     pub fn in_trace(mut self, traceparent: Option<&str>) -> Self {
         self.traceparent = traceparent.map(str::to_owned);
+        self
+    }
+
+    /// The event with what its pricing change was about.
+    pub fn with_pricing(mut self, pricing: PricingChange) -> Self {
+        self.pricing = pricing;
         self
     }
 

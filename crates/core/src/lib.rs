@@ -9,6 +9,8 @@
 //! - [`quantity`]: requested quantities and the limits that turn them into line quantities.
 //! - [`tax_class`]: a product's tax class, which picks a region's rate.
 //! - [`product`]: catalog products and the parsing of product rows.
+//! - [`region`] and [`promotion_code`]: where a cart ships to and the discount codes it holds,
+//!   which pick its tax, shipping and discounts (`cart-pricing` computes those).
 //! - [`error`]: `CartError`, the one error type of the use cases, and `StoreError`.
 //! - [`cart`]: the cart and its pure rules, and ([`cart::merge`]) merging a guest cart at sign-in.
 //! - [`events`]: the domain events written to the outbox.
@@ -29,7 +31,9 @@ pub mod money;
 pub mod outcome;
 pub mod ports;
 pub mod product;
+pub mod promotion_code;
 pub mod quantity;
+pub mod region;
 pub mod tax_class;
 mod text_serde;
 pub mod timestamp;
@@ -41,10 +45,12 @@ mod proptests;
 pub use cart::merge::{
     LineOutcome, LineSource, MergeLine, MergeReport, MergeStrategy, OutcomeReason,
 };
-pub use cart::{AddItem, Cart, CartStamp, KEPT_AFTER_EXPIRY, LineChange, LineItem, Totals};
+pub use cart::{
+    AddItem, Cart, CartStamp, KEPT_AFTER_EXPIRY, LineChange, LineItem, MAX_DISCOUNT_CODES, Totals,
+};
 pub use command::{Command, MergeRequest, Precondition, RemoveItem, SetQuantity};
 pub use error::{CartError, StoreError};
-pub use events::{CartEvent, EventType};
+pub use events::{CartEvent, EventType, PricingChange, RepricedLine};
 pub use ids::{CartKey, GuestId, IdError, Owner, ProductId, UserId, VariantId};
 pub use money::{Currency, MoneyError, Price};
 pub use outcome::{Merged, Outcome, Written};
@@ -54,6 +60,8 @@ pub use ports::{
     SystemClock,
 };
 pub use product::{Product, ProductError, ProductInput};
+pub use promotion_code::{PromotionCode, PromotionCodeError};
 pub use quantity::{Limits, Quantity, RequestedQuantity};
+pub use region::{Region, RegionError};
 pub use tax_class::{TaxClass, TaxClassError};
 pub use use_cases::{CartPolicy, CartService, IdempotencyKey, WriteOptions};

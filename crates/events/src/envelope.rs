@@ -9,7 +9,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use cart_core::{CartEvent, LineChange, MergeReport, Owner, Totals};
+use cart_core::{
+    CartEvent, LineChange, MergeReport, Owner, PromotionCode, Region, RepricedLine, Totals,
+};
 
 /// The CloudEvents version this envelope follows.
 pub const SPEC_VERSION: &str = "1.0";
@@ -70,6 +72,16 @@ pub struct EventData {
     /// The merge report, on `cart.merged` and `cart.merged_away`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merge: Option<MergeReport>,
+    /// The region set, on `cart.region_set`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
+    /// The code added or removed, on `cart.discount_code_added` and
+    /// `cart.discount_code_removed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discount_code: Option<PromotionCode>,
+    /// Each line whose price changed, on `cart.repriced`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repriced: Vec<RepricedLine>,
 }
 
 impl Envelope {
@@ -94,6 +106,9 @@ impl Envelope {
                 totals: event.totals,
                 currency: event.currency.clone(),
                 merge: event.merge.clone(),
+                region: event.pricing.region.clone(),
+                discount_code: event.pricing.discount_code.clone(),
+                repriced: event.pricing.repriced.clone(),
             },
         }
     }
@@ -135,6 +150,7 @@ mod tests {
             currency: "EUR".into(),
             merge: None,
             traceparent: None,
+            pricing: Default::default(),
         }
     }
 

@@ -17,15 +17,14 @@
 
 use std::collections::BTreeMap;
 
-use cart_core::{Currency, ProductId, TaxClass};
+use cart_core::{Currency, ProductId, PromotionCode, Region, TaxClass};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::promotion::{Benefit, NotApplied, Promotion, PromotionCode};
+use crate::promotion::{Benefit, NotApplied, Promotion};
 use crate::rates::{Percent, TaxTable};
-use crate::region::Region;
 use crate::rounding::{Rounding, allocate};
 use crate::shipping::ShippingRate;
 

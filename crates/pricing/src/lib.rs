@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //!
-//! - [`region`]: ISO 3166 regions (`FR`, `US-CA`) that pick rates.
+//! - Regions (`FR`, `US-CA`) that pick rates, and discount codes as carts hold them, are
+//!   cart-core's ([`Region`], [`PromotionCode`]), re-exported here.
 //! - [`rates`]: exact percentages and a region's tax table (tax classes are the catalog's:
 //!   [`cart_core::TaxClass`], re-exported here).
 //! - [`shipping`]: a region's flat shipping rate and its free threshold.
@@ -18,7 +19,6 @@ pub mod calculate;
 pub mod promotion;
 pub mod quote;
 pub mod rates;
-pub mod region;
 pub mod rounding;
 pub mod shipping;
 
@@ -29,12 +29,9 @@ pub use calculate::{
     Breakdown, CodeResult, CodeToPrice, Destination, LineToPrice, PricedLine, PricingRequest, Step,
     StepKind, TaxLine, Warning, calculate,
 };
-pub use cart_core::TaxClass;
-pub use promotion::{
-    Benefit, NotApplied, Promotion, PromotionCode, PromotionError, PromotionInput,
-};
+pub use cart_core::{PromotionCode, Region, RegionError, TaxClass, region::country_codes};
+pub use promotion::{Benefit, NotApplied, Promotion, PromotionError, PromotionInput};
 pub use quote::quote_token;
 pub use rates::{Percent, RateError, TaxTable};
-pub use region::{Region, RegionError};
 pub use rounding::{Rounding, UnknownRounding, allocate};
 pub use shipping::{ShippingRate, ShippingRateInput};

@@ -201,6 +201,110 @@ impl Mutation {
         writes::run(ctx, &caller, &key, Command::Merge(request), write).await
     }
 
+    /// Set where the cart ships to (REST `PATCH /v1/cart/{cartKey}` with `region`): an ISO
+    /// 3166-1 country, optionally with a subdivision (`FR`, `US-CA`). It picks the tax rates
+    /// and shipping rate of `totals`. The region the cart already has changes nothing.
+    async fn set_cart_region(
+        &self,
+        ctx: &Context<'_>,
+        cart_key: ID,
+        region: String,
+        expected_version: Option<i32>,
+        idempotency_key: Option<String>,
+    ) -> Result<CartPayload> {
+        let caller = caller(ctx);
+        let key = match caller.cart_key(&cart_key) {
+            Ok(key) => key,
+            Err(error) => return refuse(error, Some("cartKey")),
+        };
+        let region = match commands::region("region", &region) {
+            Ok(region) => region,
+            Err(refused) => return refusal(refused),
+        };
+        let write = cart_write(
+            "setCartRegion",
+            &cart_key,
+            idempotency_key,
+            expected_version,
+        );
+        writes::run(ctx, &caller, &key, Command::SetRegion(region), write).await
+    }
+
+    /// Put a discount code on the cart (REST `POST /v1/cart/{cartKey}/discount-codes`). The
+    /// code must name a promotion (`PROMOTION_NOT_FOUND`); one that does not apply now stays on
+    /// the cart and `totals` says why.
+    async fn add_discount_code(
+        &self,
+        ctx: &Context<'_>,
+        cart_key: ID,
+        code: String,
+        expected_version: Option<i32>,
+        idempotency_key: Option<String>,
+    ) -> Result<CartPayload> {
+        let caller = caller(ctx);
+        let key = match caller.cart_key(&cart_key) {
+            Ok(key) => key,
+            Err(error) => return refuse(error, Some("cartKey")),
+        };
+        let code = match commands::discount_code("code", &code) {
+            Ok(code) => code,
+            Err(refused) => return refusal(refused),
+        };
+        let write = cart_write(
+            "addDiscountCode",
+            &cart_key,
+            idempotency_key,
+            expected_version,
+        );
+        writes::run(ctx, &caller, &key, Command::AddDiscountCode(code), write).await
+    }
+
+    /// Take a discount code off the cart (REST `DELETE …/discount-codes/{code}`);
+    /// `DISCOUNT_CODE_NOT_FOUND` when the cart does not hold it.
+    async fn remove_discount_code(
+        &self,
+        ctx: &Context<'_>,
+        cart_key: ID,
+        code: String,
+        expected_version: Option<i32>,
+        idempotency_key: Option<String>,
+    ) -> Result<CartPayload> {
+        let caller = caller(ctx);
+        let key = match caller.cart_key(&cart_key) {
+            Ok(key) => key,
+            Err(error) => return refuse(error, Some("cartKey")),
+        };
+        let code = match commands::discount_code("code", &code) {
+            Ok(code) => code,
+            Err(refused) => return refusal(refused),
+        };
+        let write = cart_write(
+            "removeDiscountCode",
+            &cart_key,
+            idempotency_key,
+            expected_version,
+        );
+        writes::run(ctx, &caller, &key, Command::RemoveDiscountCode(code), write).await
+    }
+
+    /// Give every line the catalog's current price (REST `POST /v1/cart/{cartKey}/reprice`).
+    /// Lines whose product is no longer sold keep theirs; nothing to reprice changes nothing.
+    async fn reprice_cart(
+        &self,
+        ctx: &Context<'_>,
+        cart_key: ID,
+        expected_version: Option<i32>,
+        idempotency_key: Option<String>,
+    ) -> Result<CartPayload> {
+        let caller = caller(ctx);
+        let key = match caller.cart_key(&cart_key) {
+            Ok(key) => key,
+            Err(error) => return refuse(error, Some("cartKey")),
+        };
+        let write = cart_write("repriceCart", &cart_key, idempotency_key, expected_version);
+        writes::run(ctx, &caller, &key, Command::Reprice, write).await
+    }
+
     /// A new guest id to use as a cart key (REST `POST /v1/guests`). Nothing is stored until
     /// the first item is added.
     async fn create_guest(&self, ctx: &Context<'_>) -> Result<GuestPayload> {
@@ -208,6 +312,22 @@ impl Mutation {
         Ok(GuestPayload {
             guest_id: ID(guest_id.as_str().to_owned()),
         })
+    }
+}
+
+/// The write options of a mutation that came after command fingerprints: no build before them
+/// recorded it, so its legacy arguments are only the cart key.
+fn cart_write(
+    operation: &'static str,
+    cart_key: &ID,
+    idempotency_key: Option<String>,
+    expected_version: Option<i32>,
+) -> Write {
+    Write {
+        operation,
+        legacy_arguments: json!({"cartKey": cart_key.as_str()}),
+        idempotency_key,
+        expected_version,
     }
 }
 

@@ -1,15 +1,16 @@
 //! `Query`: carts and the catalog, read with REST's rules and errors.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use cart_core::{CartError, ProductId};
 
 use crate::graphql::context::{caller, state};
 use crate::graphql::error::gql_error;
 use crate::graphql::read;
-use crate::graphql::types::{Cart, Product};
+use crate::graphql::types::{Cart, Product, Totals};
 use crate::problem::{ApiError, Code};
+use crate::totals_view::TotalsView;
 
 /// The default and largest page sizes of `products`, as REST's.
 const DEFAULT_PAGE: i32 = 20;
@@ -17,6 +18,15 @@ const MAX_PAGE: i32 = 100;
 
 /// The root of reads.
 pub struct Query;
+
+/// A product and quantity to price (`priceLines`).
+#[derive(Debug, InputObject)]
+pub struct PriceLineInput {
+    /// Catalog product id.
+    pub product_id: ID,
+    /// Units, 1 to the line maximum.
+    pub quantity: i32,
+}
 
 /// Reads. A refusal is a GraphQL error whose `extensions.code` is REST's code (`CART_NOT_FOUND`,
 /// `CART_EXPIRED`, `UNAUTHORIZED`, `FORBIDDEN`, `INVALID_GUEST_ID`, `VALIDATION_ERROR`,
@@ -47,6 +57,39 @@ impl Query {
             .map_err(|e| gql_error(e.into()))?
             .ok_or_else(|| gql_error(CartError::ProductNotFound(id).into()))?;
         Ok(Some(Product::from(&product)))
+    }
+
+    /// What products would cost at today's catalog prices, without a cart (REST
+    /// `POST /v1/pricing/calculate`): the shape of `Cart.totals`, without `quoteToken`. Unknown
+    /// codes do not apply (`PROMOTION_NOT_FOUND`).
+    async fn price_lines(
+        &self,
+        ctx: &Context<'_>,
+        currency: String,
+        lines: Vec<PriceLineInput>,
+        region: Option<String>,
+        discount_codes: Option<Vec<String>>,
+        explain: Option<bool>,
+    ) -> Result<Totals> {
+        let state = state(ctx)?;
+        let request = crate::routes::cart_pricing::CalculateRequest {
+            region,
+            currency,
+            lines: lines
+                .into_iter()
+                .map(|line| crate::routes::cart_pricing::CalculateLine {
+                    product_id: line.product_id.0,
+                    quantity: serde_json::json!(line.quantity),
+                })
+                .collect(),
+            discount_codes: discount_codes.unwrap_or_default(),
+        };
+        let request =
+            crate::routes::cart_pricing::loose_lines(state, request).map_err(gql_error)?;
+        let breakdown = crate::totals::of_lines(state, &request, explain.unwrap_or(false))
+            .await
+            .map_err(gql_error)?;
+        Ok(Totals(TotalsView::new(&breakdown, None)))
     }
 
     /// The catalog ordered by id, as a Relay connection: `first` 1–100 (default 20), `after` an

@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::commands::{self, REST};
-use crate::dto::{AddItemRequest, CartView, MergeCartRequest, MergedCartView, UpdateItemRequest};
+use crate::dto::{
+    AddItemRequest, CartPatchRequest, CartView, MergeCartRequest, MergedCartView, UpdateItemRequest,
+};
 use crate::extract::{JsonBody, if_match};
 use crate::formats;
 use crate::problem::{ApiError, Code, InternalError, Problem, RateLimited, Unavailable};
@@ -21,7 +23,7 @@ use crate::state::AppState;
 use crate::writes::RestWrite;
 
 /// The `{cartKey}` path parameter, for the OpenAPI document.
-struct CartPath;
+pub(crate) struct CartPath;
 
 impl IntoParams for CartPath {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
@@ -49,7 +51,7 @@ impl IntoParams for ItemPath {
 }
 
 /// The headers every cart write takes, for the OpenAPI document.
-struct WriteHeaders;
+pub(crate) struct WriteHeaders;
 
 impl IntoParams for WriteHeaders {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
@@ -328,6 +330,59 @@ async fn clear_cart(
         .await
 }
 
+/// Change the cart as a whole: where it ships to.
+///
+/// `region` picks the tax rates and shipping rate of `/totals`. Setting the region the cart
+/// already has changes nothing (same version, no event).
+#[utoipa::path(patch, path = "/v1/cart/{cartKey}", tag = "cart",
+    params(CartPath, WriteHeaders),
+    request_body(content = CartPatchRequest, description = JSON_BODY, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The cart after the change", body = CartView),
+        (status = 400, description = "A malformed region, cart key, If-Match or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token for a user cart, or a token that is present but invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another user's cart", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No cart", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Key in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The cart expired", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match failed", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json in UTF-8", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Idempotency key reused for another command", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = RateLimited),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+    security((), ("bearer" = [])))]
+async fn patch_cart(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(cart_key): PathParams<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: JsonBody<CartPatchRequest>,
+) -> Result<Response, ApiError> {
+    let key = caller.cart_key(&cart_key)?;
+    let region = commands::region("region", &body.value.region)?;
+    let write = RestWrite {
+        caller: &caller,
+        cart: &key,
+        headers: &headers,
+        method: &method,
+        uri: &uri,
+        body: &body.raw,
+    };
+    write
+        .execute(
+            &state.service,
+            Command::SetRegion(region),
+            if_match(&headers)?,
+            StatusCode::OK,
+        )
+        .await
+}
+
 /// The `?dry_run=` query of a merge.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -415,7 +470,7 @@ async fn merge_carts(
 /// The cart routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(get_cart, clear_cart))
+        .routes(routes!(get_cart, clear_cart, patch_cart))
         .routes(routes!(add_item))
         .routes(routes!(update_item, remove_item))
         .routes(routes!(merge_carts))

@@ -1,10 +1,12 @@
 //! REST v1 and the operational endpoints, one module per resource, each ending in `router()`.
 
+pub mod cart_pricing;
 pub mod carts;
 pub mod guests;
 pub mod ops;
 pub mod pricing;
 pub mod products;
+pub mod promotions;
 
 use axum::extract::{FromRequestParts, Path, Query};
 

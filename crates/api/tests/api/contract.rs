@@ -139,6 +139,485 @@ const TAX_RATES: &str = "/v1/tax-rates";
 const TAX_RATE: &str = "/v1/tax-rates/{region}";
 const SHIPPING_RATES: &str = "/v1/shipping-rates";
 const SHIPPING_RATE: &str = "/v1/shipping-rates/{region}";
+const CODES: &str = "/v1/cart/{cartKey}/discount-codes";
+const CODE: &str = "/v1/cart/{cartKey}/discount-codes/{code}";
+const REPRICE: &str = "/v1/cart/{cartKey}/reprice";
+const TOTALS: &str = "/v1/cart/{cartKey}/totals";
+const CALCULATE: &str = "/v1/pricing/calculate";
+const PROMOTIONS: &str = "/v1/promotions";
+const PROMOTION: &str = "/v1/promotions/{code}";
+
+/// Who and what the cart-pricing cases act on.
+struct PricingWorld<'a> {
+    /// A live guest cart with a line.
+    cart: &'a str,
+    /// A guest cart holding as many codes as a cart may (`CODE0` …).
+    full: &'a str,
+    /// A guest cart whose idempotency key `spent` went on an add.
+    spent: &'a str,
+    admin: &'a str,
+    shopper: &'a str,
+    big: &'a str,
+}
+
+/// Every documented answer of the cart's region, discount codes, reprice and totals, of
+/// estimates, and of promotions, in an order that makes each happen.
+fn pricing_cases(world: &PricingWorld<'_>) -> Vec<Case> {
+    let (get, delete, post, patch, put) = (
+        Method::GET,
+        Method::DELETE,
+        Method::POST,
+        Method::PATCH,
+        Method::PUT,
+    );
+    let cart = |key: &str| format!("/v1/cart/{key}");
+    let codes = |key: &str| format!("/v1/cart/{key}/discount-codes");
+    let code = |key: &str, code: &str| format!("/v1/cart/{key}/discount-codes/{code}");
+    let (g, full, spent, admin, alice, big) = (
+        world.cart,
+        world.full,
+        world.spent,
+        world.admin,
+        world.shopper,
+        world.big,
+    );
+    let fr = json!({"region": "FR"});
+    let save = json!({"code": "code0"});
+    let percent = json!({"type": "percentage", "percent": "10"});
+    let estimate = |product: &str| json!({"currency": "USD", "region": "FR", "lines": [{"product_id": product, "quantity": 2}]});
+    vec![
+        // PATCH /v1/cart/{cartKey}
+        case("a region", patch.clone(), CART, cart(g))
+            .json(fr.clone())
+            .gets(200),
+        case("a lower-case region", patch.clone(), CART, cart(g))
+            .json(json!({"region": "fr"}))
+            .gets(400),
+        case(
+            "a region for me without a token",
+            patch.clone(),
+            CART,
+            cart("me"),
+        )
+        .json(fr.clone())
+        .gets(401),
+        case("another user's region", patch.clone(), CART, cart("bob"))
+            .bearer(alice)
+            .json(fr.clone())
+            .gets(403),
+        case("a region for no cart", patch.clone(), CART, cart(&guest()))
+            .json(fr.clone())
+            .gets(404),
+        case("a region at another version", patch.clone(), CART, cart(g))
+            .header("if-match", "\"99\"")
+            .json(fr.clone())
+            .gets(412),
+        case("a 70 KiB patch", patch.clone(), CART, cart(g))
+            .raw("application/json", big.to_owned())
+            .gets(413),
+        case("a merge patch", patch.clone(), CART, cart(g))
+            .raw("application/merge-patch+json", fr.to_string())
+            .gets(415),
+        case(
+            "a region under a spent key",
+            patch.clone(),
+            CART,
+            cart(spent),
+        )
+        .header("idempotency-key", "spent")
+        .json(fr.clone())
+        .gets(422),
+        // POST /v1/cart/{cartKey}/discount-codes
+        case("a discount code", post.clone(), CODES, codes(g))
+            .json(save.clone())
+            .gets(200),
+        case("a malformed code", post.clone(), CODES, codes(g))
+            .json(json!({"code": "a b"}))
+            .gets(400),
+        case("one code too many", post.clone(), CODES, codes(full))
+            .json(json!({"code": format!("code{}", cart_core::MAX_DISCOUNT_CODES)}))
+            .gets(400),
+        case(
+            "a code for me without a token",
+            post.clone(),
+            CODES,
+            codes("me"),
+        )
+        .json(save.clone())
+        .gets(401),
+        case(
+            "a code on another user's cart",
+            post.clone(),
+            CODES,
+            codes("bob"),
+        )
+        .bearer(alice)
+        .json(save.clone())
+        .gets(403),
+        case("a code no promotion has", post.clone(), CODES, codes(g))
+            .json(json!({"code": "NOPE"}))
+            .gets(404),
+        case("a code at another version", post.clone(), CODES, codes(g))
+            .header("if-match", "\"99\"")
+            .json(save.clone())
+            .gets(412),
+        case("a 70 KiB code", post.clone(), CODES, codes(g))
+            .raw("application/json", big.to_owned())
+            .gets(413),
+        case("a code as text", post.clone(), CODES, codes(g))
+            .raw("text/plain", save.to_string())
+            .gets(415),
+        case(
+            "a code under a spent key",
+            post.clone(),
+            CODES,
+            codes(spent),
+        )
+        .header("idempotency-key", "spent")
+        .json(save.clone())
+        .gets(422),
+        // DELETE /v1/cart/{cartKey}/discount-codes/{code}
+        case("removing a code", delete.clone(), CODE, code(full, "code1")).gets(200),
+        case(
+            "removing a malformed code",
+            delete.clone(),
+            CODE,
+            code(g, "a%20b"),
+        )
+        .gets(400),
+        case(
+            "removing from me without a token",
+            delete.clone(),
+            CODE,
+            code("me", "X"),
+        )
+        .gets(401),
+        case(
+            "removing from another user",
+            delete.clone(),
+            CODE,
+            code("bob", "X"),
+        )
+        .bearer(alice)
+        .gets(403),
+        case(
+            "removing a code the cart lacks",
+            delete.clone(),
+            CODE,
+            code(g, "NOPE"),
+        )
+        .gets(404),
+        case(
+            "removing at another version",
+            delete.clone(),
+            CODE,
+            code(g, "CODE0"),
+        )
+        .header("if-match", "\"99\"")
+        .gets(412),
+        case(
+            "removing under a spent key",
+            delete.clone(),
+            CODE,
+            code(spent, "CODE0"),
+        )
+        .header("idempotency-key", "spent")
+        .gets(422),
+        // POST /v1/cart/{cartKey}/reprice
+        case(
+            "a reprice",
+            post.clone(),
+            REPRICE,
+            format!("{}/reprice", cart(g)),
+        )
+        .gets(200),
+        case(
+            "repricing a bad key",
+            post.clone(),
+            REPRICE,
+            "/v1/cart/a%20b/reprice".into(),
+        )
+        .gets(400),
+        case(
+            "repricing me without a token",
+            post.clone(),
+            REPRICE,
+            "/v1/cart/me/reprice".into(),
+        )
+        .gets(401),
+        case(
+            "repricing another user",
+            post.clone(),
+            REPRICE,
+            "/v1/cart/bob/reprice".into(),
+        )
+        .bearer(alice)
+        .gets(403),
+        case(
+            "repricing no cart",
+            post.clone(),
+            REPRICE,
+            format!("{}/reprice", cart(&guest())),
+        )
+        .gets(404),
+        case(
+            "repricing at another version",
+            post.clone(),
+            REPRICE,
+            format!("{}/reprice", cart(g)),
+        )
+        .header("if-match", "\"99\"")
+        .gets(412),
+        case(
+            "repricing under a spent key",
+            post.clone(),
+            REPRICE,
+            format!("{}/reprice", cart(spent)),
+        )
+        .header("idempotency-key", "spent")
+        .gets(422),
+        // GET /v1/cart/{cartKey}/totals
+        case(
+            "totals",
+            get.clone(),
+            TOTALS,
+            format!("{}/totals?explain=true", cart(g)),
+        )
+        .gets(200),
+        case(
+            "explain=maybe",
+            get.clone(),
+            TOTALS,
+            format!("{}/totals?explain=maybe", cart(g)),
+        )
+        .gets(400),
+        case(
+            "my totals without a token",
+            get.clone(),
+            TOTALS,
+            "/v1/cart/me/totals".into(),
+        )
+        .gets(401),
+        case(
+            "another user's totals",
+            get.clone(),
+            TOTALS,
+            "/v1/cart/bob/totals".into(),
+        )
+        .bearer(alice)
+        .gets(403),
+        case(
+            "totals of no cart",
+            get.clone(),
+            TOTALS,
+            format!("{}/totals", cart(&guest())),
+        )
+        .gets(404),
+        // POST /v1/pricing/calculate
+        case("an estimate", post.clone(), CALCULATE, CALCULATE.into())
+            .json(estimate("book"))
+            .gets(200),
+        case(
+            "an estimate in usd",
+            post.clone(),
+            CALCULATE,
+            CALCULATE.into(),
+        )
+        .json(json!({"currency": "usd", "lines": []}))
+        .gets(400),
+        case(
+            "an estimate of no product",
+            post.clone(),
+            CALCULATE,
+            CALCULATE.into(),
+        )
+        .json(estimate("no-such-product"))
+        .gets(404),
+        case(
+            "a 70 KiB estimate",
+            post.clone(),
+            CALCULATE,
+            CALCULATE.into(),
+        )
+        .raw("application/json", big.to_owned())
+        .gets(413),
+        case(
+            "an estimate as text",
+            post.clone(),
+            CALCULATE,
+            CALCULATE.into(),
+        )
+        .raw("text/plain", estimate("book").to_string())
+        .gets(415),
+        case(
+            "an estimate of a euro product",
+            post.clone(),
+            CALCULATE,
+            CALCULATE.into(),
+        )
+        .json(estimate("euro-book"))
+        .gets(422),
+        // /v1/promotions
+        case("the promotions", get.clone(), PROMOTIONS, PROMOTIONS.into())
+            .bearer(admin)
+            .gets(200),
+        case(
+            "the promotions without a token",
+            get.clone(),
+            PROMOTIONS,
+            PROMOTIONS.into(),
+        )
+        .gets(401),
+        case(
+            "the promotions as a shopper",
+            get.clone(),
+            PROMOTIONS,
+            PROMOTIONS.into(),
+        )
+        .bearer(alice)
+        .gets(403),
+        case(
+            "a new promotion",
+            put.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/spring"),
+        )
+        .bearer(admin)
+        .json(percent.clone())
+        .gets(201),
+        case(
+            "a replaced promotion",
+            put.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/SPRING"),
+        )
+        .bearer(admin)
+        .json(json!({"type": "fixed", "amount": 500, "currency": "USD"}))
+        .gets(200),
+        case(
+            "a zero percent",
+            put.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/ZERO"),
+        )
+        .bearer(admin)
+        .json(json!({"type": "percentage", "percent": "0"}))
+        .gets(400),
+        case(
+            "a promotion without a token",
+            put.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/X"),
+        )
+        .json(percent.clone())
+        .gets(401),
+        case(
+            "a promotion as a shopper",
+            put.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/X"),
+        )
+        .bearer(alice)
+        .json(percent.clone())
+        .gets(403),
+        case(
+            "a 70 KiB promotion",
+            put.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/X"),
+        )
+        .bearer(admin)
+        .raw("application/json", big.to_owned())
+        .gets(413),
+        case(
+            "a promotion as text",
+            put.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/X"),
+        )
+        .bearer(admin)
+        .raw("text/plain", percent.to_string())
+        .gets(415),
+        case(
+            "a promotion",
+            get.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/spring"),
+        )
+        .bearer(admin)
+        .gets(200),
+        case(
+            "a malformed code's promotion",
+            get.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/a%20b"),
+        )
+        .bearer(admin)
+        .gets(400),
+        case(
+            "a promotion without a token",
+            get.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/SPRING"),
+        )
+        .gets(401),
+        case(
+            "a promotion as a shopper",
+            get.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/SPRING"),
+        )
+        .bearer(alice)
+        .gets(403),
+        case(
+            "no such promotion",
+            get.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/NOPE"),
+        )
+        .bearer(admin)
+        .gets(404),
+        case(
+            "deleting a promotion",
+            delete.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/SPRING"),
+        )
+        .bearer(admin)
+        .gets(204),
+        case(
+            "deleting it again",
+            delete.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/SPRING"),
+        )
+        .bearer(admin)
+        .gets(404),
+        case(
+            "deleting a malformed code",
+            delete.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/a%20b"),
+        )
+        .bearer(admin)
+        .gets(400),
+        case(
+            "deleting without a token",
+            delete.clone(),
+            PROMOTION,
+            format!("{PROMOTIONS}/X"),
+        )
+        .gets(401),
+        case(
+            "deleting as a shopper",
+            delete,
+            PROMOTION,
+            format!("{PROMOTIONS}/X"),
+        )
+        .bearer(alice)
+        .gets(403),
+    ]
+}
 
 /// Every documented answer of one kind of region setting: its list (`all`), and `PUT` and
 /// `DELETE` of one region (`one`, under `base`), in an order that makes each happen.
@@ -234,6 +713,26 @@ const PRODUCED_ELSEWHERE: &[(&str, u16, &str)] = &[
         409,
         "IDEMPOTENCY_IN_FLIGHT needs a concurrent writer: idempotency.rs",
     ),
+    (
+        "PATCH /v1/cart/{cartKey}",
+        409,
+        "IDEMPOTENCY_IN_FLIGHT needs a concurrent writer: idempotency.rs",
+    ),
+    (
+        "POST /v1/cart/{cartKey}/discount-codes",
+        409,
+        "IDEMPOTENCY_IN_FLIGHT needs a concurrent writer: idempotency.rs",
+    ),
+    (
+        "DELETE /v1/cart/{cartKey}/discount-codes/{code}",
+        409,
+        "IDEMPOTENCY_IN_FLIGHT needs a concurrent writer: idempotency.rs",
+    ),
+    (
+        "POST /v1/cart/{cartKey}/reprice",
+        409,
+        "IDEMPOTENCY_IN_FLIGHT needs a concurrent writer: idempotency.rs",
+    ),
     ("GET /ready", 503, "a store that does not answer: ops.rs"),
 ];
 
@@ -283,6 +782,28 @@ async fn every_status_answered_is_documented_and_every_documented_status_is_answ
     app.add_product(&merged_guest, "pen", 1).await;
     let unknown_item = uuid::Uuid::new_v4().to_string();
     let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(70 * 1024));
+    // Promotions CODE0 … CODE10, and a cart holding as many of them as a cart may.
+    let full = guest();
+    app.add_product(&full, "book", 1).await;
+    for n in 0..=cart_core::MAX_DISCOUNT_CODES {
+        let defined = app
+            .send(
+                app.request(Method::PUT, &format!("/v1/promotions/CODE{n}"))
+                    .bearer_auth(&admin)
+                    .json(&json!({"type": "percentage", "percent": "5"})),
+            )
+            .await;
+        assert_eq!(defined.status.as_u16(), 201, "{}", defined.body);
+        if n < cart_core::MAX_DISCOUNT_CODES {
+            let held = app
+                .send(
+                    app.request(Method::POST, &format!("/v1/cart/{full}/discount-codes"))
+                        .json(&json!({"code": format!("CODE{n}")})),
+                )
+                .await;
+            assert_eq!(held.status.as_u16(), 200, "{}", held.body);
+        }
+    }
     let add = json!({"product_id": "pen", "quantity": 1});
     let product = json!({"name": "Lamp", "unit_price": 100, "currency": "USD"});
     let cart = |key: &str| format!("/v1/cart/{key}");
@@ -776,6 +1297,14 @@ async fn every_status_answered_is_documented_and_every_documented_status_is_answ
             &alice,
             &big,
         ))
+        .chain(pricing_cases(&PricingWorld {
+            cart: &g,
+            full: &full,
+            spent: &spent,
+            admin: &admin,
+            shopper: &alice,
+            big: &big,
+        }))
         .collect();
     let mut answered = BTreeSet::new();
     for case in &cases {
@@ -799,6 +1328,43 @@ async fn every_status_answered_is_documented_and_every_documented_status_is_answ
             delete.clone(),
             ITEM,
             line(&g, &item),
+        )
+        .gets(410),
+        case(
+            "a region for an expired cart",
+            patch.clone(),
+            CART,
+            cart(&g),
+        )
+        .json(json!({"region": "DE"}))
+        .gets(410),
+        case(
+            "a code on an expired cart",
+            post.clone(),
+            CODES,
+            format!("{}/discount-codes", cart(&g)),
+        )
+        .json(json!({"code": "CODE2"}))
+        .gets(410),
+        case(
+            "removing a code from an expired cart",
+            delete.clone(),
+            CODE,
+            format!("{}/discount-codes/CODE0", cart(&g)),
+        )
+        .gets(410),
+        case(
+            "repricing an expired cart",
+            post.clone(),
+            REPRICE,
+            format!("{}/reprice", cart(&g)),
+        )
+        .gets(410),
+        case(
+            "totals of an expired cart",
+            get.clone(),
+            TOTALS,
+            format!("{}/totals", cart(&g)),
         )
         .gets(410),
     ] {

@@ -36,6 +36,8 @@ pub struct Options {
     pub relay: bool,
     /// Puts a decorator of the test's own around the store the service writes through.
     pub wrap_store: Option<WrapStore>,
+    /// How totals round (`CARTD_ROUNDING`).
+    pub rounding: cart_pricing::Rounding,
 }
 
 impl Default for Options {
@@ -48,6 +50,7 @@ impl Default for Options {
             graphql: cart_api::graphql::GraphqlConfig::default(),
             relay: false,
             wrap_store: None,
+            rounding: cart_pricing::Rounding::default(),
         }
     }
 }
@@ -68,6 +71,7 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub store: Arc<dyn Store>,
     pub catalog: Arc<dyn cart_core::Catalog>,
+    pub pricing: Arc<dyn cart_core::PricingSettings>,
     pub service: Arc<CartService>,
     pub state: AppState,
     pub db_path: std::path::PathBuf,
@@ -166,6 +170,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let service = Arc::new(CartService::new(
         store,
         cached.catalog(),
+        backend.pricing(),
         clock.clone(),
         Arc::new(RandomIds),
         CartPolicy {
@@ -181,6 +186,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let state = AppState::new(Shared {
         service: service.clone(),
         pricing: backend.pricing(),
+        rounding: options.rounding,
         auth: Arc::new(auth),
         metrics: cart_api::metrics::recorder(),
         rate_limit: options.rate_limit.map(|(rate, burst)| {
@@ -230,6 +236,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         clock,
         store: backend.store(),
         catalog: backend.catalog(),
+        pricing: backend.pricing(),
         service,
         state: shared_state,
         db_path: dir.path().join("cartd.db"),

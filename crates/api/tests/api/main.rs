@@ -2,6 +2,7 @@
 
 mod attacks;
 mod auth;
+mod cart_pricing;
 mod carts;
 mod concurrency;
 mod contract;

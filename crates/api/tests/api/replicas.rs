@@ -29,6 +29,7 @@ fn replica(app: &TestApp) -> CartService {
     CartService::new(
         store,
         catalog,
+        app.pricing.clone(),
         app.clock.clone(),
         Arc::new(RandomIds),
         CartPolicy::default(),
@@ -242,6 +243,7 @@ async fn writes_start_from_the_cart_this_process_committed_unless_its_memory_is_
         let service = CartService::new(
             store,
             app.catalog.clone(),
+            app.pricing.clone(),
             app.clock.clone(),
             Arc::new(RandomIds),
             CartPolicy::default(),

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Cart, LineItem};
+use super::{Cart, LineItem, MAX_DISCOUNT_CODES};
 use crate::error::CartError;
 use crate::ids::{GuestId, ProductId, VariantId};
 use crate::quantity::{Limits, Quantity};
@@ -218,7 +218,27 @@ impl Cart {
                 }
             }
         }
+        if takes_guest_lines {
+            self.take_pricing_choices(guest);
+        }
         Ok(report)
+    }
+
+    /// Takes the guest cart's region when this cart has none (the user's choice wins), and the
+    /// guest's discount codes this cart lacks, after its own, up to [`MAX_DISCOUNT_CODES`].
+    /// Whether each code applies is decided when totals are next computed.
+    fn take_pricing_choices(&mut self, guest: &Cart) {
+        if self.region.is_none() {
+            self.region = guest.region.clone();
+        }
+        for code in &guest.discount_codes {
+            if self.discount_codes.len() >= MAX_DISCOUNT_CODES {
+                break;
+            }
+            if !self.discount_codes.contains(code) {
+                self.discount_codes.push(code.clone());
+            }
+        }
     }
 
     /// Appends a copy of a guest line, capped at the line maximum, unless the cart is full.

@@ -11,7 +11,9 @@ use crate::error::CartError;
 use crate::ids::{CartKey, ProductId, VariantId};
 use crate::money::Currency;
 use crate::product::Product;
+use crate::promotion_code::PromotionCode;
 use crate::quantity::{Limits, Quantity, RequestedQuantity};
+use crate::region::Region;
 
 mod lines;
 pub mod merge;
@@ -146,7 +148,19 @@ pub struct Cart {
     updated_at: OffsetDateTime,
     #[serde(with = "crate::timestamp::rfc3339")]
     expires_at: OffsetDateTime,
+    /// Where the cart ships to, which picks its tax and shipping; `None` until the shopper
+    /// says. Documents written before carts had a region read as `None`.
+    #[serde(default)]
+    region: Option<Region>,
+    /// The discount codes the shopper entered, in that order (the order codes are tried in).
+    /// Whether each applies is decided when totals are computed, not here.
+    #[serde(default)]
+    discount_codes: Vec<PromotionCode>,
 }
+
+/// The most discount codes one cart holds: enough for any stacking a shop offers, few enough
+/// that a cart's totals stay cheap to compute.
+pub const MAX_DISCOUNT_CODES: usize = 10;
 
 /// What a client asks to add.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +195,8 @@ impl Cart {
             created_at: now,
             updated_at: now,
             expires_at: now,
+            region: None,
+            discount_codes: Vec::new(),
         }
     }
 
@@ -222,6 +238,15 @@ impl Cart {
     pub fn expires_at(&self) -> OffsetDateTime {
         self.expires_at
     }
+    /// Where the cart ships to, if the shopper said.
+    pub fn region(&self) -> Option<&Region> {
+        self.region.as_ref()
+    }
+    /// The discount codes on the cart, in the order they were entered.
+    pub fn discount_codes(&self) -> &[PromotionCode] {
+        &self.discount_codes
+    }
+
     /// Whether the cart has expired at `now` (an ended cart has, too).
     pub fn is_expired(&self, now: OffsetDateTime) -> bool {
         self.expires_at <= now
@@ -414,6 +439,60 @@ impl Cart {
             .ok_or(CartError::ItemNotFound)?;
         let line = self.items.remove(index);
         Ok(line.change(line.quantity.get(), 0))
+    }
+
+    /// Sets where the cart ships to. Returns the region it had.
+    pub fn set_region(&mut self, region: Region) -> Option<Region> {
+        self.region.replace(region)
+    }
+
+    /// Puts a discount code on the cart, after those already there. Returns `false` (and changes
+    /// nothing) when the cart already holds it; a cart holding [`MAX_DISCOUNT_CODES`] codes takes
+    /// no more.
+    pub fn add_discount_code(&mut self, code: PromotionCode) -> Result<bool, CartError> {
+        if self.discount_codes.contains(&code) {
+            return Ok(false);
+        }
+        if self.discount_codes.len() >= MAX_DISCOUNT_CODES {
+            return Err(CartError::TooManyDiscountCodes {
+                max_allowed: MAX_DISCOUNT_CODES,
+            });
+        }
+        self.discount_codes.push(code);
+        Ok(true)
+    }
+
+    /// Takes a discount code off the cart; `DISCOUNT_CODE_NOT_ON_CART` when it holds none such.
+    pub fn remove_discount_code(&mut self, code: &PromotionCode) -> Result<(), CartError> {
+        let index = self
+            .discount_codes
+            .iter()
+            .position(|held| held == code)
+            .ok_or_else(|| CartError::DiscountCodeNotOnCart(code.clone()))?;
+        self.discount_codes.remove(index);
+        Ok(())
+    }
+
+    /// Sets a line's unit price to the catalog's `price` (the shopper asked to reprice). Returns
+    /// the line's change (quantity unchanged), or `None` when the price was already that.
+    pub fn reprice_line(
+        &mut self,
+        item_id: Uuid,
+        price: i64,
+        now: OffsetDateTime,
+    ) -> Result<Option<LineChange>, CartError> {
+        let line = self
+            .items
+            .iter_mut()
+            .find(|line| line.item_id == item_id)
+            .ok_or(CartError::ItemNotFound)?;
+        if line.unit_price == price {
+            return Ok(None);
+        }
+        line.unit_price = price;
+        line.updated_at = now;
+        let quantity = line.quantity.get();
+        Ok(Some(line.change(quantity, quantity)))
     }
 
     /// Removes every line; the cart keeps its id and currency. Returns how many lines went.

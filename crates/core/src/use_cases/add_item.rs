@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use crate::cart::{AddItem, Cart};
 use crate::error::CartError;
-use crate::events::EventType;
+use crate::events::{EventType, PricingChange};
 use crate::ids::CartKey;
 use crate::outcome::Outcome;
 use crate::ports::LoadedCart;
@@ -65,6 +65,7 @@ impl OnOneCart for Add<'_> {
             expected_version,
             events,
             ended: None,
+            pricing: PricingChange::default(),
             report: None,
         }))
     }

@@ -12,7 +12,7 @@ use crate::cart::merge::MergeReport;
 use crate::cart::{Cart, LineChange};
 use crate::command::Precondition;
 use crate::error::{CartError, StoreError};
-use crate::events::{CartEvent, EventType};
+use crate::events::{CartEvent, EventType, PricingChange};
 use crate::ids::CartKey;
 use crate::outcome::{Merged, Outcome};
 use crate::ports::{CartWrite, Commit, IdempotencyRecord, LoadedCart};
@@ -47,9 +47,14 @@ pub(crate) struct Change {
     pub ended: Option<Cart>,
     /// A merge's report: it goes onto the merge events and into the outcome.
     pub report: Option<MergeReport>,
+    /// What a pricing change was about: it goes onto the change's events (empty for others).
+    pub pricing: PricingChange,
 }
 
 /// What a use case concluded from what it read.
+// One decision per write attempt, moved once into the commit: boxing the change would add an
+// allocation to every write to save stack space that is never short.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Decision {
     /// Nothing to write; answer this.
     Unchanged(Outcome),
@@ -211,6 +216,7 @@ impl CartService {
             events: drafts,
             ended,
             report,
+            pricing,
         } = change;
         cart.touch(now, self.policy.ttl(target.owner()));
         let traceparent = options.traceparent.as_deref();
@@ -226,7 +232,7 @@ impl CartService {
         };
         let mut events: Vec<CartEvent> = drafts
             .into_iter()
-            .map(|(kind, line)| event(kind, &cart, line))
+            .map(|(kind, line)| event(kind, &cart, line).with_pricing(pricing.clone()))
             .collect();
         let mut writes = Vec::with_capacity(2);
         if let Some(mut gone) = ended {

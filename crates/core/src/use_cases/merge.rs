@@ -10,7 +10,7 @@ use crate::cart::Cart;
 use crate::cart::merge::MergeReport;
 use crate::command::MergeRequest;
 use crate::error::CartError;
-use crate::events::EventType;
+use crate::events::{EventType, PricingChange};
 use crate::ids::{CartKey, UserId};
 use crate::outcome::{Merged, Outcome};
 
@@ -102,6 +102,7 @@ impl UseCase for Merge {
             expected_version: user_version,
             events,
             ended: Some(guest),
+            pricing: PricingChange::default(),
             report: Some(report),
         }))
     }

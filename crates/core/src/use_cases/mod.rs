@@ -6,13 +6,14 @@
 //! 2. [`CartService::execute`] answers a retried idempotency key from its record, or claims it
 //!    ([`idempotency`]).
 //! 3. The command's use case ([`add_item`], [`set_quantity`], [`remove_item`], [`clear`],
-//!    [`merge`]) reads the cart and decides the change with the pure rules of [`crate::cart`].
+//!    [`merge`], [`cart_choices`] for region and discount codes, [`reprice`]) reads the cart and decides the change with the pure rules of [`crate::cart`].
 //! 4. [`change`]'s compare-and-set loop commits cart, events and idempotency record in one
 //!    atomic [`crate::ports::Commit`], retrying a lost compare-and-set unless the write was
 //!    conditional.
 //! 5. The transport renders the [`Outcome`].
 
 mod add_item;
+mod cart_choices;
 mod change;
 mod clear;
 mod idempotency;
@@ -20,6 +21,7 @@ mod locks;
 mod merge;
 mod reads;
 mod remove_item;
+mod reprice;
 mod set_quantity;
 
 use std::sync::Arc;
@@ -30,7 +32,7 @@ use crate::command::{Command, Precondition};
 use crate::error::CartError;
 use crate::ids::{CartKey, Owner};
 use crate::outcome::Outcome;
-use crate::ports::{Catalog, Clock, IdGenerator, Store};
+use crate::ports::{Catalog, Clock, IdGenerator, PricingSettings, Store};
 use crate::quantity::Limits;
 
 pub use idempotency::IdempotencyKey;
@@ -88,6 +90,8 @@ pub struct WriteOptions {
 pub struct CartService {
     store: Arc<dyn Store>,
     catalog: Arc<dyn Catalog>,
+    /// Where promotions are defined: a code goes on a cart only if one has it.
+    pricing: Arc<dyn PricingSettings>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     policy: CartPolicy,
@@ -103,6 +107,7 @@ impl CartService {
     pub fn new(
         store: Arc<dyn Store>,
         catalog: Arc<dyn Catalog>,
+        pricing: Arc<dyn PricingSettings>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
         policy: CartPolicy,
@@ -110,6 +115,7 @@ impl CartService {
         Self {
             store,
             catalog,
+            pricing,
             clock,
             ids,
             policy,
@@ -148,6 +154,15 @@ impl CartService {
                 };
                 self.merge(user, request, options, record).await
             }
+            Command::SetRegion(region) => self.set_region(target, region, options, record).await,
+            Command::AddDiscountCode(code) => {
+                self.add_discount_code(target, code, options, record).await
+            }
+            Command::RemoveDiscountCode(code) => {
+                self.remove_discount_code(target, code, options, record)
+                    .await
+            }
+            Command::Reprice => self.reprice(target, options, record).await,
         }
     }
 }

@@ -15,6 +15,17 @@ impl CartService {
         self.ids.guest_id()
     }
 
+    /// The time by the service's clock: what promotions' start and end are compared with, so
+    /// totals and writes agree on "now".
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// The line and line-count limits carts are held to (estimates are held to them too).
+    pub fn limits(&self) -> &crate::quantity::Limits {
+        &self.policy.limits
+    }
+
     /// The cart under `key`: `CART_NOT_FOUND` if none or it ended (merged away),
     /// `CART_EXPIRED` if expired.
     pub async fn get(&self, key: &CartKey) -> Result<Cart, CartError> {

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use crate::command::RemoveItem;
 use crate::error::CartError;
-use crate::events::EventType;
+use crate::events::{EventType, PricingChange};
 use crate::ids::CartKey;
 use crate::outcome::Outcome;
 use crate::ports::LoadedCart;
@@ -37,6 +37,7 @@ impl OnOneCart for Remove<'_> {
             expected_version: Some(version),
             events: vec![(EventType::ItemRemoved, Some(line))],
             ended: None,
+            pricing: PricingChange::default(),
             report: None,
         }))
     }

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use crate::command::SetQuantity;
 use crate::error::CartError;
-use crate::events::EventType;
+use crate::events::{EventType, PricingChange};
 use crate::ids::CartKey;
 use crate::outcome::Outcome;
 use crate::ports::LoadedCart;
@@ -87,6 +87,7 @@ impl UseCase for Set<'_> {
             expected_version: Some(version),
             events: vec![(EventType::ItemUpdated, Some(line))],
             ended: None,
+            pricing: PricingChange::default(),
             report: None,
         }))
     }

@@ -90,6 +90,7 @@ mod tests {
             currency: "USD".into(),
             merge: None,
             traceparent: None,
+            pricing: Default::default(),
         };
         Envelope::from_event(&event, DEFAULT_SOURCE)
     }

@@ -9,10 +9,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use cart_core::{
-    AddItem, Cart, CartError, CartEvent, CartKey, CartPolicy, CartService, CartStamp, Command,
-    Commit, Currency, GuestId, IdempotencyRecord, Outbox, OutboxEntry, Price, Product, ProductId,
-    RandomIds, RemoveItem, RequestedQuantity, SetQuantity, Store, StoreError, SweepReport,
-    SystemClock, WriteOptions,
+    AddItem, Cart, CartError, CartEvent, CartKey, CartPolicy, CartService, CartStamp, Catalog,
+    Command, Commit, Currency, GuestId, IdempotencyRecord, Outbox, OutboxEntry, Price,
+    PricingSettings, Product, ProductId, RandomIds, RemoveItem, RequestedQuantity, SetQuantity,
+    Store, StoreError, SweepReport, SystemClock, WriteOptions,
 };
 use cart_events::{Relay, RelayConfig, Sink};
 use cart_store::StoreUrl;
@@ -110,6 +110,10 @@ pub struct World {
     pub store: Arc<dyn Store>,
     /// The outbox side of the same store.
     pub outbox: Arc<dyn Outbox>,
+    /// The catalog the service prices from.
+    pub catalog: Arc<dyn Catalog>,
+    /// Where promotions are defined.
+    pub pricing: Arc<dyn PricingSettings>,
     recorder: Arc<RecordingStore>,
     _dir: tempfile::TempDir,
 }
@@ -147,6 +151,7 @@ impl World {
         let service = Arc::new(CartService::new(
             recorder.clone(),
             backend.catalog(),
+            backend.pricing(),
             Arc::new(SystemClock),
             Arc::new(RandomIds),
             CartPolicy::default(),
@@ -155,9 +160,27 @@ impl World {
             service,
             store: backend.store(),
             outbox: backend.outbox(),
+            catalog: backend.catalog(),
+            pricing: backend.pricing(),
             recorder,
             _dir: dir,
         }
+    }
+
+    /// Sets a catalog product's unit price (in USD, as every product here is priced).
+    pub async fn set_price(&self, id: &str, amount: i64) {
+        let product = Product {
+            id: ProductId::parse(id).expect("id"),
+            name: id.into(),
+            price: Price::new(amount, Currency::parse("USD").expect("usd")).expect("price"),
+            active: true,
+            stock: None,
+            tax_class: Default::default(),
+        };
+        self.catalog
+            .upsert_products(vec![product])
+            .await
+            .expect("catalog");
     }
 
     /// Every event committed so far, in commit order.

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use cart_core::{
-    AddItem, CartKey, Command, GuestId, MergeRequest, MergeStrategy, ProductId, RemoveItem,
-    RequestedQuantity, SetQuantity, UserId, WriteOptions,
+    AddItem, CartKey, Command, GuestId, MergeRequest, MergeStrategy, PricingKind, ProductId,
+    PromotionCode, Region, RemoveItem, RequestedQuantity, SetQuantity, UserId, WriteOptions,
 };
 use cart_events::sink::{self, SinkUrl};
 
@@ -108,6 +108,35 @@ async fn every_emitted_event_matches_the_schema_of_its_type() {
         let name = command.name();
         service.execute(key, command, options).await.expect(name);
     }
+    // The pricing writes: a region, a code on and off, and a reprice after a price change.
+    world
+        .pricing
+        .put_setting(
+            PricingKind::Promotion,
+            "SAVE10",
+            r#"{"type":"percentage","percent":"10"}"#,
+        )
+        .await
+        .expect("promotion");
+    let code = PromotionCode::parse("save10").expect("code");
+    let pricing_steps = [
+        Command::AddItem(add("book-4", 1)),
+        Command::SetRegion(Region::parse("US-CA").expect("region")),
+        Command::AddDiscountCode(code.clone()),
+        Command::RemoveDiscountCode(code),
+    ];
+    for command in pricing_steps {
+        let name = command.name();
+        service
+            .execute(&user_key, command, traced())
+            .await
+            .expect(name);
+    }
+    world.set_price("book-4", 2_000).await;
+    service
+        .execute(&user_key, Command::Reprice, traced())
+        .await
+        .expect("reprice");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("events.ndjson");
@@ -141,6 +170,10 @@ async fn every_emitted_event_matches_the_schema_of_its_type() {
         "cart.cleared",
         "cart.merged",
         "cart.merged_away",
+        "cart.region_set",
+        "cart.discount_code_added",
+        "cart.discount_code_removed",
+        "cart.repriced",
     ]
     .map(str::to_owned)
     .into();

@@ -1,6 +1,6 @@
 //! How the embedded store keeps a cart in the `doc` column of `carts`.
 //!
-//! A cart is written as a BLOB: one format byte ([`BINARY_V1`]) and then the cart in
+//! A cart is written as a BLOB: one format byte ([`BINARY_V2`]) and then the cart in
 //! [postcard](https://postcard.jamesmunns.com/wire-format), whose timestamps are
 //! `(seconds, nanoseconds)` pairs and whose ids are length-prefixed bytes. Carts are rewritten
 //! whole on every change, and SQLite writes every page a change touches twice (to the WAL and,
@@ -10,9 +10,11 @@
 //! (`docs/PERFORMANCE.md` has the figures).
 //!
 //! postcard is not self-describing, so the format byte says which layout follows; a change to
-//! `Cart`'s fields needs a new format number and a decoder for the old one. Databases written
-//! before this form hold JSON text, which is still read; such a cart becomes a BLOB on its next
-//! write. The other stores keep JSON, which their operators query.
+//! `Cart`'s fields needs a new format number and a decoder for the old one. Form 1 is form 2
+//! without the two fields carts gained with pricing (region, discount codes) at the end: see
+//! [`decode`]. Databases written before the binary forms hold JSON text, which is still read;
+//! such a cart becomes a BLOB on its next write. The other stores keep JSON, which their
+//! operators query.
 
 use rusqlite::types::ValueRef;
 use serde::Serialize;
@@ -20,13 +22,20 @@ use serde::de::DeserializeOwned;
 
 use cart_core::{Cart, StoreError};
 
-/// The first byte of a cart written in the current binary form.
+/// The first byte of a cart (or an event) written in the first binary form.
 pub(super) const BINARY_V1: u8 = 1;
+
+/// The first byte of a cart (or an event) written in the current binary form.
+pub(super) const BINARY_V2: u8 = 2;
+
+/// What postcard writes for a `None` and for an empty sequence (a zero length): one zero byte
+/// each ([wire format](https://postcard.jamesmunns.com/wire-format)).
+const NONE_AND_EMPTY: [u8; 2] = [0, 0];
 
 /// The bytes to store for `cart`.
 pub(super) fn encode(cart: &Cart) -> Result<Vec<u8>, StoreError> {
     // About 80 bytes a line in practice: one allocation for most carts.
-    encode_versioned(BINARY_V1, cart, 64 + 96 * cart.items().len())
+    encode_versioned(BINARY_V2, cart, 64 + 96 * cart.items().len())
         .map_err(|e| StoreError::Internal(format!("cannot encode a cart: {e}")))
 }
 
@@ -66,25 +75,37 @@ impl postcard::ser_flavors::Flavor for Buffer {
     }
 }
 
-/// The cart stored as `value`: a BLOB in a known binary form, or JSON text from before it.
+/// The cart stored as `value`: a BLOB in a known binary form, or JSON text from before them.
+///
+/// Form 1 ends where form 2 goes on with the cart's region and discount codes, so a form-1
+/// cart is read as form 2 with no region and no codes appended: the bytes postcard would have
+/// written for them.
 pub(super) fn decode(value: ValueRef<'_>) -> Result<Cart, StoreError> {
-    decode_versioned(value, "cart", |bytes| postcard::from_bytes(bytes))
+    decode_versioned(value, "cart", |format, bytes| match format {
+        BINARY_V1 => Some(postcard::from_bytes(&[bytes, &NONE_AND_EMPTY[..]].concat())),
+        BINARY_V2 => Some(postcard::from_bytes(bytes)),
+        _ => None,
+    })
 }
 
-/// A stored `what` (a cart, an event): a BLOB of a format byte and postcard, read by
-/// `binary_v1` for [`BINARY_V1`], or JSON text from before the binary forms.
+/// A stored `what` (a cart, an event): a BLOB of a format byte and postcard, read by `binary`
+/// (given the format byte and the rest; `None` for a form it does not know), or JSON text from
+/// before the binary forms.
 pub(super) fn decode_versioned<T: DeserializeOwned>(
     value: ValueRef<'_>,
     what: &str,
-    binary_v1: impl FnOnce(&[u8]) -> postcard::Result<T>,
+    binary: impl FnOnce(u8, &[u8]) -> Option<postcard::Result<T>>,
 ) -> Result<T, StoreError> {
     match value {
-        ValueRef::Blob([BINARY_V1, rest @ ..]) => binary_v1(rest)
-            .map_err(|e| StoreError::Internal(format!("stored {what} (binary form 1): {e}"))),
-        ValueRef::Blob(bytes) => Err(StoreError::Internal(format!(
-            "stored {what} in an unknown binary form {:?}; written by a newer cartd?",
-            bytes.first()
-        ))),
+        ValueRef::Blob([format, rest @ ..]) => match binary(*format, rest) {
+            Some(read) => read.map_err(|e| {
+                StoreError::Internal(format!("stored {what} (binary form {format}): {e}"))
+            }),
+            None => Err(StoreError::Internal(format!(
+                "stored {what} in an unknown binary form {format}; written by a newer cartd?"
+            ))),
+        },
+        ValueRef::Blob([]) => Err(StoreError::Internal(format!("stored {what} is empty"))),
         ValueRef::Text(json) => serde_json::from_slice(json)
             .map_err(|e| StoreError::Internal(format!("stored {what} (JSON): {e}"))),
         other => Err(StoreError::Internal(format!(
@@ -139,9 +160,37 @@ pub(super) mod tests {
         for lines in [0, 1, 15, 100] {
             let cart = cart_with_lines(lines);
             let bytes = encode(&cart).expect("encode");
-            assert_eq!(bytes[0], BINARY_V1);
+            assert_eq!(bytes[0], BINARY_V2);
             assert_eq!(decode(ValueRef::Blob(&bytes)).expect("decode"), cart);
         }
+    }
+
+    #[test]
+    fn a_cart_with_a_region_and_codes_reads_back_equal() {
+        let mut cart = cart_with_lines(2);
+        cart.set_region(cart_core::Region::parse("US-CA").expect("region"));
+        for code in ["SAVE10", "FREESHIP"] {
+            let code = cart_core::PromotionCode::parse(code).expect("code");
+            cart.add_discount_code(code).expect("room");
+        }
+        let bytes = encode(&cart).expect("encode");
+        assert_eq!(decode(ValueRef::Blob(&bytes)).expect("decode"), cart);
+    }
+
+    #[test]
+    fn carts_written_in_the_first_binary_form_still_read() {
+        // Form 1 was `Cart` without its last two fields, so a form-1 cart is this build's
+        // encoding of a cart with neither, less their two bytes.
+        let cart = cart_with_lines(3);
+        let current = encode(&cart).expect("encode");
+        assert_eq!(
+            &current[current.len() - 2..],
+            &[0, 0],
+            "no region, no codes"
+        );
+        let mut first_form = current[..current.len() - 2].to_vec();
+        first_form[0] = BINARY_V1;
+        assert_eq!(decode(ValueRef::Blob(&first_form)).expect("decode"), cart);
     }
 
     #[test]
@@ -176,7 +225,7 @@ pub(super) mod tests {
         decode: impl Fn(ValueRef<'_>) -> Result<T, StoreError>,
     ) {
         let mut newer = bytes.to_vec();
-        newer[0] = 2;
+        newer[0] = BINARY_V2 + 1;
         assert!(decode(ValueRef::Blob(&newer)).is_err());
         for cut in 0..bytes.len() {
             assert!(

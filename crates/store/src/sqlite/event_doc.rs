@@ -1,7 +1,7 @@
 //! How the embedded store keeps an event in the `payload` column of `outbox`.
 //!
 //! Like a cart ([`super::doc`]), an event is written as a BLOB: one format byte
-//! ([`BINARY_V1`]) and then its fields in [postcard](https://postcard.jamesmunns.com/wire-format).
+//! ([`BINARY_V2`]) and then its fields in [postcard](https://postcard.jamesmunns.com/wire-format).
 //! As JSON an add's event was ~480 bytes, so an outbox page held eight and a group of adds
 //! wrote one or two outbox pages, plus the interior page and the database header whenever the
 //! table grew; in this form it is ~170 bytes (`docs/PERFORMANCE.md`). The relay decodes it
@@ -10,7 +10,7 @@
 //! `CartEvent`'s serde form leaves out empty optional fields, which a format without field
 //! names cannot read back, so the binary form is the field list below, every field always
 //! present. A change to `CartEvent`'s fields needs a new format number and a decoder for the old
-//! one. Rows written before this form hold JSON text, which is still read. To look at pending
+//! one. Form 1 is form 2 without the pricing change at the end (see [`decode`]). Rows written before this form hold JSON text, which is still read. To look at pending
 //! events, `cartd outbox list` prints them as JSON.
 
 use rusqlite::types::ValueRef;
@@ -19,12 +19,16 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use cart_core::{
-    CartEvent, CartKey, EventType, LineChange, MergeReport, Owner, StoreError, Totals,
+    CartEvent, CartKey, EventType, LineChange, MergeReport, Owner, PricingChange, PromotionCode,
+    Region, RepricedLine, StoreError, Totals,
 };
 
-// The first byte of an event written in the current binary form: the same number as a cart's
-// first form, as `super::doc::decode_versioned` reads both.
-use super::doc::BINARY_V1;
+// The format bytes are shared with carts', as `super::doc::decode_versioned` reads both.
+use super::doc::{BINARY_V1, BINARY_V2};
+
+/// What postcard writes for an empty pricing change: `None` (region), `None` (code) and an
+/// empty list (repriced lines), one zero byte each. A form-1 event is form 2 without them.
+const NO_PRICING_CHANGE: [u8; 3] = [0, 0, 0];
 
 /// `CartEvent`'s fields, borrowed, in the order the binary form writes them.
 #[derive(Serialize)]
@@ -42,6 +46,9 @@ struct FieldsRef<'a> {
     currency: &'a str,
     merge: &'a Option<MergeReport>,
     traceparent: &'a Option<String>,
+    region: &'a Option<Region>,
+    discount_code: &'a Option<PromotionCode>,
+    repriced: &'a [RepricedLine],
 }
 
 /// What [`FieldsRef`] writes, read back.
@@ -60,6 +67,9 @@ struct Fields {
     currency: String,
     merge: Option<MergeReport>,
     traceparent: Option<String>,
+    region: Option<Region>,
+    discount_code: Option<PromotionCode>,
+    repriced: Vec<RepricedLine>,
 }
 
 /// The bytes to store for `event`.
@@ -77,15 +87,25 @@ pub(super) fn encode(event: &CartEvent) -> Result<Vec<u8>, StoreError> {
         currency: &event.currency,
         merge: &event.merge,
         traceparent: &event.traceparent,
+        region: &event.pricing.region,
+        discount_code: &event.pricing.discount_code,
+        repriced: &event.pricing.repriced,
     };
-    super::doc::encode_versioned(BINARY_V1, &fields, 192)
+    super::doc::encode_versioned(BINARY_V2, &fields, 192)
         .map_err(|e| StoreError::Internal(format!("cannot encode an event: {e}")))
 }
 
-/// The event stored as `value`: a BLOB in a known binary form, or JSON text from before it.
+/// The event stored as `value`: a BLOB in a known binary form, or JSON text from before them.
+/// Form 1 ends where form 2 goes on with the pricing change, so a form-1 event is read as
+/// form 2 with an empty change appended.
 pub(super) fn decode(value: ValueRef<'_>) -> Result<CartEvent, StoreError> {
-    super::doc::decode_versioned(value, "event", |bytes| {
-        postcard::from_bytes::<Fields>(bytes).map(Fields::into_event)
+    super::doc::decode_versioned(value, "event", |format, bytes| {
+        let read = match format {
+            BINARY_V1 => postcard::from_bytes::<Fields>(&[bytes, &NO_PRICING_CHANGE[..]].concat()),
+            BINARY_V2 => postcard::from_bytes::<Fields>(bytes),
+            _ => return None,
+        };
+        Some(read.map(Fields::into_event))
     })
 }
 
@@ -104,6 +124,11 @@ impl Fields {
             currency: self.currency,
             merge: self.merge,
             traceparent: self.traceparent,
+            pricing: PricingChange {
+                region: self.region,
+                discount_code: self.discount_code,
+                repriced: self.repriced,
+            },
         }
     }
 }
@@ -154,15 +179,48 @@ mod tests {
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             ));
         let cleared = CartEvent::about(Uuid::now_v7(), EventType::CartCleared, &cart, None);
-        vec![added, merged, cleared]
+        let region_set = CartEvent::about(Uuid::now_v7(), EventType::RegionSet, &cart, None)
+            .with_pricing(PricingChange {
+                region: Some(Region::parse("US-CA").expect("region")),
+                ..PricingChange::default()
+            });
+        let code_added =
+            CartEvent::about(Uuid::now_v7(), EventType::DiscountCodeAdded, &cart, None)
+                .with_pricing(PricingChange {
+                    discount_code: Some(PromotionCode::parse("SAVE10").expect("code")),
+                    ..PricingChange::default()
+                });
+        let repriced = CartEvent::about(Uuid::now_v7(), EventType::CartRepriced, &cart, None)
+            .with_pricing(PricingChange {
+                repriced: vec![RepricedLine {
+                    item_id: line.item_id(),
+                    product_id: line.product_id().clone(),
+                    was: 1_299,
+                    now: 1_099,
+                }],
+                ..PricingChange::default()
+            });
+        vec![added, merged, cleared, region_set, code_added, repriced]
     }
 
     #[test]
     fn an_event_reads_back_equal_to_what_was_written() {
         for event in events() {
             let bytes = encode(&event).expect("encode");
-            assert_eq!(bytes[0], BINARY_V1);
+            assert_eq!(bytes[0], BINARY_V2);
             assert_eq!(decode(ValueRef::Blob(&bytes)).expect("decode"), event);
+        }
+    }
+
+    #[test]
+    fn events_written_in_the_first_binary_form_still_read() {
+        // Form 1 was form 2 without the pricing change's fields, so a form-1 event is this
+        // build's encoding of an event without one, less their three bytes.
+        for event in events().into_iter().filter(|e| e.pricing.is_empty()) {
+            let current = encode(&event).expect("encode");
+            let mut first_form = current[..current.len() - 3].to_vec();
+            first_form[0] = BINARY_V1;
+            assert_eq!(decode(ValueRef::Blob(&first_form)).expect("decode"), event);
         }
     }
 

@@ -1,13 +1,17 @@
 //! A cart and its lines as GraphQL shows them: REST's `Cart` in camelCase, money as [`Money`],
 //! timestamps as RFC 3339 strings, built from the domain cart.
 
-use async_graphql::{Enum, ID, Object, Result};
+use async_graphql::{Context, Enum, ID, Object, Result};
 use time::OffsetDateTime;
 
 use cart_core::timestamp::Rfc3339Text;
 use cart_core::{Currency, LineItem};
 
+use crate::graphql::context::state;
+use crate::graphql::error::gql_error;
 use crate::graphql::types::money::{Money, int32};
+use crate::graphql::types::totals::{PricingWarning, Totals};
+use crate::totals_view::TotalsView;
 
 /// A domain cart, as GraphQL shows it.
 #[derive(Debug, Clone)]
@@ -85,6 +89,40 @@ impl Cart {
     async fn total_price(&self) -> Money {
         let currency = self.0.currency();
         Money::new(self.0.totals().total_price, currency.as_str())
+    }
+
+    /// Where the cart ships to (ISO 3166), which picks tax and shipping; null until set with
+    /// `setCartRegion`.
+    async fn region(&self) -> Option<&str> {
+        self.0.region().map(|region| region.as_str())
+    }
+
+    /// The discount codes on the cart, upper case, in the order entered; whether each applies
+    /// is in `totals`.
+    async fn discount_codes(&self) -> Vec<&str> {
+        self.0
+            .discount_codes()
+            .iter()
+            .map(|code| code.as_str())
+            .collect()
+    }
+
+    /// What the cart costs now (REST `GET /v1/cart/{cartKey}/totals`); `explain: true` adds
+    /// every step of the arithmetic.
+    async fn totals(&self, ctx: &Context<'_>, explain: Option<bool>) -> Result<Totals> {
+        let totals = crate::totals::of_cart(state(ctx)?, &self.0, explain.unwrap_or(false))
+            .await
+            .map_err(gql_error)?;
+        Ok(Totals(TotalsView::new(
+            &totals.breakdown,
+            Some(totals.quote_token),
+        )))
+    }
+
+    /// The totals' warnings alone: no region, a missing rate, a price that changed since a line
+    /// was added (`PRICE_CHANGED`; `repriceCart` takes the new price), a product no longer sold.
+    async fn warnings(&self, ctx: &Context<'_>) -> Result<Vec<PricingWarning>> {
+        Ok(self.totals(ctx, Some(false)).await?.into_warnings())
     }
 
     /// Goes up by one with every change; pass it as `expectedVersion` to make a change

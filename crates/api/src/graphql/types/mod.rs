@@ -7,9 +7,11 @@ mod merge;
 mod money;
 mod payload;
 mod product;
+mod totals;
 
 pub use cart::Cart;
 pub use merge::{MergeReport, MergeStrategy};
 pub use money::int32;
 pub use payload::{CartPayload, CartUpdate, GuestPayload, UserError};
 pub use product::Product;
+pub use totals::Totals;

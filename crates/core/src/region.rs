@@ -4,6 +4,8 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::text_serde;
+
 /// ISO 3166-1 alpha-2 codes in use (2024; user-assigned codes such as `XK` left out), sorted.
 const ISO_3166_1: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI \
 BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE \
@@ -91,7 +93,7 @@ impl fmt::Display for Region {
     }
 }
 
-cart_core::text_serde!(Region);
+text_serde!(Region);
 
 #[cfg(test)]
 mod tests {
