@@ -16,8 +16,10 @@
 #   BENCH_CONNECTIONS  space-separated wrk -c values ["32 128"]
 #   BENCH_RUNS         runs per (scenario, connections); medians are reported [3]
 #   BENCH_THREADS      wrk -t [2]
-#   BENCH_SCENARIOS    subset/order of scenarios ["health read add"]; also add-large
-#                      (carts filling towards 100 lines; run it with BENCH_DURATION=90s)
+#   BENCH_SCENARIOS    subset/order of scenarios ["health read add totals"]; also add-large
+#                      (carts filling towards 100 lines; run it with BENCH_DURATION=90s).
+#                      totals reads /totals of the read cart given a region and two codes
+#                      (the demo pricing a new install loads)
 #   BENCH_CARTS        guest carts the add scenario spreads over [10000]
 #   BENCH_STORE        sqlite, a postgres:// URL (each run gets a fresh schema in that
 #                      database, e.g. postgres://postgres@127.0.0.1:5432/test) or a redis://
@@ -50,7 +52,7 @@ BENCH_DURATION="${BENCH_DURATION:-10s}"
 BENCH_CONNECTIONS="${BENCH_CONNECTIONS:-32 128}"
 BENCH_RUNS="${BENCH_RUNS:-3}"
 BENCH_THREADS="${BENCH_THREADS:-2}"
-BENCH_SCENARIOS="${BENCH_SCENARIOS:-health read add}"
+BENCH_SCENARIOS="${BENCH_SCENARIOS:-health read add totals}"
 export BENCH_CARTS="${BENCH_CARTS:-10000}"
 BENCH_STORE="${BENCH_STORE:-sqlite}"
 export BENCH_WRK_DIR="$BENCH_DIR/wrk"   # where the Lua scripts find report.lua
@@ -62,6 +64,7 @@ RESULTS_MD="$OUT_DIR/results.md"
 # Targets the project tracks (see docs/PERFORMANCE.md).
 TARGET_READ_RATIO=60     # read rps / health rps, percent, at least
 TARGET_ADD_RATIO=25      # add rps / health rps, percent, at least
+TARGET_TOTALS_RATIO=50   # totals rps / read rps, percent, at least
 TARGET_P99_MS=10         # p99 at 32 connections, ms, below
 TARGET_RSS_MIB=100       # peak RSS, MiB, below
 
@@ -214,6 +217,22 @@ seed_read() {
   export BENCH_GUEST_ID="$guest"
 }
 
+# totals: the read cart, shipping to US-CA, with both demo codes. Sets BENCH_GUEST_ID.
+seed_totals() {
+  local code
+  seed_read
+  code="$(curl -sS -o /dev/null -w '%{http_code}' -X PATCH -H 'Content-Type: application/json' \
+    -d '{"region":"US-CA"}' "$BASE_URL/v1/cart/$BENCH_GUEST_ID")"
+  [[ "$code" == 200 ]] || die "seeding the totals cart: PATCH region answered $code"
+  for c in WELCOME10 BOOKS5; do
+    code="$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+      -d "{\"code\":\"$c\"}" "$BASE_URL/v1/cart/$BENCH_GUEST_ID/discount-codes")"
+    [[ "$code" == 200 ]] || die "seeding the totals cart: POST code $c answered $code"
+  done
+  curl -fsS "$BASE_URL/v1/cart/$BENCH_GUEST_ID/totals" | grep -q '"tax_lines":\[{' \
+    || die "seeding the totals cart: its totals have no tax"
+}
+
 # ---------------------------------------------------------------------------
 # One measured run
 # ---------------------------------------------------------------------------
@@ -234,11 +253,13 @@ run_one() {
   start_server "$scenario-c$conns-r$run"
   case "$scenario" in
     read) seed_read ;;
+    totals) seed_totals ;;
     *) ;;
   esac
   case "$scenario" in
     health) url="$BASE_URL/health" ;;
     read)   url="$BASE_URL/v1/cart/$BENCH_GUEST_ID" ;;
+    totals) url="$BASE_URL/v1/cart/$BENCH_GUEST_ID/totals" ;;
     *)      url="$BASE_URL/" ;;   # the script builds the path per request
   esac
 
@@ -378,7 +399,7 @@ report() {
   echo
   echo "| target | connections | value | goal | met |"
   echo "|---|---:|---:|---|---|"
-  local h r a pct met
+  local h r a t pct met
   yesno() { if awk "BEGIN { exit !($1) }"; then echo yes; else echo "**no**"; fi; }
   if [[ " $BENCH_SCENARIOS " == *" health "* ]]; then
     for c in $BENCH_CONNECTIONS; do
@@ -393,6 +414,14 @@ report() {
         pct="$(awk -v a="$a" -v b="$h" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')"
         echo "| add req/s ÷ health req/s | $c | $pct % | ≥ $TARGET_ADD_RATIO % | $(yesno "$pct >= $TARGET_ADD_RATIO") |"
       fi
+    done
+  fi
+  if [[ " $BENCH_SCENARIOS " == *" read "* && " $BENCH_SCENARIOS " == *" totals "* ]]; then
+    for c in $BENCH_CONNECTIONS; do
+      r="$(median_of read "$c" 4)"
+      t="$(median_of totals "$c" 4)"
+      pct="$(awk -v a="$t" -v b="$r" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')"
+      echo "| totals req/s ÷ read req/s | $c | $pct % | ≥ $TARGET_TOTALS_RATIO % | $(yesno "$pct >= $TARGET_TOTALS_RATIO") |"
     done
   fi
   if [[ " $BENCH_CONNECTIONS " == *" 32 "* ]]; then

@@ -194,8 +194,8 @@ pub fn promotion_request() -> utoipa::openapi::schema::OneOf {
     let integer = |min: i64, max: i64, description: &str| {
         ObjectBuilder::new()
             .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
-            .minimum(Some(min as f64))
-            .maximum(Some(max as f64))
+            .minimum(Some(min))
+            .maximum(Some(max))
             .description(Some(description))
     };
     let time = |description: &str| {
@@ -257,7 +257,7 @@ pub fn promotion_request() -> utoipa::openapi::schema::OneOf {
             .property("type", type_is("percentage"))
             .property(
                 "percent",
-                string(PERCENT_PATTERN, 1, 9)
+                string(POSITIVE_PERCENT_PATTERN, 1, 9)
                     .description(Some("More than 0 and at most 100, as a decimal string")),
             )
             .required("type")
@@ -271,8 +271,8 @@ pub fn promotion_request() -> utoipa::openapi::schema::OneOf {
                 "amount",
                 ObjectBuilder::new()
                     .schema_type(Type::Integer)
-                    .minimum(Some(1.0))
-                    .maximum(Some(cart_core::money::MAX_UNIT_PRICE as f64))
+                    .minimum(Some(1))
+                    .maximum(Some(cart_core::money::MAX_UNIT_PRICE))
                     .description(Some("Minor units off")),
             )
             .property("currency", currency())
@@ -288,6 +288,12 @@ pub fn promotion_request() -> utoipa::openapi::schema::OneOf {
         ))
         .build()
 }
+
+/// A percentage above zero ([`PERCENT_PATTERN`] without the zeros: `"0"`, `"00.000"` …), as a
+/// percentage code's `percent` must be. Spelled without lookaheads, which not every JSON Schema
+/// tool supports: a whole part of 1–100, or a zero whole part and a fraction with a non-zero
+/// digit.
+pub const POSITIVE_PERCENT_PATTERN: &str = r"^(?:(?:0{0,2}[1-9]|0?[1-9][0-9])(?:\.[0-9]{1,4})?|0{1,3}\.(?:[1-9][0-9]{0,3}|0[1-9][0-9]{0,2}|00[1-9][0-9]?|000[1-9])|100(?:\.0{1,4})?)$";
 
 /// The schema of a tax table's `rates`: tax class → percentage.
 pub fn tax_rates() -> Object {

@@ -1,4 +1,5 @@
-//! The data subcommands: `migrate`, `catalog import`, `outbox list`, and `token`.
+//! The data subcommands: `migrate`, `catalog import`, `pricing import`, `outbox list`, and
+//! `token`.
 
 use std::path::Path;
 
@@ -58,6 +59,25 @@ pub async fn import_catalog(file: &Path, store: &StoreArgs) -> Result<(), Failur
         "imported {} products ({new} new, {} updated)",
         created.len(),
         created.len() - new
+    );
+    Ok(())
+}
+
+/// `cartd pricing import FILE`: every row valid, or nothing imported. The settings are then
+/// written one by one (the stores keep each setting on its own); a store failure midway leaves
+/// the earlier rows written, and running the import again finishes it.
+pub async fn import_pricing(file: &Path, store: &StoreArgs) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let settings = crate::pricing_file::parse(&text)
+        .map_err(|reason| Failure::Usage(format!("{reason}; nothing imported")))?;
+    let backend = open(store).await?;
+    let counts = crate::pricing_file::store(backend.pricing().as_ref(), &settings)
+        .await
+        .map_err(Failure::Runtime)?;
+    println!(
+        "imported {} tax tables, {} shipping rates and {} promotions",
+        counts.tax_rates, counts.shipping_rates, counts.promotions
     );
     Ok(())
 }

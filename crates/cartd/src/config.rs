@@ -36,6 +36,9 @@ pub enum Command {
     /// Manage the product catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Manage tax rates, shipping rates and promotions.
+    #[command(subcommand)]
+    Pricing(PricingCommand),
     /// Inspect the transactional outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
@@ -56,6 +59,22 @@ pub enum CatalogCommand {
     /// Upsert every product of a JSON array file, all or nothing.
     Import {
         /// A JSON array of `{id, name, unit_price, currency, active?, stock?}`.
+        file: PathBuf,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `cartd pricing …`.
+#[derive(Debug, Subcommand)]
+pub enum PricingCommand {
+    /// Load tax rates, shipping rates and promotions from one JSON file, each replacing the
+    /// setting of its region or code. The whole file is checked first: one bad row imports
+    /// nothing.
+    Import {
+        /// `{"tax_rates": [{region, rates, prices_include_tax}], "shipping_rates": [{region,
+        /// amount, currency, free_above?}], "promotions": [{code, type, …}]}`.
         file: PathBuf,
         /// The store.
         #[command(flatten)]
@@ -307,7 +326,8 @@ pub struct ServeArgs {
         default_value = "half_even"
     )]
     pub rounding: cart_pricing::Rounding,
-    /// Load the demo bookstore catalog when the catalog is empty.
+    /// Load the demo bookstore catalog when the catalog is empty, with the demo regions and
+    /// discount codes (unless pricing settings exist already).
     #[arg(long, env = "CARTD_DEMO_CATALOG", value_name = "CARTD_DEMO_CATALOG", default_value_t = true, action = clap::ArgAction::Set)]
     pub demo_catalog: bool,
     /// Log format.

@@ -13,6 +13,7 @@ mod admin;
 mod config;
 mod demo;
 mod jwks;
+mod pricing_file;
 mod relay;
 mod serve;
 
@@ -130,6 +131,9 @@ fn main() -> ExitCode {
             Command::Migrate(store) => admin::migrate(&store).await,
             Command::Catalog(config::CatalogCommand::Import { file, store }) => {
                 admin::import_catalog(&file, &store).await
+            }
+            Command::Pricing(config::PricingCommand::Import { file, store }) => {
+                admin::import_pricing(&file, &store).await
             }
             Command::Outbox(config::OutboxCommand::List { limit, store }) => {
                 admin::list_outbox(limit, &store).await

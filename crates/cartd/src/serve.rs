@@ -83,7 +83,11 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let backend = cart_store::open(&args.store.url)
         .await
         .with_context(|| format!("cannot open the store {}", redacted_url(&args.store.url)))?;
-    if args.demo_catalog && backend.catalog().product_count().await.context("catalog")? == 0 {
+    // A new install (an empty catalog) gets the demo data; a store with a catalog of its own
+    // never does, so a shop's store is never given demo codes.
+    let new_install =
+        args.demo_catalog && backend.catalog().product_count().await.context("catalog")? == 0;
+    if new_install {
         let products = demo::products()?;
         let count = products.len();
         backend
@@ -94,6 +98,18 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         tracing::info!(
             products = count,
             "the catalog was empty: loaded the demo bookstore"
+        );
+    }
+    if new_install && no_pricing_settings(backend.pricing().as_ref()).await? {
+        let settings = crate::pricing_file::parse(crate::pricing_file::DEMO_PRICING)
+            .map_err(anyhow::Error::msg)
+            .context("the demo pricing")?;
+        let counts = crate::pricing_file::store(backend.pricing().as_ref(), &settings).await?;
+        tracing::info!(
+            tax_tables = counts.tax_rates,
+            shipping_rates = counts.shipping_rates,
+            promotions = counts.promotions,
+            "no pricing settings: loaded the demo regions and codes"
         );
     }
 
@@ -230,4 +246,19 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
+}
+
+/// Whether the store holds no tax table, shipping rate or promotion at all (a new install).
+async fn no_pricing_settings(settings: &dyn cart_core::PricingSettings) -> anyhow::Result<bool> {
+    for kind in cart_core::PricingKind::ALL {
+        if !settings
+            .settings(kind)
+            .await
+            .context("pricing settings")?
+            .is_empty()
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

@@ -103,7 +103,8 @@ impl IntoParams for RegionPath {
     }
 }
 
-fn region(raw: &str) -> Result<Region, ApiError> {
+/// A region in a path or a file.
+pub fn region(raw: &str) -> Result<Region, ApiError> {
     Region::parse(raw).map_err(|e| ApiError::new(Code::ValidationError, e.to_string()))
 }
 
@@ -121,6 +122,31 @@ fn unreadable(kind: PricingKind, key: &str, error: impl std::fmt::Display) -> Ap
         "stored {} {key:?}: {error}",
         kind.as_str()
     )))
+}
+
+/// A region's tax table from its request, checked, with the document the store keeps for it
+/// (also what `cartd pricing import` writes).
+pub fn tax_rates_setting(request: TaxRatesRequest) -> Result<(TaxTable, String), ApiError> {
+    let table = tax_table(request)?;
+    let document = serde_json::to_string(&table).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((table, document))
+}
+
+/// A region's shipping rate from its request, checked, with the document the store keeps for
+/// it (also what `cartd pricing import` writes).
+pub fn shipping_rate_setting(
+    request: ShippingRateRequest,
+) -> Result<(ShippingRateInput, String), ApiError> {
+    let rate = ShippingRateInput {
+        amount: request.amount,
+        currency: request.currency,
+        free_above: request.free_above,
+    }
+    .parse()
+    .map_err(|e| invalid(e.field, e.reason))?;
+    let stored = rate.to_input();
+    let document = serde_json::to_string(&stored).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((stored, document))
 }
 
 fn tax_table(request: TaxRatesRequest) -> Result<TaxTable, ApiError> {
@@ -245,8 +271,7 @@ async fn put_tax_rates(
 ) -> Result<(StatusCode, Json<TaxRatesView>), ApiError> {
     caller.require_admin()?;
     let region = region(&raw_region)?;
-    let table = tax_table(body.value)?;
-    let document = serde_json::to_string(&table).map_err(|e| ApiError::internal(e.to_string()))?;
+    let (table, document) = tax_rates_setting(body.value)?;
     let status = put_setting(
         state.pricing.as_ref(),
         PricingKind::TaxRates,
@@ -328,16 +353,7 @@ async fn put_shipping_rate(
 ) -> Result<(StatusCode, Json<ShippingRateView>), ApiError> {
     caller.require_admin()?;
     let region = region(&raw_region)?;
-    let request = body.value;
-    let rate = ShippingRateInput {
-        amount: request.amount,
-        currency: request.currency,
-        free_above: request.free_above,
-    }
-    .parse()
-    .map_err(|e| invalid(e.field, e.reason))?;
-    let stored = rate.to_input();
-    let document = serde_json::to_string(&stored).map_err(|e| ApiError::internal(e.to_string()))?;
+    let (stored, document) = shipping_rate_setting(body.value)?;
     let status = put_setting(
         state.pricing.as_ref(),
         PricingKind::ShippingRate,

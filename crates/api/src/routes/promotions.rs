@@ -154,6 +154,22 @@ impl IntoParams for CodePath {
     }
 }
 
+/// A promotion from its code and request, checked, with the document the store keeps for it
+/// (also what `cartd pricing import` writes).
+pub fn promotion_setting(
+    raw_code: &str,
+    request: PromotionRequest,
+) -> Result<(Promotion, String), ApiError> {
+    let code = code(raw_code)?;
+    let promotion = request.into_input().parse(code).map_err(|e| {
+        ApiError::new(Code::ValidationError, e.to_string())
+            .with_details(serde_json::json!({"field": e.field}))
+    })?;
+    let document = serde_json::to_string(&promotion.to_input())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((promotion, document))
+}
+
 fn code(raw: &str) -> Result<PromotionCode, ApiError> {
     Ok(commands::discount_code("code", raw)?)
 }
@@ -193,13 +209,7 @@ async fn put_promotion(
     body: JsonBody<PromotionRequest>,
 ) -> Result<(StatusCode, Json<PromotionView>), ApiError> {
     caller.require_admin()?;
-    let code = code(&raw_code)?;
-    let promotion = body.value.into_input().parse(code).map_err(|e| {
-        ApiError::new(Code::ValidationError, e.to_string())
-            .with_details(serde_json::json!({"field": e.field}))
-    })?;
-    let document = serde_json::to_string(&promotion.to_input())
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let (promotion, document) = promotion_setting(&raw_code, body.value)?;
     let created = state
         .pricing
         .put_setting(PricingKind::Promotion, promotion.code.as_str(), &document)

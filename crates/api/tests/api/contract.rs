@@ -1451,6 +1451,9 @@ struct Formats {
     tax_class: jsonschema::Validator,
     region: jsonschema::Validator,
     percent: jsonschema::Validator,
+    cart_region: jsonschema::Validator,
+    discount_code: jsonschema::Validator,
+    promotion_percent: jsonschema::Validator,
 }
 
 fn parameter<'a>(document: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
@@ -1485,6 +1488,11 @@ fn formats() -> Formats {
         region: validator(parameter(&document, TAX_RATE, "put", "region")),
         percent: validator(
             &document["components"]["schemas"]["TaxRatesRequest"]["properties"]["rates"]["additionalProperties"],
+        ),
+        cart_region: property("CartPatchRequest", "region"),
+        discount_code: validator(parameter(&document, CODE, "delete", "code")),
+        promotion_percent: validator(
+            &document["components"]["schemas"]["PromotionRequest"]["oneOf"][0]["properties"]["percent"],
         ),
     }
 }
@@ -1569,6 +1577,21 @@ fn agree(formats: &Formats, text: &str) {
             "percent",
             documented(&formats.percent),
             cart_pricing::Percent::parse(text).is_ok(),
+        ),
+        (
+            "cart region",
+            documented(&formats.cart_region),
+            cart_pricing::Region::parse(text).is_ok(),
+        ),
+        (
+            "discount code",
+            documented(&formats.discount_code),
+            cart_core::PromotionCode::parse(text).is_ok(),
+        ),
+        (
+            "a promotion's percent",
+            documented(&formats.promotion_percent),
+            cart_pricing::Percent::parse(text).is_ok_and(|p| !p.is_zero()),
         ),
         (
             "If-Match",
@@ -1716,6 +1739,15 @@ fn documented_formats_accept_exactly_what_the_server_parses() {
         ".5".into(),
         "0100".into(),
         "1000".into(),
+        "00.000".into(),
+        "0.0001".into(),
+        "000.0010".into(),
+        "0.00001".into(),
+        "SAVE10".into(),
+        "save-10_x".into(),
+        "-save".into(),
+        "A".repeat(32),
+        "A".repeat(33),
     ]);
     for sample in &samples {
         agree(formats, sample);
@@ -1737,6 +1769,7 @@ proptest! {
             "[A-Z]{3}",
             "[A-Z]{2}(-[A-Z0-9]{0,4})?",
             "[0-9]{0,4}(\\.[0-9]{0,5})?",
+            "[A-Za-z0-9_-]{0,34}",
         ]
     ) {
         agree(&FORMATS, &text);

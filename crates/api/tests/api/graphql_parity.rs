@@ -48,6 +48,14 @@ enum Op {
     },
     /// Merges something that is not a guest id.
     MergeBadGuest,
+    /// Sets where the cart ships to.
+    SetRegion(&'static str),
+    /// Puts a discount code on the cart.
+    AddCode(&'static str),
+    /// Takes a discount code off the cart.
+    RemoveCode(&'static str),
+    /// Takes the catalog's prices.
+    Reprice,
 }
 
 /// What a step did, in REST's shape.
@@ -274,6 +282,77 @@ fn cases() -> Vec<Case> {
             Op::MergeBadGuest,
             Code("INVALID_GUEST_ID"),
         ),
+        case(
+            "set a region",
+            Who::Guest,
+            &[add("book", 1)],
+            Op::SetRegion("US-CA"),
+            Cart,
+        ),
+        case(
+            "set the region the cart has",
+            Who::User,
+            &[add("book", 1), Op::SetRegion("FR")],
+            Op::SetRegion("FR"),
+            Cart,
+        ),
+        case(
+            "a lower-case region",
+            Who::Guest,
+            &[add("book", 1)],
+            Op::SetRegion("fr"),
+            Code("VALIDATION_ERROR"),
+        ),
+        case(
+            "a region without a cart",
+            Who::Guest,
+            &[],
+            Op::SetRegion("FR"),
+            Code("CART_NOT_FOUND"),
+        ),
+        case(
+            "add a code in lower case",
+            Who::Guest,
+            &[add("book", 1)],
+            Op::AddCode("save10"),
+            Cart,
+        ),
+        case(
+            "an unknown code",
+            Who::Guest,
+            &[add("book", 1)],
+            Op::AddCode("NOPE"),
+            Code("PROMOTION_NOT_FOUND"),
+        ),
+        case(
+            "a malformed code",
+            Who::Guest,
+            &[add("book", 1)],
+            Op::AddCode("no spaces"),
+            Code("VALIDATION_ERROR"),
+        ),
+        case(
+            "remove a code",
+            Who::User,
+            &[add("book", 1), Op::AddCode("SAVE10")],
+            Op::RemoveCode("save10"),
+            Cart,
+        ),
+        case(
+            "remove a code the cart lacks",
+            Who::Guest,
+            &[add("book", 1)],
+            Op::RemoveCode("SAVE10"),
+            Code("DISCOUNT_CODE_NOT_FOUND"),
+        ),
+        case("reprice", Who::Guest, &[add("book", 1)], Op::Reprice, Cart),
+        case(
+            "reprice another user's cart",
+            Who::OtherUser,
+            &[],
+            Op::Reprice,
+            Code("FORBIDDEN"),
+        ),
     ]
 }
 
@@ -374,6 +453,22 @@ async fn rest(app: &TestApp, run: &mut Run, op: Op) -> Outcome {
             let body = json!({"guest_id": "not-a-guest"});
             (Method::POST, format!("{cart_path}/merge"), Some(body))
         }
+        Op::SetRegion(region) => (
+            Method::PATCH,
+            cart_path.clone(),
+            Some(json!({"region": region})),
+        ),
+        Op::AddCode(code) => (
+            Method::POST,
+            format!("{cart_path}/discount-codes"),
+            Some(json!({"code": code})),
+        ),
+        Op::RemoveCode(code) => {
+            // Path segments are sent as they are; the table's codes need no escaping.
+            let path = format!("{cart_path}/discount-codes/{code}");
+            (Method::DELETE, path, None)
+        }
+        Op::Reprice => (Method::POST, format!("{cart_path}/reprice"), None),
     };
     let mut request = app.request(method, &path);
     if let Some(body) = body {
@@ -456,6 +551,26 @@ async fn graphql(app: &TestApp, run: &mut Run, op: Op) -> Outcome {
             "mergeGuestCart(guestId: $guest)",
             json!({"guest": "not-a-guest"}),
         ),
+        Op::SetRegion(region) => (
+            "$key: ID!, $region: String!",
+            "setCartRegion(cartKey: $key, region: $region)",
+            json!({"key": key, "region": region}),
+        ),
+        Op::AddCode(code) => (
+            "$key: ID!, $code: String!",
+            "addDiscountCode(cartKey: $key, code: $code)",
+            json!({"key": key, "code": code}),
+        ),
+        Op::RemoveCode(code) => (
+            "$key: ID!, $code: String!",
+            "removeDiscountCode(cartKey: $key, code: $code)",
+            json!({"key": key, "code": code}),
+        ),
+        Op::Reprice => (
+            "$key: ID!",
+            "repriceCart(cartKey: $key)",
+            json!({"key": key}),
+        ),
     };
     let answer = app
         .mutate(declarations, call, variables, run.token.as_deref())
@@ -490,6 +605,14 @@ async fn every_operation_does_the_same_over_rest_and_graphql() {
         ..Options::default()
     })
     .await;
+    let defined = app
+        .send(
+            app.request(Method::PUT, "/v1/promotions/SAVE10")
+                .bearer_auth(crate::helpers::token_with("pricing", Some("cart:admin")))
+                .json(&json!({"type": "percentage", "percent": "10"})),
+        )
+        .await;
+    assert_eq!(defined.status, StatusCode::CREATED, "{:?}", defined.body);
     for (number, case) in cases().into_iter().enumerate() {
         let mut over_rest = Run::new(case.who, "rest", number);
         let mut over_graphql = Run::new(case.who, "graphql", number);

@@ -113,6 +113,105 @@ fn migrate_and_catalog_import_are_all_or_nothing() {
 }
 
 #[tokio::test]
+async fn pricing_import_is_checked_whole_and_totals_use_what_it_loaded() {
+    let (dir, db) = temp_db();
+    let url = store_url(&db);
+    let env = [("CARTD_STORE", url.as_str())];
+    let file = |name: &str, body: Value| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body.to_string()).expect("write");
+        path
+    };
+    let bad = file(
+        "bad.json",
+        json!({
+            "tax_rates": [{"region": "US", "rates": {"standard": "10"}, "prices_include_tax": false}],
+            "promotions": [
+                {"code": "TEN", "type": "percentage", "percent": "10"},
+                {"code": "NOTHING", "type": "percentage", "percent": "0"}
+            ]
+        }),
+    );
+    let refused = run(&["pricing", "import", bad.to_str().expect("path")], &env);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let message = stderr(&refused);
+    assert!(
+        message.contains("promotions[1]: percent") && message.contains("nothing imported"),
+        "{message}"
+    );
+
+    let good = file(
+        "good.json",
+        json!({
+            "tax_rates": [{"region": "US", "rates": {"standard": "10"}, "prices_include_tax": false}],
+            "shipping_rates": [{"region": "US-CA", "amount": 500, "currency": "USD"}],
+            "promotions": [{"code": "half", "type": "percentage", "percent": "50"}]
+        }),
+    );
+    let imported = run(&["pricing", "import", good.to_str().expect("path")], &env);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    assert_eq!(
+        String::from_utf8_lossy(&imported.stdout).trim(),
+        "imported 1 tax tables, 1 shipping rates and 1 promotions"
+    );
+
+    // The store had pricing settings, so no demo pricing is added; the demo catalog is.
+    let server = Server::start(&db, &[NO_RELAY]).await;
+    let promotions = get_json(&format!("{}/v1/tax-rates", server.base)).await;
+    assert_eq!(
+        promotions["items"].as_array().map(Vec::len),
+        Some(1),
+        "{promotions}"
+    );
+    let client = reqwest::Client::new();
+    let key = guest(7);
+    let base = &server.base;
+    for (method, path, body) in [
+        (
+            "POST",
+            format!("{base}/v1/cart/{key}/items"),
+            json!({"product_id": "book-001-pb", "quantity": 2}),
+        ),
+        (
+            "PATCH",
+            format!("{base}/v1/cart/{key}"),
+            json!({"region": "US-CA"}),
+        ),
+        (
+            "POST",
+            format!("{base}/v1/cart/{key}/discount-codes"),
+            json!({"code": "HALF"}),
+        ),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let answer = client
+            .request(method, &path)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        assert!(answer.status().is_success(), "{path}: {}", answer.status());
+    }
+    let totals = get_json(&format!("{base}/v1/cart/{key}/totals")).await;
+    // 2 × 9.36 = 18.72, half off 9.36, shipping 5.00, 10 % tax 0.94 + 0.50.
+    assert_eq!(
+        (
+            &totals["discount"],
+            &totals["shipping"],
+            &totals["tax"],
+            &totals["total"]
+        ),
+        (
+            &json!(936),
+            &json!(500),
+            &json!(144),
+            &json!(1872 - 936 + 500 + 144)
+        ),
+        "{totals}"
+    );
+}
+
+#[tokio::test]
 async fn serve_loads_the_demo_catalog_and_outbox_list_prints_pending_events() {
     let (_dir, db) = temp_db();
     // The relay stays off so the events are still pending when listed.
