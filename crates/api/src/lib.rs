@@ -23,6 +23,7 @@
 //! - [`rate_limit`]: per-client request rate limits.
 //! - [`readiness`]: dependencies besides the store that `/ready` reports.
 //! - [`rendered`]: a validated cache of rendered carts for reads.
+//! - [`priced`]: a validated, short-lived cache of priced carts for `/totals`.
 //! - [`totals`]: what a cart or a list of lines costs: loads what `cart-pricing` needs.
 //! - [`totals_view`]: the JSON of totals.
 //! - [`trace_context`]: the `traceparent` header, copied onto a change's events.
@@ -38,6 +39,7 @@ pub mod identity;
 pub mod integers;
 pub mod listener;
 pub mod metrics;
+pub mod priced;
 pub mod problem;
 pub mod rate_limit;
 pub mod readiness;

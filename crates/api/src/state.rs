@@ -45,6 +45,9 @@ pub struct Shared {
     pub pricing: Arc<dyn PricingSettings>,
     /// How totals round exact amounts to minor units (`CARTD_ROUNDING`).
     pub rounding: cart_pricing::Rounding,
+    /// Priced carts for `/totals` (validated against the cart, the settings and the clock on
+    /// every read).
+    pub priced: Arc<crate::priced::PricedCarts>,
     /// Token verification.
     pub auth: Arc<Authenticator>,
     /// Renders `/metrics`.

@@ -28,6 +28,9 @@ pub struct CartTotals {
     pub breakdown: Breakdown,
     /// The digest checkout will hold the shopper to.
     pub quote_token: String,
+    /// The next start or end of one of the cart's promotions after the computation: the
+    /// totals may change then without anything being written.
+    pub next_change: Option<OffsetDateTime>,
 }
 
 /// The pricing settings one calculation reads.
@@ -78,14 +81,20 @@ pub async fn promotion(
     settings: &dyn PricingSettings,
     code: &PromotionCode,
 ) -> Result<Option<Promotion>, ApiError> {
-    let Some(input) =
-        setting::<PromotionInput>(settings, PricingKind::Promotion, code.as_str()).await?
-    else {
-        return Ok(None);
-    };
-    input
-        .parse(code.clone())
-        .map(Some)
+    match settings
+        .setting(PricingKind::Promotion, code.as_str())
+        .await?
+    {
+        Some(document) => stored_promotion(code, &document).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The promotion stored for `code` as `document`.
+pub fn stored_promotion(code: &PromotionCode, document: &str) -> Result<Promotion, ApiError> {
+    serde_json::from_str::<PromotionInput>(document)
+        .map_err(|e| e.to_string())
+        .and_then(|input| input.parse(code.clone()).map_err(|e| e.to_string()))
         .map_err(|e| unreadable(PricingKind::Promotion, code.as_str(), e))
 }
 
@@ -212,20 +221,30 @@ pub async fn of_cart(state: &AppState, cart: &Cart, explain: bool) -> Result<Car
             }
         })
         .collect();
+    let now = state.service.now();
     let mut breakdown = price(
         &settings,
         cart.currency(),
         &lines,
         cart.region(),
-        state.service.now(),
+        now,
         state.rounding,
         explain,
     );
     breakdown.warnings.extend(freshness);
     let quote_token = quote_token(cart.key().as_str(), cart.version(), &breakdown);
+    let next_change = settings
+        .promotions
+        .iter()
+        .filter_map(|(_, promotion)| promotion.as_ref())
+        .flat_map(|promotion| [promotion.starts_at, promotion.ends_at])
+        .flatten()
+        .filter(|moment| *moment > now)
+        .min();
     Ok(CartTotals {
         breakdown,
         quote_token,
+        next_change,
     })
 }
 

@@ -243,8 +243,9 @@ pub struct ServeArgs {
     /// How long idempotency records are kept.
     #[arg(long, env = "CARTD_IDEMPOTENCY_TTL", value_name = "CARTD_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_duration)]
     pub idempotency_ttl: Duration,
-    /// How long a catalog lookup is reused by adds (0s: read the catalog every time). Catalog
-    /// changes made by another process are seen within this time.
+    /// How long a catalog lookup, a pricing setting and computed totals are reused (0s: read
+    /// them every time). Catalog and pricing changes made by another process are seen within
+    /// this time.
     #[arg(long, env = "CARTD_CATALOG_CACHE_TTL", value_name = "CARTD_CATALOG_CACHE_TTL", default_value = "2s", value_parser = parse_duration)]
     pub catalog_cache_ttl: Duration,
     /// MiB of memory for the carts this process committed last, from which the next write to

@@ -118,7 +118,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let service = Arc::new(CartService::new(
         cached.store(),
         cached.catalog(),
-        backend.pricing(),
+        cached.pricing(),
         clock,
         Arc::new(RandomIds),
         policy,
@@ -137,8 +137,9 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     }
     let state = AppState::new(Shared {
         service: service.clone(),
-        pricing: backend.pricing(),
+        pricing: cached.pricing(),
         rounding: args.rounding,
+        priced: Arc::new(cart_api::priced::PricedCarts::new(caches.catalog_ttl)),
         auth: Arc::new(auth),
         metrics: cart_api::metrics::recorder(),
         rate_limit: rate_limit.clone(),

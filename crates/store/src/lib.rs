@@ -94,7 +94,8 @@ impl Backend {
     }
 
     /// The same backend behind the caches `config` turns on ([`caching`]): the store
-    /// remembers the carts this process commits, the catalog its lookups.
+    /// remembers the carts this process commits, the catalog and the pricing settings their
+    /// lookups.
     pub fn with_caches(mut self, clock: Arc<dyn Clock>, config: caching::CacheConfig) -> Self {
         if config.recent_carts_memory > 0 {
             self.store = Arc::new(caching::RememberingStore::new(
@@ -105,6 +106,11 @@ impl Backend {
         if config.catalog_ttl > time::Duration::ZERO {
             self.catalog = Arc::new(caching::CachedCatalog::new(
                 self.catalog,
+                clock.clone(),
+                config.catalog_ttl,
+            ));
+            self.pricing = Arc::new(caching::CachedPricingSettings::new(
+                self.pricing,
                 clock,
                 config.catalog_ttl,
             ));

@@ -3,9 +3,10 @@
 //! ([`super::carts`]).
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
@@ -222,14 +223,38 @@ async fn cart_totals(
     caller: Caller,
     PathParams(cart_key): PathParams<String>,
     QueryParams(query): QueryParams<ExplainQuery>,
-) -> Result<Json<TotalsView>, ApiError> {
+) -> Result<Response, ApiError> {
     let key = caller.cart_key(&cart_key)?;
+    let explain = query.explain.unwrap_or(false);
+    if explain {
+        let cart = state.service.get(&key).await?;
+        let totals = totals::of_cart(&state, &cart, true).await?;
+        let view = TotalsView::new(&totals.breakdown, Some(totals.quote_token));
+        return Ok(Json(view).into_response());
+    }
+    let stamp = state.service.stamp(&key).await?;
+    let now = state.service.now();
+    if let Some(body) = state.priced.get(&key, &stamp, now) {
+        return Ok(json_body(body));
+    }
+    let inputs = state.priced.inputs(now);
     let cart = state.service.get(&key).await?;
-    let totals = totals::of_cart(&state, &cart, query.explain.unwrap_or(false)).await?;
-    Ok(Json(TotalsView::new(
-        &totals.breakdown,
-        Some(totals.quote_token),
-    )))
+    let totals = totals::of_cart(&state, &cart, false).await?;
+    let view = TotalsView::new(&totals.breakdown, Some(totals.quote_token));
+    let body =
+        Bytes::from(serde_json::to_vec(&view).map_err(|e| ApiError::internal(e.to_string()))?);
+    state.priced.put(
+        &key,
+        &cart.stamp(),
+        inputs,
+        totals.next_change,
+        body.clone(),
+    );
+    Ok(json_body(body))
+}
+
+fn json_body(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// `POST /v1/pricing/calculate`.

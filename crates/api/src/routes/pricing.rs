@@ -20,6 +20,7 @@ use cart_pricing::{Percent, Region, ShippingRateInput, TaxTable};
 use crate::auth::Caller;
 use crate::extract::JsonBody;
 use crate::formats;
+use crate::priced::PricedCarts;
 use crate::problem::{ApiError, Code, InternalError, Problem, RateLimited, Unavailable};
 use crate::routes::{JSON_BODY, PathParams};
 use crate::state::AppState;
@@ -195,6 +196,7 @@ fn shipping_view(region: String, rate: ShippingRateInput) -> ShippingRateView {
 /// Stores `document` under `region`: `201` when new, `200` when replaced.
 async fn put_setting(
     settings: &dyn PricingSettings,
+    priced: &PricedCarts,
     kind: PricingKind,
     region: &Region,
     document: &str,
@@ -202,6 +204,7 @@ async fn put_setting(
     let created = settings
         .put_setting(kind, region.as_str(), document)
         .await?;
+    priced.forget_all();
     Ok(if created {
         StatusCode::CREATED
     } else {
@@ -230,10 +233,13 @@ async fn list_settings<D: DeserializeOwned, V>(
 /// Deletes the setting under `region`: `204`, or `404 NOT_FOUND` when there was none.
 async fn delete_setting(
     settings: &dyn PricingSettings,
+    priced: &PricedCarts,
     kind: PricingKind,
     region: &Region,
 ) -> Result<StatusCode, ApiError> {
-    if settings.delete_setting(kind, region.as_str()).await? {
+    let deleted = settings.delete_setting(kind, region.as_str()).await?;
+    priced.forget_all();
+    if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(
@@ -274,6 +280,7 @@ async fn put_tax_rates(
     let (table, document) = tax_rates_setting(body.value)?;
     let status = put_setting(
         state.pricing.as_ref(),
+        &state.priced,
         PricingKind::TaxRates,
         &region,
         &document,
@@ -323,7 +330,13 @@ async fn delete_tax_rates(
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     let region = region(&raw_region)?;
-    delete_setting(state.pricing.as_ref(), PricingKind::TaxRates, &region).await
+    delete_setting(
+        state.pricing.as_ref(),
+        &state.priced,
+        PricingKind::TaxRates,
+        &region,
+    )
+    .await
 }
 
 /// Set a region's shipping rate (admin).
@@ -356,6 +369,7 @@ async fn put_shipping_rate(
     let (stored, document) = shipping_rate_setting(body.value)?;
     let status = put_setting(
         state.pricing.as_ref(),
+        &state.priced,
         PricingKind::ShippingRate,
         &region,
         &document,
@@ -405,7 +419,13 @@ async fn delete_shipping_rate(
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     let region = region(&raw_region)?;
-    delete_setting(state.pricing.as_ref(), PricingKind::ShippingRate, &region).await
+    delete_setting(
+        state.pricing.as_ref(),
+        &state.priced,
+        PricingKind::ShippingRate,
+        &region,
+    )
+    .await
 }
 
 /// The pricing settings routes.

@@ -156,6 +156,8 @@ async fn put_product(
     })?;
     let view = ProductView::from(&product);
     let created = state.service.put_product(product).await?;
+    // A price, a tax class or availability may have changed: totals are priced again.
+    state.priced.forget_all();
     let status = if created {
         StatusCode::CREATED
     } else {

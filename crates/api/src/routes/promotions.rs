@@ -214,6 +214,7 @@ async fn put_promotion(
         .pricing
         .put_setting(PricingKind::Promotion, promotion.code.as_str(), &document)
         .await?;
+    state.priced.forget_all();
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -268,12 +269,11 @@ async fn list_promotions(
 ) -> Result<Json<SettingList<PromotionView>>, ApiError> {
     caller.require_admin()?;
     let mut items = Vec::new();
-    for (raw_code, _) in state.pricing.settings(PricingKind::Promotion).await? {
+    for (raw_code, document) in state.pricing.settings(PricingKind::Promotion).await? {
         let code = PromotionCode::parse(&raw_code)
             .map_err(|e| ApiError::internal(format!("stored promotion {raw_code:?}: {e}")))?;
-        if let Some(promotion) = crate::totals::promotion(state.pricing.as_ref(), &code).await? {
-            items.push(PromotionView::new(&promotion));
-        }
+        let promotion = crate::totals::stored_promotion(&code, &document)?;
+        items.push(PromotionView::new(&promotion));
     }
     Ok(Json(SettingList { items }))
 }
@@ -302,11 +302,12 @@ async fn delete_promotion(
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     let code = code(&raw_code)?;
-    if state
+    let deleted = state
         .pricing
         .delete_setting(PricingKind::Promotion, code.as_str())
-        .await?
-    {
+        .await?;
+    state.priced.forget_all();
+    if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&code))

@@ -609,3 +609,33 @@ async fn each_pricing_write_commits_its_event_with_what_it_changed() {
     );
     assert_eq!(events.last().expect("reprice").totals.total_price, 300);
 }
+
+#[tokio::test]
+async fn totals_follow_a_promotion_ending_even_when_nothing_was_written() {
+    let app = spawn_app().await;
+    let ends = cart_core::Clock::now(app.clock.as_ref()) + time::Duration::seconds(1);
+    let ends = ends
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("rfc3339");
+    admin_put(
+        &app,
+        "/v1/promotions/FLASH",
+        json!({"type": "percentage", "percent": "50", "ends_at": ends}),
+    )
+    .await;
+    let key = guest();
+    app.add_product(&key, "pen", 2).await;
+    add_code(&app, &key, "FLASH").await;
+    let during = totals(&app, &key, "").await.body;
+    assert_eq!(during["discount"], 250);
+    assert_eq!(
+        totals(&app, &key, "").await.body,
+        during,
+        "asked again, the same"
+    );
+    // Within the caches' lifetime (2 s), but at the promotion's end.
+    app.clock.advance(time::Duration::seconds(1));
+    let after = totals(&app, &key, "").await.body;
+    assert_eq!(after["discount"], 0, "{after:#}");
+    assert_eq!(after["discount_codes"][0]["reason"], "EXPIRED");
+}

@@ -170,7 +170,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let service = Arc::new(CartService::new(
         store,
         cached.catalog(),
-        backend.pricing(),
+        cached.pricing(),
         clock.clone(),
         Arc::new(RandomIds),
         CartPolicy {
@@ -185,8 +185,11 @@ pub async fn spawn_with(options: Options) -> TestApp {
     .expect("auth config");
     let state = AppState::new(Shared {
         service: service.clone(),
-        pricing: backend.pricing(),
+        pricing: cached.pricing(),
         rounding: options.rounding,
+        priced: Arc::new(cart_api::priced::PricedCarts::new(
+            cart_store::caching::CacheConfig::default().catalog_ttl,
+        )),
         auth: Arc::new(auth),
         metrics: cart_api::metrics::recorder(),
         rate_limit: options.rate_limit.map(|(rate, burst)| {

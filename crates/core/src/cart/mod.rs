@@ -462,7 +462,8 @@ impl Cart {
         Ok(true)
     }
 
-    /// Takes a discount code off the cart; `DISCOUNT_CODE_NOT_ON_CART` when it holds none such.
+    /// Takes a discount code off the cart; [`CartError::DiscountCodeNotOnCart`] when it holds
+    /// none such.
     pub fn remove_discount_code(&mut self, code: &PromotionCode) -> Result<(), CartError> {
         let index = self
             .discount_codes
@@ -474,25 +475,24 @@ impl Cart {
     }
 
     /// Sets a line's unit price to the catalog's `price` (the shopper asked to reprice). Returns
-    /// the line's change (quantity unchanged), or `None` when the price was already that.
+    /// whether the price changed.
     pub fn reprice_line(
         &mut self,
         item_id: Uuid,
         price: i64,
         now: OffsetDateTime,
-    ) -> Result<Option<LineChange>, CartError> {
+    ) -> Result<bool, CartError> {
         let line = self
             .items
             .iter_mut()
             .find(|line| line.item_id == item_id)
             .ok_or(CartError::ItemNotFound)?;
         if line.unit_price == price {
-            return Ok(None);
+            return Ok(false);
         }
         line.unit_price = price;
         line.updated_at = now;
-        let quantity = line.quantity.get();
-        Ok(Some(line.change(quantity, quantity)))
+        Ok(true)
     }
 
     /// Removes every line; the cart keeps its id and currency. Returns how many lines went.
@@ -575,6 +575,93 @@ pub(crate) mod tests {
     /// Whether `text` is the very allocation behind `shared`, not an equal copy.
     fn same_text(text: &str, shared: &str) -> bool {
         std::ptr::eq(text.as_ptr(), shared.as_ptr())
+    }
+
+    fn code(raw: &str) -> PromotionCode {
+        PromotionCode::parse(raw).expect("code")
+    }
+
+    fn region(raw: &str) -> Region {
+        Region::parse(raw).expect("region")
+    }
+
+    #[test]
+    fn codes_are_kept_once_in_order_up_to_the_limit() {
+        let mut cart = cart("alice");
+        assert_eq!(cart.add_discount_code(code("B")), Ok(true));
+        assert_eq!(cart.add_discount_code(code("a")), Ok(true));
+        assert_eq!(cart.add_discount_code(code("b")), Ok(false), "held already");
+        assert_eq!(cart.discount_codes(), [code("B"), code("A")]);
+        for n in 2..MAX_DISCOUNT_CODES {
+            assert_eq!(cart.add_discount_code(code(&format!("C{n}"))), Ok(true));
+        }
+        assert_eq!(
+            cart.add_discount_code(code("ONE-TOO-MANY")),
+            Err(CartError::TooManyDiscountCodes {
+                max_allowed: MAX_DISCOUNT_CODES
+            })
+        );
+        assert_eq!(cart.remove_discount_code(&code("b")), Ok(()));
+        assert_eq!(
+            cart.discount_codes()[0],
+            code("A"),
+            "the rest keep their order"
+        );
+        assert_eq!(
+            cart.remove_discount_code(&code("B")),
+            Err(CartError::DiscountCodeNotOnCart(code("B")))
+        );
+    }
+
+    #[test]
+    fn a_merge_keeps_the_users_region_and_unites_the_codes() {
+        let limits = Limits::new(99, 100).expect("limits");
+        let mut guest = cart("guest-cart");
+        guest.set_region(region("DE"));
+        for raw in ["SHARED", "GUEST-ONLY"] {
+            guest.add_discount_code(code(raw)).expect("room");
+        }
+        add_one(&mut guest, &product("book", "Book"));
+        let at = OffsetDateTime::UNIX_EPOCH;
+
+        let mut user = cart("alice");
+        user.set_region(region("FR"));
+        user.add_discount_code(code("USER-ONLY")).expect("room");
+        user.add_discount_code(code("SHARED")).expect("room");
+        user.absorb(&guest, merge::MergeStrategy::Sum, &limits, at)
+            .expect("merge");
+        assert_eq!(user.region(), Some(&region("FR")), "the user's region wins");
+        assert_eq!(
+            user.discount_codes(),
+            [code("USER-ONLY"), code("SHARED"), code("GUEST-ONLY")]
+        );
+
+        let mut regionless = cart("bob");
+        regionless
+            .absorb(&guest, merge::MergeStrategy::Max, &limits, at)
+            .expect("merge");
+        assert_eq!(regionless.region(), Some(&region("DE")), "else the guest's");
+
+        let mut kept = cart("carol");
+        kept.absorb(&guest, merge::MergeStrategy::Keep, &limits, at)
+            .expect("merge");
+        assert_eq!((kept.region(), kept.discount_codes()), (None, &[][..]));
+    }
+
+    #[test]
+    fn repricing_a_line_takes_the_price_and_says_whether_it_changed() {
+        let mut cart = cart("alice");
+        let line = add_one(&mut cart, &product("book", "Book"));
+        let later = OffsetDateTime::UNIX_EPOCH + Duration::hours(1);
+        assert_eq!(cart.reprice_line(line.item_id(), 250, later), Ok(false));
+        assert_eq!(cart.reprice_line(line.item_id(), 300, later), Ok(true));
+        let repriced = cart.line(line.item_id()).expect("line");
+        assert_eq!((repriced.unit_price(), repriced.updated_at()), (300, later));
+        assert_eq!(cart.totals().total_price, 300);
+        assert_eq!(
+            cart.reprice_line(Uuid::new_v4(), 1, later),
+            Err(CartError::ItemNotFound)
+        );
     }
 
     #[test]

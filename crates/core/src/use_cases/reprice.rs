@@ -80,7 +80,7 @@ impl UseCase for Reprice<'_> {
         let mut repriced = Vec::new();
         for (item_id, product_id, price) in current_prices {
             let was = cart.line(item_id)?.unit_price();
-            if cart.reprice_line(item_id, price, now)?.is_some() {
+            if cart.reprice_line(item_id, price, now)? {
                 repriced.push(RepricedLine {
                     item_id,
                     product_id,

@@ -1,12 +1,15 @@
 //! Caches, as decorators of the core's ports: [`RememberingStore`] (the carts this process
-//! committed last, for the next write's start) and [`CachedCatalog`] (product lookups, for a
-//! TTL). Both save work and decide nothing: what they answer is checked or bounded in age.
+//! committed last, for the next write's start), [`CachedCatalog`] (product lookups, for a TTL)
+//! and [`CachedPricingSettings`] (tax tables, shipping rates and promotions, for the same TTL).
+//! They save work and decide nothing: what they answer is checked or bounded in age.
 
 mod catalog;
+mod pricing;
 mod recent;
 mod store;
 
 pub use catalog::CachedCatalog;
+pub use pricing::CachedPricingSettings;
 pub use recent::DEFAULT_BUDGET as DEFAULT_RECENT_CARTS_BUDGET;
 pub use store::RememberingStore;
 
@@ -15,7 +18,7 @@ use time::Duration;
 /// How much the caches keep. Zero turns a cache off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheConfig {
-    /// How long a catalog lookup is reused.
+    /// How long a catalog lookup, or a pricing setting's, is reused.
     pub catalog_ttl: Duration,
     /// Bytes of memory for the carts this process committed last.
     pub recent_carts_memory: usize,

@@ -98,7 +98,15 @@ fn footprint(cart: &Cart) -> usize {
         })
         .sum();
     let slots = allocation(COUNTERS + cart.line_capacity() * size_of::<LineItem>());
-    size_of::<Cart>() + allocation(cart.key().as_str().len()) + slots + text
+    // The region and the discount codes: a few short strings, and the codes' slots.
+    let pricing = cart.region().map_or(0, |r| allocation(r.as_str().len()))
+        + allocation(size_of_val(cart.discount_codes()))
+        + cart
+            .discount_codes()
+            .iter()
+            .map(|code| allocation(code.as_str().len()))
+            .sum::<usize>();
+    size_of::<Cart>() + allocation(cart.key().as_str().len()) + slots + text + pricing
 }
 
 #[cfg(test)]
