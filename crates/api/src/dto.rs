@@ -58,6 +58,35 @@ pub struct CartView {
     pub discount_codes: Vec<String>,
 }
 
+/// A cart as `GET /v1/cart/{cartKey}` answers it: a [`CartView`] and `warnings`, how its lines
+/// compare with the catalog now (`PRICE_CHANGED`, `PRODUCT_UNAVAILABLE`). Its schema is the
+/// `allOf` of the two, built by hand: the cart's JSON is written by `crate::cart_json` and the
+/// warnings are spliced in by `crate::fresh`, so there is no one struct to derive it from.
+pub struct CartReadView;
+
+impl utoipa::PartialSchema for CartReadView {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, ArrayBuilder, ObjectBuilder, Ref, Type};
+        let warnings = ArrayBuilder::new()
+            .items(Ref::from_schema_name("WarningView"))
+            .description(Some(
+                "How the lines compare with the catalog now: PRICE_CHANGED, PRODUCT_UNAVAILABLE",
+            ));
+        let schema = AllOfBuilder::new()
+            .item(Ref::from_schema_name("CartView"))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .property("warnings", warnings)
+                    .required("warnings"),
+            )
+            .build();
+        utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::AllOf(schema))
+    }
+}
+
+impl ToSchema for CartReadView {}
+
 /// A cart line.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]

@@ -23,6 +23,7 @@
 //! - [`rate_limit`]: per-client request rate limits.
 //! - [`readiness`]: dependencies besides the store that `/ready` reports.
 //! - [`rendered`]: a validated cache of rendered carts for reads.
+//! - [`fresh`]: a cart read's warnings (prices changed since a line was added).
 //! - [`priced`]: a validated, short-lived cache of priced carts for `/totals`.
 //! - [`totals`]: what a cart or a list of lines costs: loads what `cart-pricing` needs.
 //! - [`totals_view`]: the JSON of totals.
@@ -34,6 +35,7 @@ pub mod commands;
 pub mod dto;
 pub mod extract;
 pub mod formats;
+pub mod fresh;
 pub mod graphql;
 pub mod identity;
 pub mod integers;

@@ -74,24 +74,25 @@ impl RenderedCarts {
     }
 }
 
-/// The live cart under `key` as `GET /v1/cart/{key}` sends it: its version and rendered JSON,
+/// The live cart under `key` as `GET /v1/cart/{key}` sends it (before its warnings): its stamp
+/// and rendered JSON,
 /// from the cache when the store's stamp says it is current, else loaded, rendered and cached.
 /// `CART_NOT_FOUND` if there is none, `CART_EXPIRED` if it expired. REST and GraphQL both read
 /// through it.
 pub async fn read(
     state: &crate::state::AppState,
     key: &CartKey,
-) -> Result<(u64, Bytes), crate::problem::ApiError> {
+) -> Result<(CartStamp, Bytes), crate::problem::ApiError> {
     let stamp = state.service.stamp(key).await?;
     if let Some(body) = state.rendered.get(key, &stamp) {
-        return Ok((stamp.version, body));
+        return Ok((stamp, body));
     }
     let cart = state.service.get(key).await?;
     let mut body = Vec::new();
     crate::cart_json::write_cart(&mut body, &cart);
     let body = Bytes::from(body);
     state.rendered.put(key, &cart.stamp(), body.clone());
-    Ok((cart.version(), body))
+    Ok((cart.stamp(), body))
 }
 
 #[cfg(test)]

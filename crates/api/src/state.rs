@@ -48,6 +48,9 @@ pub struct Shared {
     /// Priced carts for `/totals` (validated against the cart, the settings and the clock on
     /// every read).
     pub priced: Arc<crate::priced::PricedCarts>,
+    /// Cart reads' freshness warnings, kept the same way (validated against the cart and the
+    /// catalog).
+    pub fresh: Arc<crate::priced::PricedCarts>,
     /// Token verification.
     pub auth: Arc<Authenticator>,
     /// Renders `/metrics`.

@@ -185,33 +185,46 @@ fn price(
     })
 }
 
+/// How `cart`'s lines compare with `catalog`: a `PRICE_CHANGED` warning for each line whose
+/// product's price is no longer the line's, `PRODUCT_UNAVAILABLE` for each whose product is
+/// gone, inactive or now priced in another currency.
+fn freshness(cart: &Cart, catalog: &HashMap<ProductId, Product>) -> Vec<Warning> {
+    cart.items()
+        .iter()
+        .filter_map(|line| match catalog.get(line.product_id()) {
+            Some(product) if product.active && product.price.currency() == cart.currency() => {
+                (product.price.amount() != line.unit_price()).then(|| Warning::PriceChanged {
+                    item_id: line.item_id(),
+                    was: line.unit_price(),
+                    now: product.price.amount(),
+                })
+            }
+            _ => Some(Warning::ProductUnavailable {
+                item_id: line.item_id(),
+                product_id: line.product_id().clone(),
+            }),
+        })
+        .collect()
+}
+
+/// `cart`'s freshness warnings against the catalog now (what a cart read shows).
+pub async fn freshness_of(state: &AppState, cart: &Cart) -> Result<Vec<Warning>, ApiError> {
+    let catalog = products(state, cart.items().iter().map(|line| line.product_id())).await?;
+    Ok(freshness(cart, &catalog))
+}
+
 /// The totals of `cart` now: lines at the prices they were added at, with a `PRICE_CHANGED`
 /// or `PRODUCT_UNAVAILABLE` warning for each line the catalog no longer agrees with.
 pub async fn of_cart(state: &AppState, cart: &Cart, explain: bool) -> Result<CartTotals, ApiError> {
     let catalog = products(state, cart.items().iter().map(|line| line.product_id())).await?;
     let settings =
         load_settings(state.pricing.as_ref(), cart.region(), cart.discount_codes()).await?;
-    let mut freshness = Vec::new();
+    let freshness = freshness(cart, &catalog);
     let lines: Vec<LineToPrice> = cart
         .items()
         .iter()
         .map(|line| {
             let product = catalog.get(line.product_id());
-            match product {
-                Some(product) if product.active && product.price.currency() == cart.currency() => {
-                    if product.price.amount() != line.unit_price() {
-                        freshness.push(Warning::PriceChanged {
-                            item_id: line.item_id(),
-                            was: line.unit_price(),
-                            now: product.price.amount(),
-                        });
-                    }
-                }
-                _ => freshness.push(Warning::ProductUnavailable {
-                    item_id: line.item_id(),
-                    product_id: line.product_id().clone(),
-                }),
-            }
             LineToPrice {
                 item_id: Some(line.item_id()),
                 product_id: line.product_id().clone(),

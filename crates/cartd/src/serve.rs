@@ -140,6 +140,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         pricing: cached.pricing(),
         rounding: args.rounding,
         priced: Arc::new(cart_api::priced::PricedCarts::new(caches.catalog_ttl)),
+        fresh: Arc::new(cart_api::priced::PricedCarts::new(caches.catalog_ttl)),
         auth: Arc::new(auth),
         metrics: cart_api::metrics::recorder(),
         rate_limit: rate_limit.clone(),

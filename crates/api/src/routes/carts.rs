@@ -13,7 +13,8 @@ use serde::Deserialize;
 use crate::auth::Caller;
 use crate::commands::{self, REST};
 use crate::dto::{
-    AddItemRequest, CartPatchRequest, CartView, MergeCartRequest, MergedCartView, UpdateItemRequest,
+    AddItemRequest, CartPatchRequest, CartReadView, CartView, MergeCartRequest, MergedCartView,
+    UpdateItemRequest,
 };
 use crate::extract::{JsonBody, if_match};
 use crate::formats;
@@ -76,10 +77,15 @@ impl IntoParams for WriteHeaders {
 ///
 /// `me` is the caller's own cart (a token is required), a guest id is that guest's cart, a user
 /// id is that user's cart (its owner or an admin). The `ETag` is the cart's version.
+///
+/// `warnings` compares each line with the catalog now: `PRICE_CHANGED` (the line keeps the
+/// price it was added at until `POST …/reprice`) and `PRODUCT_UNAVAILABLE`. They are not part of
+/// the cart's versioned state (a catalog change does not change the version), and answers to
+/// writes do not carry them.
 #[utoipa::path(get, path = "/v1/cart/{cartKey}", tag = "cart",
     params(CartPath),
     responses(
-        (status = 200, description = "The cart", body = CartView),
+        (status = 200, description = "The cart, with what the shopper should know about its prices now", body = CartReadView),
         (status = 400, description = "Malformed cart key", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No token for a user cart, or a token that is present but invalid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another user's cart", body = Problem, content_type = "application/problem+json"),
@@ -96,13 +102,14 @@ async fn get_cart(
     PathParams(cart_key): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let key = caller.cart_key(&cart_key)?;
-    let (version, body) = crate::rendered::read(&state, &key).await?;
+    let (stamp, cart) = crate::rendered::read(&state, &key).await?;
+    let warnings = crate::fresh::warnings(&state, &key, &stamp).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/json".to_owned()),
-            (header::ETAG, format!("\"{version}\"")),
+            (header::ETAG, format!("\"{}\"", stamp.version)),
         ],
-        body,
+        crate::fresh::with_warnings(&cart, &warnings),
     )
         .into_response())
 }

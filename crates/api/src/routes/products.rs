@@ -158,6 +158,7 @@ async fn put_product(
     let created = state.service.put_product(product).await?;
     // A price, a tax class or availability may have changed: totals are priced again.
     state.priced.forget_all();
+    state.fresh.forget_all();
     let status = if created {
         StatusCode::CREATED
     } else {

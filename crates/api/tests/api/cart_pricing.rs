@@ -274,6 +274,11 @@ async fn a_changed_price_warns_and_leaves_the_line_until_the_cart_is_repriced() 
     assert_eq!(shown["subtotal"], 250, "the line keeps its price");
     let cart = app.get_cart(&key, None).await.body;
     assert_eq!(cart["items"][0]["unit_price"], 250);
+    assert_eq!(
+        cart["warnings"],
+        json!([{"code": "PRICE_CHANGED", "item_id": item, "was": 250, "now": 275}]),
+        "reads carry the warning too"
+    );
 
     let repriced = send(&app, Method::POST, &format!("/v1/cart/{key}/reprice"), None).await;
     assert_eq!(repriced.status, StatusCode::OK, "{:?}", repriced.body);
@@ -288,10 +293,22 @@ async fn a_changed_price_warns_and_leaves_the_line_until_the_cart_is_repriced() 
         !shown["warnings"].to_string().contains("PRICE_CHANGED"),
         "{shown:#}"
     );
+    assert_eq!(app.get_cart(&key, None).await.body["warnings"], json!([]));
     let again = send(&app, Method::POST, &format!("/v1/cart/{key}/reprice"), None).await;
     assert_eq!(
         again.body["version"], repriced.body["version"],
         "nothing left to reprice"
+    );
+
+    admin_put(
+        &app,
+        "/v1/products/pen",
+        json!({"name": "Product pen", "unit_price": 275, "currency": "USD", "active": false}),
+    )
+    .await;
+    assert_eq!(
+        app.get_cart(&key, None).await.body["warnings"],
+        json!([{"code": "PRODUCT_UNAVAILABLE", "item_id": item, "product_id": "pen"}])
     );
 }
 

@@ -49,7 +49,10 @@ async fn a_cart_reads_the_same_as_rest_and_errors_carry_rest_codes() {
     let read = app.graphql(&query, json!({"key": key}), None).await;
     assert_eq!(read.status, StatusCode::OK);
     assert!(read.body["errors"].is_null(), "{}", read.body);
-    assert_eq!(rest_shape(&read.body["data"]["cart"]), rest.body);
+    assert_eq!(
+        rest_shape(&read.body["data"]["cart"]),
+        crate::helpers::cart_part(&rest.body)
+    );
     assert_eq!(read.body["data"]["cart"]["owner"], "GUEST");
     assert_eq!(read.body["data"]["cart"]["totalPrice"]["amount64"], "2598");
 
@@ -360,7 +363,7 @@ async fn a_replayed_clear_does_not_clear_again_and_a_replayed_merge_does_not_mer
     assert_eq!(cart.body["total_quantity"], 2);
     assert_eq!(
         masked(&rest_shape(&merged.body["data"]["payload"]["cart"])),
-        masked(&cart.body)
+        masked(&crate::helpers::cart_part(&cart.body))
     );
 }
 

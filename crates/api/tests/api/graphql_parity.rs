@@ -484,7 +484,7 @@ async fn rest(app: &TestApp, run: &mut Run, op: Op) -> Outcome {
         return match read.status {
             StatusCode::OK => {
                 run.remember(&read.body);
-                rest_cart(read.body)
+                rest_cart(crate::helpers::cart_part(&read.body))
             }
             _ => Outcome::NoCart,
         };
@@ -666,5 +666,8 @@ async fn a_refused_change_changes_nothing_over_graphql_either() {
         );
         assert!(answer.body["data"]["payload"]["cart"].is_null());
     }
-    assert_eq!(app.get_cart(&key, None).await.body, added.body);
+    assert_eq!(
+        crate::helpers::cart_part(&app.get_cart(&key, None).await.body),
+        added.body
+    );
 }

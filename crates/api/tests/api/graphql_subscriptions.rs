@@ -120,7 +120,7 @@ async fn a_guest_subscribes_by_guest_id_and_sees_its_cart_go_at_a_merge() {
     let cart = app.get_cart("me", Some(&token("carol"))).await;
     assert_eq!(
         masked(&rest_shape(&merged.body["data"]["payload"]["cart"])),
-        masked(&cart.body)
+        masked(&crate::helpers::cart_part(&cart.body))
     );
 }
 
