@@ -6,24 +6,29 @@
 
 use axum::body::Bytes;
 
-use cart_core::{CartKey, CartStamp};
+use cart_core::{Cart, CartKey, CartStamp};
 
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::totals_view::WarningView;
 
-/// The JSON array of the warnings of the cart under `key` at `stamp`.
+/// The JSON array of the warnings of the cart under `key` at `stamp`; `loaded` is the cart if
+/// the read loaded it already.
 pub async fn warnings(
     state: &AppState,
     key: &CartKey,
     stamp: &CartStamp,
+    loaded: Option<Cart>,
 ) -> Result<Bytes, ApiError> {
     let now = state.service.now();
     if let Some(warnings) = state.fresh.get(key, stamp, now) {
         return Ok(warnings);
     }
     let inputs = state.fresh.inputs(now);
-    let cart = state.service.get(key).await?;
+    let cart = match loaded {
+        Some(cart) => cart,
+        None => state.service.get(key).await?,
+    };
     let views: Vec<WarningView> = crate::totals::freshness_of(state, &cart)
         .await?
         .iter()

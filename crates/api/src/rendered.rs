@@ -75,24 +75,43 @@ impl RenderedCarts {
 }
 
 /// The live cart under `key` as `GET /v1/cart/{key}` sends it (before its warnings): its stamp
-/// and rendered JSON,
+/// and rendered JSON (see [`Rendered`]),
 /// from the cache when the store's stamp says it is current, else loaded, rendered and cached.
 /// `CART_NOT_FOUND` if there is none, `CART_EXPIRED` if it expired. REST and GraphQL both read
 /// through it.
 pub async fn read(
     state: &crate::state::AppState,
     key: &CartKey,
-) -> Result<(CartStamp, Bytes), crate::problem::ApiError> {
+) -> Result<Rendered, crate::problem::ApiError> {
     let stamp = state.service.stamp(key).await?;
     if let Some(body) = state.rendered.get(key, &stamp) {
-        return Ok((stamp, body));
+        return Ok(Rendered {
+            stamp,
+            body,
+            loaded: None,
+        });
     }
     let cart = state.service.get(key).await?;
     let mut body = Vec::new();
     crate::cart_json::write_cart(&mut body, &cart);
     let body = Bytes::from(body);
     state.rendered.put(key, &cart.stamp(), body.clone());
-    Ok((cart.stamp(), body))
+    Ok(Rendered {
+        stamp: cart.stamp(),
+        body,
+        loaded: Some(cart),
+    })
+}
+
+/// A cart read: its stamp, its JSON, and the cart itself when it had to be loaded (a miss),
+/// so what else the read needs of it is not loaded twice.
+pub struct Rendered {
+    /// The cart's id, version and expiry.
+    pub stamp: CartStamp,
+    /// Its JSON.
+    pub body: Bytes,
+    /// The cart, when this read loaded it.
+    pub loaded: Option<cart_core::Cart>,
 }
 
 #[cfg(test)]

@@ -54,7 +54,9 @@ async fn setting<T: DeserializeOwned>(
         .map_err(|e| unreadable(kind, key, e))
 }
 
-fn unreadable(kind: PricingKind, key: &str, error: impl std::fmt::Display) -> ApiError {
+/// A stored setting that no longer reads: the store holds something this build cannot use
+/// (`500`, the cause logged).
+pub(crate) fn unreadable(kind: PricingKind, key: &str, error: impl std::fmt::Display) -> ApiError {
     ApiError::from(StoreError::Internal(format!(
         "stored {} {key:?}: {error}",
         kind.as_str()

@@ -102,14 +102,14 @@ async fn get_cart(
     PathParams(cart_key): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let key = caller.cart_key(&cart_key)?;
-    let (stamp, cart) = crate::rendered::read(&state, &key).await?;
-    let warnings = crate::fresh::warnings(&state, &key, &stamp).await?;
+    let read = crate::rendered::read(&state, &key).await?;
+    let warnings = crate::fresh::warnings(&state, &key, &read.stamp, read.loaded).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/json".to_owned()),
-            (header::ETAG, format!("\"{}\"", stamp.version)),
+            (header::ETAG, format!("\"{}\"", read.stamp.version)),
         ],
-        crate::fresh::with_warnings(&cart, &warnings),
+        crate::fresh::with_warnings(&read.body, &warnings),
     )
         .into_response())
 }

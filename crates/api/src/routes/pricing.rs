@@ -14,7 +14,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use cart_core::{PricingKind, PricingSettings, StoreError, TaxClass};
+use cart_core::{PricingKind, PricingSettings, TaxClass};
 use cart_pricing::{Percent, Region, ShippingRateInput, TaxTable};
 
 use crate::auth::Caller;
@@ -24,6 +24,7 @@ use crate::priced::PricedCarts;
 use crate::problem::{ApiError, Code, InternalError, Problem, RateLimited, Unavailable};
 use crate::routes::{JSON_BODY, PathParams};
 use crate::state::AppState;
+use crate::totals::unreadable;
 
 /// The most tax classes one region's table may name.
 pub const MAX_TAX_CLASSES: usize = 64;
@@ -115,14 +116,6 @@ fn invalid(field: &'static str, reason: impl ToString) -> ApiError {
         format!("{field}: {}", reason.to_string()),
     )
     .with_details(serde_json::json!({"field": field}))
-}
-
-/// A stored document that no longer reads: the store holds something this build cannot use.
-fn unreadable(kind: PricingKind, key: &str, error: impl std::fmt::Display) -> ApiError {
-    ApiError::from(StoreError::Internal(format!(
-        "stored {} {key:?}: {error}",
-        kind.as_str()
-    )))
 }
 
 /// A region's tax table from its request, checked, with the document the store keeps for it

@@ -441,9 +441,9 @@ impl Cart {
         Ok(line.change(line.quantity.get(), 0))
     }
 
-    /// Sets where the cart ships to. Returns the region it had.
-    pub fn set_region(&mut self, region: Region) -> Option<Region> {
-        self.region.replace(region)
+    /// Sets where the cart ships to.
+    pub fn set_region(&mut self, region: Region) {
+        self.region = Some(region);
     }
 
     /// Puts a discount code on the cart, after those already there. Returns `false` (and changes
