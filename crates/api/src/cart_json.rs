@@ -64,7 +64,18 @@ pub fn write_cart(out: &mut Vec<u8>, cart: &Cart) {
         }
         write_str(out, code.as_str());
     }
-    out.extend_from_slice(b"]}");
+    out.extend_from_slice(b"],\"checkout\":");
+    match cart.checkout() {
+        Some(lock) => {
+            out.extend_from_slice(b"{\"order_id\":");
+            write_uuid(out, lock.order_id);
+            out.extend_from_slice(b",\"status\":");
+            write_str(out, lock.status.as_str());
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
 }
 
 /// Appends a merge's answer to `out`: the cart's JSON with the merge report as its `merge`
@@ -272,6 +283,13 @@ mod tests {
                     .iter()
                     .map(|code| Value::from(code.as_str()))
                     .collect(),
+            ),
+            (
+                "checkout",
+                cart.checkout().map_or(Value::Null, |lock| {
+                    serde_json::json!({"order_id": lock.order_id.to_string(),
+                                       "status": lock.status.as_str()})
+                }),
             ),
             ("version", Value::from(cart.version())),
             ("created_at", Value::from(text(cart.created_at()))),

@@ -56,6 +56,20 @@ pub struct CartView {
     /// applies is in `/totals`.
     #[schema(schema_with = crate::formats::discount_codes)]
     pub discount_codes: Vec<String>,
+    /// The order whose checkout locked the cart while it waits for payment; `null` otherwise.
+    /// A locked cart refuses changes with `409 CART_LOCKED`.
+    pub checkout: Option<CheckoutLockView>,
+}
+
+/// The checkout that locked a cart.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckoutLockView {
+    /// The order.
+    #[schema(value_type = String, format = "uuid")]
+    pub order_id: Uuid,
+    /// Its status: `pending_payment` while the lock holds.
+    #[schema(example = "pending_payment")]
+    pub status: String,
 }
 
 /// A cart as `GET /v1/cart/{cartKey}` answers it: a [`CartView`] and `warnings`, how its lines
@@ -178,11 +192,25 @@ pub struct ProductView {
     pub currency: String,
     /// Inactive products cannot be added.
     pub active: bool,
-    /// Units in stock where tracked.
+    /// Units on hand where tracked (lowered when an order is paid); `null` when not tracked.
     pub stock: Option<u32>,
+    /// Units held by checkouts waiting for payment; adds and checkouts may take
+    /// `stock - reserved`. `null` when stock is not tracked.
+    pub reserved: Option<u32>,
     /// Which of a region's tax rates applies: `standard` unless set.
     #[schema(example = "standard")]
     pub tax_class: String,
+}
+
+impl ProductView {
+    /// The view with the product's stock level (on hand and reserved) as checkouts counted it.
+    pub fn with_level(mut self, level: Option<cart_core::order::StockLevel>) -> Self {
+        if let Some(level) = level {
+            self.stock = Some(level.on_hand);
+            self.reserved = Some(level.reserved);
+        }
+        self
+    }
 }
 
 impl From<&Product> for ProductView {
@@ -194,6 +222,7 @@ impl From<&Product> for ProductView {
             currency: product.price.currency().to_string(),
             active: product.active,
             stock: product.stock,
+            reserved: product.stock.map(|_| 0),
             tax_class: product.tax_class.to_string(),
         }
     }

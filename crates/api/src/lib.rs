@@ -41,6 +41,8 @@ pub mod identity;
 pub mod integers;
 pub mod listener;
 pub mod metrics;
+pub mod order_dto;
+pub mod payments;
 pub mod priced;
 pub mod problem;
 pub mod rate_limit;
@@ -85,6 +87,8 @@ pub use state::{AppState, Shared};
         (name = "products", description = "The catalog"),
         (name = "pricing", description = "Tax rates and shipping rates by region (admin writes)"),
         (name = "guests", description = "Guest ids"),
+        (name = "orders", description = "Checkout, orders and their fulfilment"),
+        (name = "payments", description = "The payment provider's signed webhooks"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]
@@ -111,6 +115,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::carts::router())
         .merge(routes::cart_pricing::router())
+        .merge(routes::orders::router())
         .merge(routes::products::router())
         .merge(routes::pricing::router())
         .merge(routes::promotions::router())

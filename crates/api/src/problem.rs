@@ -49,6 +49,18 @@ pub enum Code {
     RateLimited,
     InternalError,
     ServiceUnavailable,
+    CartLocked,
+    CartEmpty,
+    QuoteChanged,
+    OutOfStock,
+    ProductNoLongerAvailable,
+    RegionRequired,
+    RegionMismatch,
+    IdempotencyKeyRequired,
+    OrderNotFound,
+    InvalidTransition,
+    SignatureInvalid,
+    PaymentAmountMismatch,
 }
 
 impl Code {
@@ -154,6 +166,48 @@ impl Code {
                 "SERVICE_UNAVAILABLE",
                 S::SERVICE_UNAVAILABLE,
                 "Service unavailable",
+            ),
+            Self::CartLocked => ("CART_LOCKED", S::CONFLICT, "Cart locked by a checkout"),
+            Self::CartEmpty => ("CART_EMPTY", S::UNPROCESSABLE_ENTITY, "Cart empty"),
+            Self::QuoteChanged => ("QUOTE_CHANGED", S::CONFLICT, "Totals changed"),
+            Self::OutOfStock => ("OUT_OF_STOCK", S::CONFLICT, "Out of stock"),
+            // At checkout a product that went away is a conflict between the cart and the
+            // catalog (`409`); at an add, the request itself asks for it (`422`, above).
+            Self::ProductNoLongerAvailable => (
+                "PRODUCT_UNAVAILABLE",
+                S::CONFLICT,
+                "Product no longer available",
+            ),
+            Self::RegionRequired => (
+                "REGION_REQUIRED",
+                S::UNPROCESSABLE_ENTITY,
+                "Region required",
+            ),
+            Self::RegionMismatch => (
+                "REGION_MISMATCH",
+                S::UNPROCESSABLE_ENTITY,
+                "Shipping address outside the cart's region",
+            ),
+            Self::IdempotencyKeyRequired => (
+                "IDEMPOTENCY_KEY_REQUIRED",
+                S::BAD_REQUEST,
+                "Idempotency-Key required",
+            ),
+            Self::OrderNotFound => ("ORDER_NOT_FOUND", S::NOT_FOUND, "Order not found"),
+            Self::InvalidTransition => (
+                "INVALID_TRANSITION",
+                S::CONFLICT,
+                "Invalid order transition",
+            ),
+            Self::SignatureInvalid => (
+                "SIGNATURE_INVALID",
+                S::BAD_REQUEST,
+                "Webhook signature invalid",
+            ),
+            Self::PaymentAmountMismatch => (
+                "PAYMENT_AMOUNT_MISMATCH",
+                S::UNPROCESSABLE_ENTITY,
+                "Payment does not match the order",
             ),
         }
     }
@@ -392,6 +446,45 @@ impl From<CartError> for ApiError {
             CartError::TooManyDiscountCodes { max_allowed } => (
                 Code::DiscountCodeLimitExceeded,
                 json!({"max_allowed": max_allowed}),
+            ),
+            CartError::CartLocked { order_id } => {
+                (Code::CartLocked, json!({"order_id": order_id.to_string()}))
+            }
+            CartError::RegionRequired => (Code::RegionRequired, json!({})),
+            CartError::ShippingOutsideRegion { region, country } => (
+                Code::RegionMismatch,
+                json!({"region": region, "country": country}),
+            ),
+            CartError::CartEmpty => (Code::CartEmpty, json!({})),
+            CartError::QuoteChanged { quote_token } => {
+                (Code::QuoteChanged, json!({"quote_token": quote_token}))
+            }
+            CartError::OutOfStock(shortages) => (
+                Code::OutOfStock,
+                json!({"lines": shortages.iter().map(|s| json!({
+                    "product_id": s.product_id.as_str(),
+                    "requested": s.requested,
+                    "available": s.available,
+                })).collect::<Vec<_>>()}),
+            ),
+            CartError::LinesUnavailable(ids) => (
+                Code::ProductNoLongerAvailable,
+                json!({"product_ids": ids.iter().map(|id| id.as_str()).collect::<Vec<_>>()}),
+            ),
+            CartError::PaymentAmountMismatch {
+                expected,
+                expected_currency,
+                got,
+                got_currency,
+            } => (
+                Code::PaymentAmountMismatch,
+                json!({"expected_amount": expected, "expected_currency": expected_currency,
+                       "amount": got, "currency": got_currency}),
+            ),
+            CartError::OrderNotFound => (Code::OrderNotFound, json!({})),
+            CartError::InvalidTransition(invalid) => (
+                Code::InvalidTransition,
+                json!({"status": invalid.from.as_str(), "action": invalid.action.as_str()}),
             ),
             CartError::Store(StoreError::Unavailable(cause)) => {
                 return Self {

@@ -67,6 +67,11 @@ pub struct Shared {
     pub live: LiveFeed,
     /// GraphQL limits and introspection (`GraphqlConfig::default()` suits a public endpoint).
     pub graphql: GraphqlConfig,
+    /// Where payment intents come from, and whose intent ids webhooks name.
+    pub payments: Arc<dyn cart_core::PaymentProvider>,
+    /// The payment webhook's signing secret (`CARTD_PAYMENT_WEBHOOK_SECRET`); without one the
+    /// webhook answers `503`.
+    pub webhook_secret: Option<secrecy::SecretString>,
 }
 
 /// The default byte budget of the rendered-cart cache.

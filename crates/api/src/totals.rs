@@ -37,7 +37,8 @@ pub struct CartTotals {
 struct Settings {
     tax: Option<TaxTable>,
     shipping: Option<ShippingRate>,
-    promotions: Vec<(PromotionCode, Option<Promotion>)>,
+    /// Each code, its promotion (if one has it) and how many orders used it.
+    promotions: Vec<(PromotionCode, Option<Promotion>, u64)>,
 }
 
 /// A stored setting, parsed; a document that no longer reads is a store fault (`500`).
@@ -101,10 +102,11 @@ pub fn stored_promotion(code: &PromotionCode, document: &str) -> Result<Promotio
 }
 
 async fn load_settings(
-    settings: &dyn PricingSettings,
+    state: &AppState,
     region: Option<&Region>,
     codes: &[PromotionCode],
 ) -> Result<Settings, ApiError> {
+    let settings = state.pricing.as_ref();
     let (tax, shipping) = match region {
         Some(region) => {
             let tax = regional::<TaxTable>(settings, PricingKind::TaxRates, region).await?;
@@ -125,7 +127,15 @@ async fn load_settings(
     };
     let mut promotions = Vec::with_capacity(codes.len());
     for code in codes {
-        promotions.push((code.clone(), promotion(settings, code).await?));
+        let found = promotion(settings, code).await?;
+        // Uses are read only for a limited promotion: the others never look at them.
+        let used = match &found {
+            Some(promotion) if promotion.usage_limit.is_some() => {
+                state.service.promotion_uses(code.as_str()).await?
+            }
+            _ => 0,
+        };
+        promotions.push((code.clone(), found, used));
     }
     Ok(Settings {
         tax,
@@ -164,11 +174,10 @@ fn price(
     let codes: Vec<CodeToPrice<'_>> = settings
         .promotions
         .iter()
-        .map(|(code, promotion)| CodeToPrice {
+        .map(|(code, promotion, times_used)| CodeToPrice {
             code,
             promotion: promotion.as_ref(),
-            // Usage is counted at checkout; until orders exist no code has been used.
-            times_used: 0,
+            times_used: *times_used,
         })
         .collect();
     let destination = region.map(|region| Destination {
@@ -215,12 +224,38 @@ pub async fn freshness_of(state: &AppState, cart: &Cart) -> Result<Vec<Warning>,
     Ok(freshness(cart, &catalog))
 }
 
+/// Checkout's port to pricing: the totals of the cart checkout read, and their quote token.
+pub struct CheckoutQuoter<'a>(pub &'a AppState);
+
+#[async_trait::async_trait]
+impl cart_core::Quoter for CheckoutQuoter<'_> {
+    async fn quote(&self, cart: &Cart) -> Result<cart_core::Quote, CartError> {
+        let totals = of_cart(self.0, cart, false)
+            .await
+            .map_err(|error| CartError::Store(StoreError::Internal(format!("{error:?}"))))?;
+        let applied_codes = totals
+            .breakdown
+            .discount_codes
+            .iter()
+            .filter(|result| result.applied)
+            .map(|result| result.code.clone())
+            .collect();
+        let view = crate::totals_view::TotalsView::new(&totals.breakdown, None);
+        Ok(cart_core::Quote {
+            token: totals.quote_token,
+            total: totals.breakdown.total,
+            totals: serde_json::to_value(view)
+                .map_err(|e| CartError::Store(StoreError::Internal(e.to_string())))?,
+            applied_codes,
+        })
+    }
+}
+
 /// The totals of `cart` now: lines at the prices they were added at, with a `PRICE_CHANGED`
 /// or `PRODUCT_UNAVAILABLE` warning for each line the catalog no longer agrees with.
 pub async fn of_cart(state: &AppState, cart: &Cart, explain: bool) -> Result<CartTotals, ApiError> {
     let catalog = products(state, cart.items().iter().map(|line| line.product_id())).await?;
-    let settings =
-        load_settings(state.pricing.as_ref(), cart.region(), cart.discount_codes()).await?;
+    let settings = load_settings(state, cart.region(), cart.discount_codes()).await?;
     let freshness = freshness(cart, &catalog);
     let lines: Vec<LineToPrice> = cart
         .items()
@@ -251,7 +286,7 @@ pub async fn of_cart(state: &AppState, cart: &Cart, explain: bool) -> Result<Car
     let next_change = settings
         .promotions
         .iter()
-        .filter_map(|(_, promotion)| promotion.as_ref())
+        .filter_map(|(_, promotion, _)| promotion.as_ref())
         .flat_map(|promotion| [promotion.starts_at, promotion.ends_at])
         .flatten()
         .filter(|moment| *moment > now)
@@ -310,12 +345,7 @@ pub async fn of_lines(
             tax_class: product.tax_class.clone(),
         });
     }
-    let settings = load_settings(
-        state.pricing.as_ref(),
-        request.region.as_ref(),
-        &request.codes,
-    )
-    .await?;
+    let settings = load_settings(state, request.region.as_ref(), &request.codes).await?;
     Ok(price(
         &settings,
         request.currency,

@@ -110,7 +110,9 @@ pub fn render(success: StatusCode, written: &Written) -> Response {
                     cart,
                     &MergeReportView::new(&merged.report, merged.dry_run),
                 ),
-                Outcome::Cart(_) => crate::cart_json::write_cart(&mut body, cart),
+                Outcome::Cart(_) | Outcome::CheckedOut(_) => {
+                    crate::cart_json::write_cart(&mut body, cart)
+                }
             }
             let mut response = (success, body).into_response();
             let headers = response.headers_mut();

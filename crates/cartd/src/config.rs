@@ -39,6 +39,14 @@ pub enum Command {
     /// Manage tax rates, shipping rates and promotions.
     #[command(subcommand)]
     Pricing(PricingCommand),
+    /// Payments, for development: sign and send a provider's webhook.
+    #[command(subcommand)]
+    Payments(PaymentsCommand),
+    /// Run only the order worker (for deployments that scale it apart from `serve`).
+    Worker(Box<WorkerCommandArgs>),
+    /// Orders whose fulfilment failed every attempt.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLettersCommand),
     /// Inspect the transactional outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
@@ -51,6 +59,175 @@ pub enum Command {
     Jwks(JwksCommand),
     /// Print the OpenAPI document.
     Openapi,
+}
+
+/// `cartd payments …`.
+#[derive(Debug, Subcommand)]
+pub enum PaymentsCommand {
+    /// Sign a payment provider's event about an order's payment and send it to a running
+    /// cartd's webhook, as the provider would.
+    Simulate {
+        /// The order's id.
+        #[arg(long)]
+        order: uuid::Uuid,
+        /// What the provider reports.
+        outcome: PaymentOutcome,
+        /// The cartd to send it to.
+        #[arg(long = "url", id = "server", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// The store (to read the order's payment intent).
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The webhook secret.
+        #[command(flatten)]
+        orders: OrderArgs,
+    },
+}
+
+/// A payment outcome to simulate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PaymentOutcome {
+    /// `payment_intent.succeeded`.
+    Succeed,
+    /// `payment_intent.payment_failed`.
+    Fail,
+}
+
+/// `cartd dead-letters …`.
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// Print the dead letters, one JSON order per line.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Send a dead letter back to fulfilment.
+    Retry {
+        /// The order's id.
+        order: uuid::Uuid,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `cartd worker`.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerCommandArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// How orders are fulfilled.
+    #[command(flatten)]
+    pub orders: OrderArgs,
+    /// Log format.
+    #[arg(long, env = "CARTD_LOG_FORMAT", value_name = "CARTD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Where the order worker takes paid orders from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkerSource {
+    /// The store's own queue of paid orders, polled by the worker in this process.
+    InProcess,
+    /// No worker in this process (another process runs `cartd worker`).
+    None,
+}
+
+/// Checkout, payments and the order worker; shared by `serve`, `worker` and `payments`.
+#[derive(Debug, Clone, Args)]
+pub struct OrderArgs {
+    /// The payment provider's webhook signing secret: `POST /v1/payments/webhook` checks
+    /// `Payment-Signature` with it (and answers 503 without it).
+    #[arg(
+        long,
+        env = "CARTD_PAYMENT_WEBHOOK_SECRET",
+        value_name = "CARTD_PAYMENT_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub payment_webhook_secret: Option<SecretString>,
+    /// How long an order waits for payment before it expires (stock released, cart unlocked).
+    #[arg(long, env = "CARTD_CHECKOUT_TTL", value_name = "CARTD_CHECKOUT_TTL", default_value = "30m", value_parser = parse_duration)]
+    pub checkout_ttl: Duration,
+    /// Where the worker takes paid orders from: `in-process` or `none`.
+    #[arg(long, env = "CARTD_WORKER_SOURCE", value_name = "CARTD_WORKER_SOURCE", value_enum, default_value_t = WorkerSource::InProcess)]
+    pub worker_source: WorkerSource,
+    /// Fulfilment attempts before an order becomes a dead letter.
+    #[arg(
+        long,
+        env = "CARTD_WORKER_MAX_ATTEMPTS",
+        value_name = "CARTD_WORKER_MAX_ATTEMPTS",
+        default_value_t = 5
+    )]
+    pub worker_max_attempts: u32,
+    /// The pause after a first failed attempt; it doubles with each further one (with jitter).
+    #[arg(long, env = "CARTD_WORKER_BACKOFF", value_name = "CARTD_WORKER_BACKOFF", default_value = "1s", value_parser = parse_duration)]
+    pub worker_backoff: Duration,
+    /// The longest pause between attempts.
+    #[arg(long, env = "CARTD_WORKER_BACKOFF_MAX", value_name = "CARTD_WORKER_BACKOFF_MAX", default_value = "5m", value_parser = parse_duration)]
+    pub worker_backoff_max: Duration,
+    /// How often an idle worker looks for paid orders.
+    #[arg(long, env = "CARTD_WORKER_POLL", value_name = "CARTD_WORKER_POLL", default_value = "1s", value_parser = parse_duration)]
+    pub worker_poll: Duration,
+    /// How long a worker holds an order it took before another may take it (longer than a
+    /// fulfilment call may last).
+    #[arg(long, env = "CARTD_WORKER_LEASE", value_name = "CARTD_WORKER_LEASE", default_value = "60s", value_parser = parse_duration)]
+    pub worker_lease: Duration,
+    /// The fulfilment endpoint: each paid order is POSTed there as JSON, signed like the
+    /// payment webhook (`Cartd-Signature`), with `Idempotency-Key: <order id>`. Unset: orders are
+    /// fulfilled at once.
+    #[arg(
+        long,
+        env = "CARTD_FULFILMENT_URL",
+        value_name = "CARTD_FULFILMENT_URL"
+    )]
+    pub fulfilment_url: Option<String>,
+    /// How long a fulfilment call may take.
+    #[arg(long, env = "CARTD_FULFILMENT_TIMEOUT", value_name = "CARTD_FULFILMENT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub fulfilment_timeout: Duration,
+}
+
+impl OrderArgs {
+    /// The order rules, checked.
+    pub fn policy(&self) -> Result<cart_core::OrderPolicy, SettingError> {
+        if self.checkout_ttl < Duration::from_secs(60)
+            || self.checkout_ttl > Duration::from_secs(7 * 86_400)
+        {
+            return Err(SettingError {
+                setting: "CARTD_CHECKOUT_TTL",
+                reason: "must be between 1m and 7d".into(),
+            });
+        }
+        if !(1..=100).contains(&self.worker_max_attempts) {
+            return Err(SettingError {
+                setting: "CARTD_WORKER_MAX_ATTEMPTS",
+                reason: "must be from 1 to 100".into(),
+            });
+        }
+        if self.worker_poll.is_zero() || self.worker_lease <= self.fulfilment_timeout {
+            return Err(SettingError {
+                setting: "CARTD_WORKER_LEASE",
+                reason: "must be longer than CARTD_FULFILMENT_TIMEOUT (and CARTD_WORKER_POLL more than 0s)".into(),
+            });
+        }
+        if let Some(url) = &self.fulfilment_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(SettingError {
+                setting: "CARTD_FULFILMENT_URL",
+                reason: "must be an http:// or https:// URL".into(),
+            });
+        }
+        Ok(cart_core::OrderPolicy {
+            checkout_ttl: time::Duration::try_from(self.checkout_ttl)
+                .unwrap_or(time::Duration::minutes(30)),
+            max_fulfilment_attempts: self.worker_max_attempts,
+        })
+    }
 }
 
 /// `cartd catalog …`.
@@ -337,6 +514,9 @@ pub struct ServeArgs {
     /// How long in-flight requests may take to finish after SIGTERM/Ctrl-C.
     #[arg(long, env = "CARTD_SHUTDOWN_GRACE", value_name = "CARTD_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    /// Checkout, payments and the order worker.
+    #[command(flatten)]
+    pub orders: OrderArgs,
 }
 
 /// Where events go and how the relay paces itself; shared by `serve` and `relay`.
@@ -680,6 +860,40 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    /// clap checks a command's definition (unique ids, valid defaults) only when it is built:
+    /// this builds every subcommand, so a clash fails here rather than at a user's first run.
+    #[test]
+    fn every_subcommand_is_well_defined() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn order_settings_are_checked() {
+        let orders = |args: &[&str]| serve_args(args).orders.policy().map_err(|e| e.setting);
+        assert!(orders(&[]).is_ok());
+        assert_eq!(
+            orders(&["--checkout-ttl", "10s"]),
+            Err("CARTD_CHECKOUT_TTL")
+        );
+        assert_eq!(
+            orders(&["--worker-max-attempts", "0"]),
+            Err("CARTD_WORKER_MAX_ATTEMPTS")
+        );
+        assert_eq!(
+            orders(&["--worker-lease", "5s", "--fulfilment-timeout", "10s"]),
+            Err("CARTD_WORKER_LEASE")
+        );
+        assert_eq!(
+            orders(&["--fulfilment-url", "ftp://warehouse"]),
+            Err("CARTD_FULFILMENT_URL")
+        );
+        assert_eq!(
+            orders(&["--checkout-ttl", "45m"]).map(|p| p.checkout_ttl),
+            Ok(time::Duration::minutes(45))
+        );
+    }
 
     fn serve_args(args: &[&str]) -> ServeArgs {
         let cli = Cli::try_parse_from([&["cartd", "serve"], args].concat()).expect("parses");

@@ -7,15 +7,19 @@
 //! - [`admin`]: `migrate`, `catalog import`, `outbox list`, `token`, `openapi`.
 //! - [`jwks`]: `jwks keygen`, `jwks serve` (a development identity provider).
 //! - [`relay`]: the outbox relay, in `serve` and as `cartd relay`.
+//! - [`worker`]: the order worker, in `serve` and as `cartd worker`.
+//! - [`orders`]: `payments simulate`, `worker`, `dead-letters`.
 //! - [`demo`]: the demo bookstore catalog.
 
 mod admin;
 mod config;
 mod demo;
 mod jwks;
+mod orders;
 mod pricing_file;
 mod relay;
 mod serve;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -134,6 +138,23 @@ fn main() -> ExitCode {
             }
             Command::Pricing(config::PricingCommand::Import { file, store }) => {
                 admin::import_pricing(&file, &store).await
+            }
+            Command::Payments(config::PaymentsCommand::Simulate {
+                order,
+                outcome,
+                server,
+                store,
+                orders,
+            }) => orders::simulate(order, outcome, &server, &store, &orders).await,
+            Command::Worker(args) => {
+                init_logging(args.log_format);
+                orders::worker(*args).await
+            }
+            Command::DeadLetters(config::DeadLettersCommand::List { limit, store }) => {
+                orders::list_dead_letters(limit, &store).await
+            }
+            Command::DeadLetters(config::DeadLettersCommand::Retry { order, store }) => {
+                orders::retry_dead_letter(order, &store).await
             }
             Command::Outbox(config::OutboxCommand::List { limit, store }) => {
                 admin::list_outbox(limit, &store).await

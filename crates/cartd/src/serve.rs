@@ -22,6 +22,7 @@ use crate::demo;
 /// Runs the server until a shutdown signal.
 pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let policy = args.policy()?;
+    let order_policy = args.orders.policy()?;
     let caches = args.caches()?;
     let graphql = args.graphql()?;
     args.check_sweeper()?;
@@ -66,8 +67,18 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         outbox_retention_secs = args.relay.outbox_retention.as_secs(),
         rate_limit_per_second = args.rate_limit,
         rate_burst = ?args.rate_burst,
+        payment_webhook_secret = if args.orders.payment_webhook_secret.is_some() { "[redacted]" } else { "(none)" },
+        checkout_ttl_secs = args.orders.checkout_ttl.as_secs(),
+        worker_source = ?args.orders.worker_source,
+        worker_max_attempts = args.orders.worker_max_attempts,
+        fulfilment_url = ?args.orders.fulfilment_url,
         "effective configuration"
     );
+    if args.orders.payment_webhook_secret.is_none() {
+        tracing::warn!(
+            "CARTD_PAYMENT_WEBHOOK_SECRET is not set: checkouts place orders, but no payment can reach them (the webhook answers 503)"
+        );
+    }
     if !auth.accepts_user_tokens() {
         tracing::warn!(
             "neither CARTD_JWT_SECRET nor CARTD_JWKS_URL is set: guest carts and products work, user carts answer 401"
@@ -115,14 +126,23 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
 
     let clock: Arc<dyn cart_core::Clock> = Arc::new(SystemClock);
     let cached = backend.clone().with_caches(clock.clone(), caches);
-    let service = Arc::new(CartService::new(
-        cached.store(),
-        cached.catalog(),
-        cached.pricing(),
-        clock,
-        Arc::new(RandomIds),
-        policy,
-    ));
+    let payments: Arc<dyn cart_core::PaymentProvider> =
+        Arc::new(cart_api::payments::WebhookPayments);
+    let service = Arc::new(
+        CartService::new(
+            cached.store(),
+            cached.catalog(),
+            cached.pricing(),
+            clock,
+            Arc::new(RandomIds),
+            policy,
+        )
+        .with_orders(cart_core::OrderPorts {
+            records: backend.records(),
+            payments: payments.clone(),
+            policy: order_policy,
+        }),
+    );
     let live = cart_events::live::LiveFeed::default();
     let follower = crate::relay::follow_live(&args.relay, &args.store.url, &live).await?;
     let relay = if args.no_relay {
@@ -149,6 +169,8 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         ready_checks: ready_checks.into(),
         live,
         graphql,
+        payments,
+        webhook_secret: args.orders.payment_webhook_secret.clone(),
     });
     let listener = TcpListener::bind(args.listen)
         .await
@@ -158,13 +180,22 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let sweeper = tokio::spawn(sweep(
-        service,
+        service.clone(),
         rate_limit,
         args.sweep_interval,
         args.sweep_batch,
         stop_rx.clone(),
     ));
     let relay = relay.map(|relay| tokio::spawn(relay.run(stop_rx.clone())));
+    let worker = match args.orders.worker_source {
+        crate::config::WorkerSource::InProcess => Some(tokio::spawn(crate::worker::run(
+            service.clone(),
+            crate::worker::fulfiller(&args.orders)?,
+            args.orders.clone(),
+            stop_rx.clone(),
+        ))),
+        crate::config::WorkerSource::None => None,
+    };
     let grace = args.shutdown_grace;
     let mut grace_rx = stop_rx;
     let app = cart_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -188,6 +219,9 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     if let Some(relay) = relay {
         let _ = relay.await;
     }
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     if let Some(follower) = follower {
         follower.abort();
     }
@@ -195,7 +229,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Deletes expired carts and idempotency records (and forgets idle rate-limit clients) every
+/// Deletes expired carts and idempotency records, expires orders never paid (and forgets idle rate-limit clients) every
 /// `interval` until told to stop.
 async fn sweep(
     service: Arc<CartService>,
@@ -222,6 +256,11 @@ async fn sweep(
             ),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
+        }
+        match service.expire_due_orders(batch).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(orders = expired, "expired orders never paid"),
+            Err(e) => tracing::warn!(error = %e, "expiring unpaid orders failed; will retry"),
         }
     }
 }

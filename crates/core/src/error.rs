@@ -6,6 +6,17 @@ use thiserror::Error;
 use crate::ids::{CartKey, ProductId};
 use crate::promotion_code::PromotionCode;
 
+/// A tracked product a checkout wants more of than is available.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortage {
+    /// The product.
+    pub product_id: ProductId,
+    /// Units the cart holds.
+    pub requested: u32,
+    /// Units available (on hand less reserved).
+    pub available: u32,
+}
+
 /// Why a cart use case did not happen. Nothing was written when one of these is returned.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CartError {
@@ -117,6 +128,59 @@ pub enum CartError {
     /// Only a user cart can take in a guest cart.
     #[error("only a user cart can take in a guest cart")]
     MergeTargetNotUserCart,
+    /// A checkout locked the cart; it changes again once the order is paid, fails, expires or
+    /// is cancelled.
+    #[error("the cart is locked by the checkout of order {order_id}")]
+    CartLocked {
+        /// The order waiting for payment.
+        order_id: uuid::Uuid,
+    },
+    /// Checkout of a cart whose region (which picks tax and shipping) is not set.
+    #[error("set the cart's region before checkout: tax and shipping depend on it")]
+    RegionRequired,
+    /// The shipping address is in another country than the cart's region, whose tax and
+    /// shipping the totals hold.
+    #[error("the cart is priced for {region}; the shipping address is in {country}")]
+    ShippingOutsideRegion {
+        /// The cart's region.
+        region: String,
+        /// The shipping address's country.
+        country: String,
+    },
+    /// Checkout of a cart without lines.
+    #[error("the cart is empty")]
+    CartEmpty,
+    /// The totals are no longer those of the quote token: the cart, a price, a promotion or a
+    /// rate changed. The new quote token is given; the transport shows the new totals.
+    #[error("the totals changed since they were quoted")]
+    QuoteChanged {
+        /// The token of the totals now.
+        quote_token: String,
+    },
+    /// Checkout would need more units of tracked products than are available.
+    #[error("not enough stock for {} product(s)", .0.len())]
+    OutOfStock(Vec<Shortage>),
+    /// Checkout of lines whose product is gone or no longer for sale.
+    #[error("{} product(s) in the cart are no longer available", .0.len())]
+    LinesUnavailable(Vec<ProductId>),
+    /// A payment event's amount or currency is not the order's.
+    #[error("the payment is {got} {got_currency}, the order {expected} {expected_currency}")]
+    PaymentAmountMismatch {
+        /// The order's amount.
+        expected: i64,
+        /// The order's currency.
+        expected_currency: String,
+        /// The event's amount.
+        got: i64,
+        /// The event's currency.
+        got_currency: String,
+    },
+    /// No order with this id (or none the caller may see).
+    #[error("order not found")]
+    OrderNotFound,
+    /// The order's status does not allow what was asked.
+    #[error(transparent)]
+    InvalidTransition(#[from] crate::order::InvalidTransition),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -133,6 +197,14 @@ pub enum StoreError {
         key: CartKey,
         /// The version stored (`None`: no cart).
         current: Option<u64>,
+    },
+    /// A compare-and-set failed: the record under `key` is not at the expected version.
+    #[error("{} record {key} changed", kind.as_str())]
+    RecordConflict {
+        /// The record's kind.
+        kind: crate::ports::RecordKind,
+        /// The record's key.
+        key: String,
     },
     /// An unexpired idempotency record with this key exists already.
     #[error("idempotency key already recorded")]

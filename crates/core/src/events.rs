@@ -7,6 +7,7 @@ use uuid::Uuid;
 use crate::cart::merge::MergeReport;
 use crate::cart::{Cart, LineChange, Totals};
 use crate::ids::{CartKey, Owner, ProductId};
+use crate::order::OrderFacts;
 use crate::promotion_code::PromotionCode;
 use crate::region::Region;
 
@@ -80,6 +81,34 @@ pub enum EventType {
     /// Lines took the catalog's current prices; the event lists each line whose price changed.
     #[serde(rename = "cart.repriced")]
     CartRepriced,
+    /// Checkout created an order from the cart and locked it; the event names the order.
+    #[serde(rename = "cart.checked_out")]
+    CartCheckedOut,
+    /// The order that locked the cart failed, expired or was cancelled: the cart is the
+    /// shopper's again, lines and all; the event names the order.
+    #[serde(rename = "cart.unlocked")]
+    CartUnlocked,
+    /// Checkout created an order, waiting for payment.
+    #[serde(rename = "order.created")]
+    OrderCreated,
+    /// The payment provider confirmed the payment.
+    #[serde(rename = "order.paid")]
+    OrderPaid,
+    /// The payment provider reported the payment failed.
+    #[serde(rename = "order.payment_failed")]
+    OrderPaymentFailed,
+    /// The order was not paid in time.
+    #[serde(rename = "order.expired")]
+    OrderExpired,
+    /// The buyer or an admin cancelled the order.
+    #[serde(rename = "order.cancelled")]
+    OrderCancelled,
+    /// Fulfilment took the order.
+    #[serde(rename = "order.fulfilled")]
+    OrderFulfilled,
+    /// Fulfilment failed every attempt: the order is a dead letter.
+    #[serde(rename = "order.failed")]
+    OrderFailed,
 }
 
 impl EventType {
@@ -97,7 +126,22 @@ impl EventType {
             Self::DiscountCodeAdded => "cart.discount_code_added",
             Self::DiscountCodeRemoved => "cart.discount_code_removed",
             Self::CartRepriced => "cart.repriced",
+            Self::CartCheckedOut => "cart.checked_out",
+            Self::CartUnlocked => "cart.unlocked",
+            Self::OrderCreated => "order.created",
+            Self::OrderPaid => "order.paid",
+            Self::OrderPaymentFailed => "order.payment_failed",
+            Self::OrderExpired => "order.expired",
+            Self::OrderCancelled => "order.cancelled",
+            Self::OrderFulfilled => "order.fulfilled",
+            Self::OrderFailed => "order.failed",
         }
+    }
+
+    /// Whether the event is about an order (its subject and sequence are the order's) rather
+    /// than a cart.
+    pub fn is_order_event(self) -> bool {
+        self.as_str().starts_with("order.")
     }
 }
 
@@ -136,6 +180,11 @@ pub struct CartEvent {
     /// What a region, discount-code or reprice event changed; empty on other events.
     #[serde(default, skip_serializing_if = "PricingChange::is_empty")]
     pub pricing: PricingChange,
+    /// The order, on `order.*` events and on the cart events checkout and its order cause
+    /// (`cart.checked_out`, `cart.unlocked`, and the `cart.cleared` of a paid order). On an
+    /// `order.*` event, `version` is the order's version: events of one order are in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderFacts>,
 }
 
 impl CartEvent {
@@ -155,7 +204,14 @@ impl CartEvent {
             merge: None,
             traceparent: None,
             pricing: PricingChange::default(),
+            order: None,
         }
+    }
+
+    /// The event with the order it concerns.
+    pub fn with_order(mut self, order: Option<OrderFacts>) -> Self {
+        self.order = order;
+        self
     }
 
     /// The event joined to the trace of the request that caused it.

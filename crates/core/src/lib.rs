@@ -28,6 +28,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod money;
+pub mod order;
 pub mod outcome;
 pub mod ports;
 pub mod product;
@@ -49,19 +50,21 @@ pub use cart::{
     AddItem, Cart, CartStamp, KEPT_AFTER_EXPIRY, LineChange, LineItem, MAX_DISCOUNT_CODES, Totals,
 };
 pub use command::{Command, MergeRequest, Precondition, RemoveItem, SetQuantity};
-pub use error::{CartError, StoreError};
+pub use error::{CartError, Shortage, StoreError};
 pub use events::{CartEvent, EventType, PricingChange, RepricedLine};
 pub use ids::{CartKey, GuestId, IdError, Owner, ProductId, UserId, VariantId};
 pub use money::{Currency, MoneyError, Price};
-pub use outcome::{Merged, Outcome, Written};
+pub use outcome::{CheckedOut, Merged, Outcome, Written};
 pub use ports::{
     CartWrite, Catalog, Clock, Commit, IdGenerator, IdempotencyRecord, LoadedCart, ManualClock,
-    Outbox, OutboxEntry, OutboxStats, PricingKind, PricingSettings, RandomIds, Store, SweepReport,
-    SystemClock,
+    Outbox, OutboxEntry, OutboxStats, PaymentProvider, PricingKind, PricingSettings, RandomIds,
+    RecordKind, RecordWrite, Records, Store, StoredRecord, SweepReport, SystemClock,
 };
 pub use product::{Product, ProductError, ProductInput};
 pub use promotion_code::{PromotionCode, PromotionCodeError};
 pub use quantity::{Limits, Quantity, RequestedQuantity};
 pub use region::{Region, RegionError};
 pub use tax_class::{TaxClass, TaxClassError};
-pub use use_cases::{CartPolicy, CartService, IdempotencyKey, WriteOptions};
+pub use use_cases::{
+    CartPolicy, CartService, IdempotencyKey, OrderPolicy, OrderPorts, Quote, Quoter, WriteOptions,
+};

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cart::Cart;
 use crate::cart::merge::MergeReport;
+use crate::order::Order;
 
 /// The user cart after a merge (or as it would be, for a dry run) and the merge report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +19,15 @@ pub struct Merged {
     pub dry_run: bool,
 }
 
+/// A checkout's order and the cart it locked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckedOut {
+    /// The order, waiting for payment.
+    pub order: Order,
+    /// The cart, locked by it.
+    pub cart: Cart,
+}
+
 /// The outcome of a write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,6 +37,8 @@ pub enum Outcome {
     Cart(Option<Cart>),
     /// A merge's user cart and report.
     Merged(Merged),
+    /// A checkout's order (boxed: orders are larger than the other outcomes).
+    CheckedOut(Box<CheckedOut>),
 }
 
 impl Outcome {
@@ -35,6 +47,15 @@ impl Outcome {
         match self {
             Self::Cart(cart) => cart.as_ref(),
             Self::Merged(merged) => Some(&merged.cart),
+            Self::CheckedOut(checked_out) => Some(&checked_out.cart),
+        }
+    }
+
+    /// The order, for a checkout.
+    pub fn order(&self) -> Option<&Order> {
+        match self {
+            Self::CheckedOut(checked_out) => Some(&checked_out.order),
+            _ => None,
         }
     }
 
@@ -42,7 +63,7 @@ impl Outcome {
     pub fn merge(&self) -> Option<&Merged> {
         match self {
             Self::Merged(merged) => Some(merged),
-            Self::Cart(_) => None,
+            Self::Cart(_) | Self::CheckedOut(_) => None,
         }
     }
 }

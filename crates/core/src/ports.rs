@@ -62,8 +62,133 @@ pub struct Commit {
     pub events: Vec<CartEvent>,
     /// The idempotency record answering this change, if the request carried a key.
     pub idempotency: Option<IdempotencyRecord>,
+    /// Record writes (orders, stock levels, …), each conditional on its expected version.
+    pub records: Vec<RecordWrite>,
     /// The commit time, used for the outbox and to let expired idempotency records be reused.
     pub at: OffsetDateTime,
+}
+
+/// Which collection a stored record belongs to.
+///
+/// Checkout writes more than carts: the order, the stock it reserves, the promotion uses it
+/// counts, the payment events it has seen. Each is a record, a versioned JSON text under a key
+/// of its kind, written with compare-and-set in the same atomic [`Commit`] as carts and
+/// events, so one checkout (or one payment) is one commit on every store. Stores keep records as
+/// opaque text; the domain (`crate::order`) defines the documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordKind {
+    /// An order, keyed by order id.
+    Order,
+    /// The entries by which orders are listed and found (by owner, by payment intent, due to
+    /// expire, waiting for the worker), keyed by an ordered text; see `crate::order::index`.
+    OrderIndex,
+    /// A tracked product's units on hand and reserved, keyed by product id.
+    Stock,
+    /// How many orders used a discount code, keyed by the upper-case code.
+    PromotionUsage,
+    /// A payment provider's event already applied, keyed by the provider's event id, so a
+    /// replayed webhook changes nothing.
+    PaymentEvent,
+}
+
+impl RecordKind {
+    /// Every kind.
+    pub const ALL: [RecordKind; 5] = [
+        Self::Order,
+        Self::OrderIndex,
+        Self::Stock,
+        Self::PromotionUsage,
+        Self::PaymentEvent,
+    ];
+
+    /// The kind's name in stored keys and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Order => "order",
+            Self::OrderIndex => "order_index",
+            Self::Stock => "stock",
+            Self::PromotionUsage => "promotion_usage",
+            Self::PaymentEvent => "payment_event",
+        }
+    }
+}
+
+/// One record's part of a commit: a compare-and-set on its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordWrite {
+    /// Which collection.
+    pub kind: RecordKind,
+    /// Which record: 1 to 512 printable ASCII characters (`' '..='~'`), so that every store
+    /// orders and ranges keys the same way (byte order).
+    pub key: String,
+    /// The version the record must have now; `None`: there must be no record under the key.
+    pub expected_version: Option<u64>,
+    /// The new body, stored at version `expected_version + 1` (1 for a new record); `None`
+    /// deletes the record.
+    pub body: Option<String>,
+}
+
+impl RecordWrite {
+    /// The version the record has once this write is committed (0 when it is deleted).
+    pub fn new_version(&self) -> u64 {
+        match self.body {
+            Some(_) => self.expected_version.map_or(1, |v| v + 1),
+            None => 0,
+        }
+    }
+}
+
+/// A record as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Its key.
+    pub key: String,
+    /// Its version: 1 when created, one more with every write.
+    pub version: u64,
+    /// Its body, as written.
+    pub body: String,
+}
+
+/// The read side of records (their writes go through [`Store::commit`]) and the numbering of
+/// orders.
+#[async_trait]
+pub trait Records: Send + Sync + 'static {
+    /// The record under `key`, if any.
+    async fn record(&self, kind: RecordKind, key: &str)
+    -> Result<Option<StoredRecord>, StoreError>;
+
+    /// Up to `limit` records of `kind` whose keys start with `prefix` and sort after `after`
+    /// (byte order), in key order.
+    async fn records(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// The next number of the named sequence: 1, then one more on every call, never the same
+    /// twice, across processes. Outside any commit: a number taken by a checkout that then
+    /// fails is not given again (a gap, as with a database sequence).
+    async fn next_number(&self, sequence: &str) -> Result<u64, StoreError>;
+}
+
+/// Where payments are taken. cartd holds no card data: the provider creates a payment intent
+/// for an order, the storefront pays it with the provider's client, and the provider tells the
+/// outcome through its signed webhooks.
+#[async_trait]
+pub trait PaymentProvider: Send + Sync + 'static {
+    /// A payment intent of `amount` minor units of `currency` for `order_id`.
+    /// [`StoreError::Unavailable`] when the provider cannot be reached.
+    async fn create_intent(
+        &self,
+        order_id: Uuid,
+        amount: i64,
+        currency: &str,
+    ) -> Result<crate::order::PaymentIntent, StoreError>;
+
+    /// The order a payment intent of this provider was created for, if the id is one of its.
+    fn order_of_intent(&self, intent_id: &str) -> Option<Uuid>;
 }
 
 /// An event waiting in the outbox.

@@ -9,6 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use cart_core::order::OrderFacts;
 use cart_core::{
     CartEvent, LineChange, MergeReport, Owner, PromotionCode, Region, RepricedLine, Totals,
 };
@@ -35,15 +36,16 @@ pub struct Envelope {
     /// The event type, e.g. `cart.item_added`.
     #[serde(rename = "type")]
     pub event_type: &'static str,
-    /// The cart key (user id or guest id).
+    /// The cart key (user id or guest id); on `order.*` events, the order id.
     pub subject: String,
     /// When the change was committed.
     #[serde(with = "cart_core::timestamp::rfc3339")]
     pub time: OffsetDateTime,
     /// Always `application/json`.
     pub datacontenttype: &'static str,
-    /// The cart version this change produced, zero-padded to 20 digits because the CloudEvents
-    /// `sequence` extension is a string compared lexicographically.
+    /// The cart version this change produced (on `order.*` events the order's version),
+    /// zero-padded to 20 digits because the CloudEvents `sequence` extension is a string
+    /// compared lexicographically.
     pub sequence: String,
     /// The W3C trace context of the request that made the change, when it carried one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,6 +84,10 @@ pub struct EventData {
     /// Each line whose price changed, on `cart.repriced`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub repriced: Vec<RepricedLine>,
+    /// The order, on `order.*` events and on `cart.checked_out`, `cart.unlocked` and the
+    /// `cart.cleared` of a paid order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderFacts>,
 }
 
 impl Envelope {
@@ -92,7 +98,10 @@ impl Envelope {
             id: event.id,
             source: source.to_owned(),
             event_type: event.event_type.as_str(),
-            subject: event.cart_key.to_string(),
+            subject: match (&event.order, event.event_type.is_order_event()) {
+                (Some(order), true) => order.order_id.to_string(),
+                _ => event.cart_key.to_string(),
+            },
             time: event.occurred_at,
             datacontenttype: DATA_CONTENT_TYPE,
             sequence: format!("{:020}", event.version),
@@ -109,6 +118,7 @@ impl Envelope {
                 region: event.pricing.region.clone(),
                 discount_code: event.pricing.discount_code.clone(),
                 repriced: event.pricing.repriced.clone(),
+                order: event.order.clone(),
             },
         }
     }
@@ -151,6 +161,7 @@ mod tests {
             merge: None,
             traceparent: None,
             pricing: Default::default(),
+            order: None,
         }
     }
 

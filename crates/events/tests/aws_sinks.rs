@@ -201,6 +201,7 @@ fn envelope(cart: &str, version: u64) -> Envelope {
         merge: None,
         traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
         pricing: Default::default(),
+        order: None,
     };
     Envelope::from_event(&event, "/cartd")
 }

@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use cart_core::{Catalog, Clock, Outbox, PricingSettings, Store, StoreError};
+use cart_core::{Catalog, Clock, Outbox, PricingSettings, Records, Store, StoreError};
 
 pub mod caching;
 #[cfg(any(
@@ -57,17 +57,22 @@ pub struct Backend {
     catalog: Arc<dyn Catalog>,
     outbox: Arc<dyn Outbox>,
     pricing: Arc<dyn PricingSettings>,
+    records: Arc<dyn Records>,
     kind: &'static str,
 }
 
 impl Backend {
-    fn new<T: Store + Catalog + Outbox + PricingSettings>(backend: T, kind: &'static str) -> Self {
+    fn new<T: Store + Catalog + Outbox + PricingSettings + Records>(
+        backend: T,
+        kind: &'static str,
+    ) -> Self {
         let backend = Arc::new(backend);
         Self {
             store: backend.clone(),
             catalog: backend.clone(),
             outbox: backend.clone(),
-            pricing: backend,
+            pricing: backend.clone(),
+            records: backend,
             kind,
         }
     }
@@ -91,6 +96,12 @@ impl Backend {
     /// [`Store::pending_events`] it publishes.
     pub fn outbox(&self) -> Arc<dyn Outbox> {
         self.outbox.clone()
+    }
+
+    /// Orders, stock levels and checkout's other records (read side; writes go through
+    /// [`Store::commit`]), never cached: checkout decides on what is stored.
+    pub fn records(&self) -> Arc<dyn Records> {
+        self.records.clone()
     }
 
     /// The same backend behind the caches `config` turns on ([`caching`]): the store

@@ -12,7 +12,8 @@ use uuid::Uuid;
 use cart_core::{
     AddItem, Cart, CartEvent, CartKey, CartWrite, Commit, Currency, EventType, GuestId,
     IdempotencyRecord, KEPT_AFTER_EXPIRY, Limits, OutboxEntry, OutboxStats, Outcome, Price,
-    PricingKind, Product, ProductId, RequestedQuantity, Store, StoreError, TaxClass,
+    PricingKind, Product, ProductId, RecordKind, RecordWrite, RequestedQuantity, Store, StoreError,
+    StoredRecord, TaxClass,
 };
 use cart_store::Backend;
 
@@ -66,6 +67,7 @@ fn commit_of(key: &CartKey, current: Option<&Cart>, now: OffsetDateTime) -> Comm
         }],
         events,
         idempotency: None,
+        records: Vec::new(),
         at: now,
     }
 }
@@ -293,6 +295,7 @@ pub async fn deletes_are_conditional(store: Arc<dyn Store>) {
         }],
         events: vec![],
         idempotency: None,
+        records: Vec::new(),
         at: now,
     };
     assert!(matches!(
@@ -329,6 +332,7 @@ pub async fn a_two_cart_commit_is_all_or_nothing(store: Arc<dyn Store>) {
         ],
         events: events.clone(),
         idempotency: Some(record("merge-key", now + Duration::hours(1))),
+        records: Vec::new(),
         at: now,
     };
     let refused = store.commit(merge(7)).await;
@@ -986,6 +990,256 @@ async fn pricing_settings_are_kept_per_kind(backend: Backend) {
     );
 }
 
+fn record_write(
+    kind: RecordKind,
+    key: &str,
+    expected: Option<u64>,
+    body: Option<&str>,
+) -> RecordWrite {
+    RecordWrite {
+        kind,
+        key: key.to_owned(),
+        expected_version: expected,
+        body: body.map(str::to_owned),
+    }
+}
+
+fn records_commit(records: Vec<RecordWrite>) -> Commit {
+    Commit {
+        writes: Vec::new(),
+        events: Vec::new(),
+        idempotency: None,
+        records,
+        at: whole_second_now(),
+    }
+}
+
+/// Records are created only where none is, updated and deleted only at the version named, and
+/// each write moves the version on by one; one kind's key never shows in another's.
+async fn records_are_compare_and_set(backend: Backend) {
+    let (store, records) = (backend.store(), backend.records());
+    let stock = |expected, body| record_write(RecordKind::Stock, "pen", expected, body);
+    store
+        .commit(records_commit(vec![stock(None, Some(r#"{"on_hand":3}"#))]))
+        .await
+        .expect("create");
+    let refused = store
+        .commit(records_commit(vec![stock(None, Some(r#"{"on_hand":9}"#))]))
+        .await;
+    assert!(
+        matches!(&refused, Err(StoreError::RecordConflict { kind: RecordKind::Stock, key }) if key == "pen"),
+        "a second create is a conflict: {refused:?}"
+    );
+    let stale = store
+        .commit(records_commit(vec![stock(
+            Some(2),
+            Some(r#"{"on_hand":9}"#),
+        )]))
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::RecordConflict { .. })),
+        "{stale:?}"
+    );
+    store
+        .commit(records_commit(vec![stock(
+            Some(1),
+            Some(r#"{"on_hand":2}"#),
+        )]))
+        .await
+        .expect("update at version 1");
+    let stored = records
+        .record(RecordKind::Stock, "pen")
+        .await
+        .expect("read");
+    assert_eq!(
+        stored,
+        Some(StoredRecord {
+            key: "pen".into(),
+            version: 2,
+            body: r#"{"on_hand":2}"#.into()
+        })
+    );
+    assert_eq!(
+        records
+            .record(RecordKind::Order, "pen")
+            .await
+            .expect("read"),
+        None,
+        "kinds do not share keys"
+    );
+    let stale_delete = store
+        .commit(records_commit(vec![stock(Some(1), None)]))
+        .await;
+    assert!(matches!(
+        stale_delete,
+        Err(StoreError::RecordConflict { .. })
+    ));
+    store
+        .commit(records_commit(vec![stock(Some(2), None)]))
+        .await
+        .expect("delete at version 2");
+    assert_eq!(
+        records
+            .record(RecordKind::Stock, "pen")
+            .await
+            .expect("read"),
+        None
+    );
+    store
+        .commit(records_commit(vec![stock(None, Some(r#"{"on_hand":5}"#))]))
+        .await
+        .expect("a deleted key can be created again");
+    assert_eq!(
+        records
+            .record(RecordKind::Stock, "pen")
+            .await
+            .expect("read")
+            .map(|r| r.version),
+        Some(1)
+    );
+}
+
+/// A commit of carts, events and records writes all of it or nothing: a record conflict keeps
+/// the cart and the outbox as they were, and a cart conflict keeps the records.
+async fn records_commit_with_carts_all_or_nothing(backend: Backend) {
+    let (store, records) = (backend.store(), backend.records());
+    let now = whole_second_now();
+    let k = key(90);
+    let taken = record_write(RecordKind::PaymentEvent, "evt_1", None, Some("{}"));
+    store
+        .commit(records_commit(vec![taken.clone()]))
+        .await
+        .expect("first event");
+    let mut with_conflict = commit_of(&k, None, now);
+    with_conflict.records = vec![
+        record_write(RecordKind::Order, "o-1", None, Some(r#"{"n":1}"#)),
+        taken,
+    ];
+    let refused = store.commit(with_conflict).await;
+    assert!(
+        matches!(refused, Err(StoreError::RecordConflict { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(store.load_cart(&k).await.expect("load"), None);
+    assert!(events_of(store.as_ref(), &k).await.is_empty());
+    assert_eq!(
+        records
+            .record(RecordKind::Order, "o-1")
+            .await
+            .expect("read"),
+        None
+    );
+
+    let mut together = commit_of(&k, None, now);
+    together.records = vec![record_write(
+        RecordKind::Order,
+        "o-1",
+        None,
+        Some(r#"{"n":1}"#),
+    )];
+    store.commit(together).await.expect("cart and record");
+    assert!(store.load_cart(&k).await.expect("load").is_some());
+    assert_eq!(events_of(store.as_ref(), &k).await.len(), 1);
+
+    // The cart's condition fails (it exists now): the record's update is not written either.
+    let mut stale_cart = commit_of(&k, None, now);
+    stale_cart.records = vec![record_write(
+        RecordKind::Order,
+        "o-1",
+        Some(1),
+        Some(r#"{"n":2}"#),
+    )];
+    let refused = store.commit(stale_cart).await;
+    assert!(
+        matches!(refused, Err(StoreError::VersionMismatch { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        records
+            .record(RecordKind::Order, "o-1")
+            .await
+            .expect("read")
+            .map(|r| r.body),
+        Some(r#"{"n":1}"#.to_owned())
+    );
+    assert_eq!(events_of(store.as_ref(), &k).await.len(), 1);
+}
+
+/// Records list by key prefix, in byte order of their keys, a page at a time.
+async fn records_list_by_prefix_in_key_order(backend: Backend) {
+    let (store, records) = (backend.store(), backend.records());
+    let keys = ["u/b/2", "u/a/2", "u/a/1", "u/a/3", "v/a/1", "u/a"];
+    store
+        .commit(records_commit(
+            keys.iter()
+                .map(|key| record_write(RecordKind::OrderIndex, key, None, Some(key)))
+                .collect(),
+        ))
+        .await
+        .expect("index");
+    store
+        .commit(records_commit(vec![record_write(
+            RecordKind::Order,
+            "u/a/0",
+            None,
+            Some("x"),
+        )]))
+        .await
+        .expect("another kind");
+    let page = |prefix: &'static str, after: Option<&'static str>, limit| {
+        let records = records.clone();
+        async move {
+            records
+                .records(RecordKind::OrderIndex, prefix, after, limit)
+                .await
+                .expect("list")
+                .into_iter()
+                .map(|r| r.key)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(page("u/a/", None, 10).await, ["u/a/1", "u/a/2", "u/a/3"]);
+    assert_eq!(page("u/a/", None, 2).await, ["u/a/1", "u/a/2"]);
+    assert_eq!(page("u/a/", Some("u/a/2"), 2).await, ["u/a/3"]);
+    assert_eq!(
+        page("u/", None, 10).await,
+        ["u/a", "u/a/1", "u/a/2", "u/a/3", "u/b/2"]
+    );
+    assert_eq!(page("", Some("u/b/2"), 10).await, ["v/a/1"]);
+    assert!(page("w/", None, 10).await.is_empty());
+    // Characters that are wildcards in SQL LIKE or Redis patterns are plain characters here.
+    store
+        .commit(records_commit(vec![
+            record_write(RecordKind::OrderIndex, "p%_*?[x]/1", None, Some("1")),
+            record_write(RecordKind::OrderIndex, "pq/1", None, Some("2")),
+        ]))
+        .await
+        .expect("odd keys");
+    assert_eq!(page("p%_*?[", None, 10).await, ["p%_*?[x]/1"]);
+}
+
+/// Numbers of one sequence are never given twice, even to callers at the same moment, and go
+/// up; each sequence counts on its own.
+async fn sequences_never_repeat_a_number(backend: Backend) {
+    let records = backend.records();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let records = records.clone();
+        tasks.spawn(async move { records.next_number("orders").await.expect("number") });
+    }
+    let mut numbers = tasks.join_all().await;
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 20, "no number twice");
+    assert_eq!(
+        numbers,
+        (1..=20).collect::<Vec<u64>>(),
+        "a fresh sequence starts at 1"
+    );
+    assert_eq!(records.next_number("orders").await.expect("next"), 21);
+    assert_eq!(records.next_number("other").await.expect("other"), 1);
+}
+
 fn a_day_from_now_ms() -> i64 {
     let at = OffsetDateTime::now_utc() + Duration::days(1);
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).expect("ms")
@@ -1094,6 +1348,30 @@ macro_rules! conformance {
         async fn pruning_deletes_only_old_published_events() {
             if let Some(backend) = $open.await {
                 super::pruning_deletes_only_old_published_events(backend).await;
+            }
+        }
+        #[tokio::test]
+        async fn records_are_compare_and_set() {
+            if let Some(backend) = $open.await {
+                super::records_are_compare_and_set(backend).await;
+            }
+        }
+        #[tokio::test]
+        async fn records_commit_with_carts_all_or_nothing() {
+            if let Some(backend) = $open.await {
+                super::records_commit_with_carts_all_or_nothing(backend).await;
+            }
+        }
+        #[tokio::test]
+        async fn records_list_by_prefix_in_key_order() {
+            if let Some(backend) = $open.await {
+                super::records_list_by_prefix_in_key_order(backend).await;
+            }
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sequences_never_repeat_a_number() {
+            if let Some(backend) = $open.await {
+                super::sequences_never_repeat_a_number(backend).await;
             }
         }
     };

@@ -4,6 +4,7 @@ pub mod cart_pricing;
 pub mod carts;
 pub mod guests;
 pub mod ops;
+pub mod orders;
 pub mod pricing;
 pub mod products;
 pub mod promotions;

@@ -85,10 +85,12 @@ async fn list_products(
     } else {
         None
     };
-    Ok(Json(ProductPage {
-        items: products.iter().map(ProductView::from).collect(),
-        next_cursor,
-    }))
+    let mut items = Vec::with_capacity(products.len());
+    for product in &products {
+        let level = state.service.stock_of(product).await?;
+        items.push(ProductView::from(product).with_level(level));
+    }
+    Ok(Json(ProductPage { items, next_cursor }))
 }
 
 /// Get a product.
@@ -112,7 +114,8 @@ async fn get_product(
         .product(&id)
         .await?
         .ok_or(cart_core::CartError::ProductNotFound(id))?;
-    Ok(Json(ProductView::from(&product)))
+    let level = state.service.stock_of(&product).await?;
+    Ok(Json(ProductView::from(&product).with_level(level)))
 }
 
 /// Create or replace a product (admin).
@@ -154,8 +157,14 @@ async fn put_product(
         ApiError::new(Code::ValidationError, e.to_string())
             .with_details(serde_json::json!({"field": e.field}))
     })?;
-    let view = ProductView::from(&product);
+    let (id, on_hand) = (product.id.clone(), product.stock);
+    let mut view = ProductView::from(&product);
     let created = state.service.put_product(product).await?;
+    if let Some(on_hand) = on_hand {
+        // The stock level checkouts count keeps its reservations and takes the new figure.
+        state.service.set_on_hand(&id, on_hand).await?;
+        view = view.with_level(state.service.stock_of_id(&id).await?);
+    }
     // A price, a tax class or availability may have changed: totals are priced again.
     state.priced.forget_all();
     state.fresh.forget_all();

@@ -146,6 +146,461 @@ const TOTALS: &str = "/v1/cart/{cartKey}/totals";
 const CALCULATE: &str = "/v1/pricing/calculate";
 const PROMOTIONS: &str = "/v1/promotions";
 const PROMOTION: &str = "/v1/promotions/{code}";
+const CHECKOUT: &str = "/v1/cart/{cartKey}/checkout";
+const ORDERS: &str = "/v1/orders";
+const ORDER: &str = "/v1/orders/{id}";
+const CANCEL: &str = "/v1/orders/{id}/cancel";
+const WEBHOOK: &str = "/v1/payments/webhook";
+const DEAD_LETTERS: &str = "/v1/admin/dead-letters";
+const RETRY: &str = "/v1/admin/dead-letters/{id}/retry";
+
+/// Gives the cart under `key` (`auth` for a user cart) a book and the region US-CA; answers its
+/// quote token.
+async fn ready_for_checkout(app: &TestApp, key: &str, auth: Option<&str>) -> String {
+    let with = |request: reqwest::RequestBuilder| match auth {
+        Some(auth) => request.bearer_auth(auth),
+        None => request,
+    };
+    app.add(key, json!({"product_id": "book", "quantity": 1}), auth)
+        .await;
+    let region = app
+        .send(
+            with(app.request(Method::PATCH, &format!("/v1/cart/{key}")))
+                .json(&json!({"region": "US-CA"})),
+        )
+        .await;
+    assert_eq!(region.status.as_u16(), 200, "{}", region.body);
+    let totals = app
+        .send(with(
+            app.request(Method::GET, &format!("/v1/cart/{key}/totals")),
+        ))
+        .await;
+    totals.body["quote_token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+fn checkout_body(quote_token: &str) -> Value {
+    let address = json!({"name": "Zoë", "line1": "1 Market St", "city": "San Francisco",
+                         "postal_code": "94105", "country": "US"});
+    json!({"quote_token": quote_token, "email": "zoe@example.com",
+           "shipping_address": address.clone(), "billing_address": address})
+}
+
+/// Places an order from a ready cart under `key`; answers the checkout's body.
+async fn place_order(app: &TestApp, key: &str, auth: Option<&str>) -> Value {
+    let quote_token = ready_for_checkout(app, key, auth).await;
+    let mut request = app
+        .request(Method::POST, &format!("/v1/cart/{key}/checkout"))
+        .header("idempotency-key", "place")
+        .json(&checkout_body(&quote_token));
+    if let Some(auth) = auth {
+        request = request.bearer_auth(auth);
+    }
+    let placed = app.send(request).await;
+    assert_eq!(placed.status.as_u16(), 201, "{}", placed.body);
+    placed.body
+}
+
+/// A provider event about the order of `placed`, signed now.
+fn signed_event(app: &TestApp, placed: &Value, id: &str, amount_delta: i64) -> (String, String) {
+    let payment = &placed["payment"];
+    let body = json!({"id": id, "type": "payment_intent.succeeded",
+        "data": {"object": {"id": payment["intent_id"], "currency": payment["currency"],
+                            "amount": payment["amount"].as_i64().expect("amount") + amount_delta}}})
+    .to_string();
+    let now = cart_core::Clock::now(app.clock.as_ref()).unix_timestamp();
+    let signature = cart_api::payments::sign(
+        crate::helpers::WEBHOOK_SECRET.as_bytes(),
+        now,
+        body.as_bytes(),
+    );
+    (body, signature)
+}
+
+/// Every documented answer of checkout, the order routes, the webhook and the dead letters,
+/// on orders placed for them first.
+async fn order_cases(app: &TestApp, admin: &str, big: &str) -> Vec<Case> {
+    // A buyer of her own: the other cases keep alice's and carol's carts unlocked.
+    let dora = token("dora");
+    let alice = dora.as_str();
+    let (get, post, patch) = (Method::GET, Method::POST, Method::PATCH);
+    let shopper = guest();
+    let quote_token = ready_for_checkout(app, &shopper, None).await;
+    let no_region = guest();
+    app.add_product(&no_region, "book", 1).await;
+    let no_region_token = app
+        .send(app.request(Method::GET, &format!("/v1/cart/{no_region}/totals")))
+        .await
+        .body["quote_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let pending_guest = guest();
+    let pending = place_order(app, &pending_guest, None).await;
+    let hers = place_order(app, "me", Some(alice)).await;
+    let paid = place_order(app, &guest(), None).await;
+    let failed = place_order(app, &guest(), None).await;
+    for (placed, event) in [(&paid, "evt_paid"), (&failed, "evt_failed")] {
+        let (body, signature) = signed_event(app, placed, event, 0);
+        let answer = app
+            .send(
+                app.request(Method::POST, WEBHOOK)
+                    .header("payment-signature", signature)
+                    .header("content-type", "application/json")
+                    .body(body),
+            )
+            .await;
+        assert_eq!(answer.body["status"], "paid", "{}", answer.body);
+    }
+    let id = |placed: &Value| placed["order"]["id"].as_str().expect("id").to_owned();
+    let moved = app
+        .send(
+            app.request(Method::PATCH, &format!("/v1/orders/{}", id(&failed)))
+                .bearer_auth(admin)
+                .json(&json!({"status": "failed", "reason": "warehouse lost it"})),
+        )
+        .await;
+    assert_eq!(moved.body["status"], "failed", "{}", moved.body);
+    let (pending_id, her_id, paid_id, failed_id) =
+        (id(&pending), id(&hers), id(&paid), id(&failed));
+    let nobody = uuid::Uuid::new_v4().to_string();
+    let order = |id: &str| format!("/v1/orders/{id}");
+    let cancel = |id: &str| format!("/v1/orders/{id}/cancel");
+    let retry = |id: &str| format!("/v1/admin/dead-letters/{id}/retry");
+    let checkout = |key: &str| format!("/v1/cart/{key}/checkout");
+    let (good_event, good_signature) = signed_event(app, &hers, "evt_hers", 0);
+    let (cheap_event, cheap_signature) = signed_event(app, &pending, "evt_cheap", -1);
+    let unknown = json!({"id": "evt_unknown", "type": "payment_intent.succeeded",
+        "data": {"object": {"id": format!("pi_{}", uuid::Uuid::new_v4().simple()), "amount": 1, "currency": "usd"}}})
+    .to_string();
+    let now = cart_core::Clock::now(app.clock.as_ref()).unix_timestamp();
+    let unknown_signature = cart_api::payments::sign(
+        crate::helpers::WEBHOOK_SECRET.as_bytes(),
+        now,
+        unknown.as_bytes(),
+    );
+    vec![
+        // POST /v1/cart/{cartKey}/checkout
+        case(
+            "a checkout without a key",
+            post.clone(),
+            CHECKOUT,
+            checkout(&shopper),
+        )
+        .json(checkout_body(&quote_token))
+        .gets(400),
+        case(
+            "a checkout of me without a token",
+            post.clone(),
+            CHECKOUT,
+            checkout("me"),
+        )
+        .header("idempotency-key", "k")
+        .json(checkout_body(&quote_token))
+        .gets(401),
+        case(
+            "a checkout of another user's cart",
+            post.clone(),
+            CHECKOUT,
+            checkout("bob"),
+        )
+        .bearer(alice)
+        .header("idempotency-key", "k")
+        .json(checkout_body(&quote_token))
+        .gets(403),
+        case(
+            "a checkout of no cart",
+            post.clone(),
+            CHECKOUT,
+            checkout(&guest()),
+        )
+        .header("idempotency-key", "k")
+        .json(checkout_body(&quote_token))
+        .gets(404),
+        case(
+            "a checkout at a stale quote",
+            post.clone(),
+            CHECKOUT,
+            checkout(&shopper),
+        )
+        .header("idempotency-key", "stale")
+        .json(checkout_body("q1.stale"))
+        .gets(409),
+        case(
+            "a checkout at another version",
+            post.clone(),
+            CHECKOUT,
+            checkout(&shopper),
+        )
+        .header("idempotency-key", "k")
+        .header("if-match", "\"99\"")
+        .json(checkout_body(&quote_token))
+        .gets(412),
+        case(
+            "a 70 KiB checkout",
+            post.clone(),
+            CHECKOUT,
+            checkout(&shopper),
+        )
+        .header("idempotency-key", "k")
+        .raw("application/json", big.to_owned())
+        .gets(413),
+        case(
+            "a checkout as text",
+            post.clone(),
+            CHECKOUT,
+            checkout(&shopper),
+        )
+        .header("idempotency-key", "k")
+        .raw("text/plain", checkout_body(&quote_token).to_string())
+        .gets(415),
+        case(
+            "a checkout without a region",
+            post.clone(),
+            CHECKOUT,
+            checkout(&no_region),
+        )
+        .header("idempotency-key", "k")
+        .json(checkout_body(&no_region_token))
+        .gets(422),
+        case("a checkout", post.clone(), CHECKOUT, checkout(&shopper))
+            .header("idempotency-key", "k")
+            .json(checkout_body(&quote_token))
+            .gets(201),
+        // GET /v1/orders
+        case("her orders", get.clone(), ORDERS, ORDERS.to_owned())
+            .bearer(alice)
+            .gets(200),
+        case(
+            "orders, none a page",
+            get.clone(),
+            ORDERS,
+            format!("{ORDERS}?limit=0"),
+        )
+        .bearer(alice)
+        .gets(400),
+        case("orders of nobody", get.clone(), ORDERS, ORDERS.to_owned()).gets(401),
+        // GET /v1/orders/{id}
+        case("her order", get.clone(), ORDER, order(&her_id))
+            .bearer(alice)
+            .gets(200),
+        case(
+            "an order by a malformed id",
+            get.clone(),
+            ORDER,
+            order("nope"),
+        )
+        .bearer(alice)
+        .gets(400),
+        case("an order for nobody", get.clone(), ORDER, order(&her_id)).gets(401),
+        case("her order for bob", get.clone(), ORDER, order(&her_id))
+            .bearer(&token("bob"))
+            .gets(404),
+        // PATCH /v1/orders/{id}
+        case("fulfilling by hand", patch.clone(), ORDER, order(&paid_id))
+            .bearer(admin)
+            .json(json!({"status": "fulfilled"}))
+            .gets(200),
+        case(
+            "a status that is none",
+            patch.clone(),
+            ORDER,
+            order(&paid_id),
+        )
+        .bearer(admin)
+        .json(json!({"status": "shipped"}))
+        .gets(400),
+        case(
+            "a patch without a token",
+            patch.clone(),
+            ORDER,
+            order(&paid_id),
+        )
+        .json(json!({"status": "cancelled"}))
+        .gets(401),
+        case("a patch by a shopper", patch.clone(), ORDER, order(&her_id))
+            .bearer(alice)
+            .json(json!({"status": "cancelled"}))
+            .gets(403),
+        case("a patch of no order", patch.clone(), ORDER, order(&nobody))
+            .bearer(admin)
+            .json(json!({"status": "cancelled"}))
+            .gets(404),
+        case(
+            "cancelling a fulfilled order",
+            patch.clone(),
+            ORDER,
+            order(&paid_id),
+        )
+        .bearer(admin)
+        .json(json!({"status": "cancelled"}))
+        .gets(409),
+        case(
+            "a 70 KiB patch of an order",
+            patch.clone(),
+            ORDER,
+            order(&paid_id),
+        )
+        .bearer(admin)
+        .raw("application/json", big.to_owned())
+        .gets(413),
+        case(
+            "an order patch as text",
+            patch.clone(),
+            ORDER,
+            order(&paid_id),
+        )
+        .bearer(admin)
+        .raw("text/plain", "{}")
+        .gets(415),
+        // POST /v1/orders/{id}/cancel
+        case(
+            "a guest cancelling its order",
+            post.clone(),
+            CANCEL,
+            format!("{}?guest_id={pending_guest}", cancel(&pending_id)),
+        )
+        .gets(200),
+        case(
+            "cancelling a malformed id",
+            post.clone(),
+            CANCEL,
+            cancel("nope"),
+        )
+        .bearer(alice)
+        .gets(400),
+        case(
+            "cancelling for nobody",
+            post.clone(),
+            CANCEL,
+            cancel(&her_id),
+        )
+        .gets(401),
+        case("bob cancelling hers", post.clone(), CANCEL, cancel(&her_id))
+            .bearer(&token("bob"))
+            .gets(404),
+        case(
+            "cancelling a cancelled order",
+            post.clone(),
+            CANCEL,
+            format!("{}?guest_id={pending_guest}", cancel(&pending_id)),
+        )
+        .gets(409),
+        case("a 70 KiB cancel", post.clone(), CANCEL, cancel(&her_id))
+            .bearer(alice)
+            .raw("application/json", big.to_owned())
+            .gets(413),
+        case("a cancel as text", post.clone(), CANCEL, cancel(&her_id))
+            .bearer(alice)
+            .raw("text/plain", "why")
+            .gets(415),
+        // POST /v1/payments/webhook
+        case("a payment", post.clone(), WEBHOOK, WEBHOOK.to_owned())
+            .header("payment-signature", good_signature)
+            .raw("application/json", good_event.clone())
+            .gets(200),
+        case(
+            "an unsigned payment",
+            post.clone(),
+            WEBHOOK,
+            WEBHOOK.to_owned(),
+        )
+        .raw("application/json", good_event)
+        .gets(400),
+        case(
+            "a payment for no order",
+            post.clone(),
+            WEBHOOK,
+            WEBHOOK.to_owned(),
+        )
+        .header("payment-signature", unknown_signature)
+        .raw("application/json", unknown)
+        .gets(404),
+        case(
+            "a 70 KiB payment",
+            post.clone(),
+            WEBHOOK,
+            WEBHOOK.to_owned(),
+        )
+        .raw("application/json", big.to_owned())
+        .gets(413),
+        case(
+            "a payment short of the total",
+            post.clone(),
+            WEBHOOK,
+            WEBHOOK.to_owned(),
+        )
+        .header("payment-signature", cheap_signature)
+        .raw("application/json", cheap_event)
+        .gets(422),
+        // GET /v1/admin/dead-letters
+        case(
+            "the dead letters",
+            get.clone(),
+            DEAD_LETTERS,
+            DEAD_LETTERS.to_owned(),
+        )
+        .bearer(admin)
+        .gets(200),
+        case(
+            "dead letters, none a page",
+            get.clone(),
+            DEAD_LETTERS,
+            format!("{DEAD_LETTERS}?limit=0"),
+        )
+        .bearer(admin)
+        .gets(400),
+        case(
+            "dead letters for nobody",
+            get.clone(),
+            DEAD_LETTERS,
+            DEAD_LETTERS.to_owned(),
+        )
+        .gets(401),
+        case(
+            "dead letters for a shopper",
+            get.clone(),
+            DEAD_LETTERS,
+            DEAD_LETTERS.to_owned(),
+        )
+        .bearer(alice)
+        .gets(403),
+        // POST /v1/admin/dead-letters/{id}/retry
+        case("a retry", post.clone(), RETRY, retry(&failed_id))
+            .bearer(admin)
+            .gets(200),
+        case(
+            "a retry of a malformed id",
+            post.clone(),
+            RETRY,
+            retry("nope"),
+        )
+        .bearer(admin)
+        .gets(400),
+        case("a retry for nobody", post.clone(), RETRY, retry(&failed_id)).gets(401),
+        case(
+            "a retry by a shopper",
+            post.clone(),
+            RETRY,
+            retry(&failed_id),
+        )
+        .bearer(alice)
+        .gets(403),
+        case("a retry of no order", post.clone(), RETRY, retry(&nobody))
+            .bearer(admin)
+            .gets(404),
+        case(
+            "a retry of a cancelled order",
+            post.clone(),
+            RETRY,
+            retry(&pending_id),
+        )
+        .bearer(admin)
+        .gets(409),
+    ]
+}
 
 /// Who and what the cart-pricing cases act on.
 struct PricingWorld<'a> {
@@ -1305,6 +1760,7 @@ async fn every_status_answered_is_documented_and_every_documented_status_is_answ
             shopper: &alice,
             big: &big,
         }))
+        .chain(order_cases(&app, &admin, &big).await)
         .collect();
     let mut answered = BTreeSet::new();
     for case in &cases {
@@ -1366,6 +1822,15 @@ async fn every_status_answered_is_documented_and_every_documented_status_is_answ
             TOTALS,
             format!("{}/totals", cart(&g)),
         )
+        .gets(410),
+        case(
+            "checking out an expired cart",
+            post.clone(),
+            CHECKOUT,
+            format!("{}/checkout", cart(&g)),
+        )
+        .header("idempotency-key", "late")
+        .json(checkout_body("q1.any"))
         .gets(410),
     ] {
         answered.insert(run(&app, &case).await);

@@ -15,6 +15,7 @@ use crate::helpers::{Answer, TestApp};
 pub const CART_FIELDS: &str = "
 fragment CartFields on Cart {
   id userId owner currency itemCount totalQuantity region discountCodes version createdAt updatedAt expiresAt
+  checkout { orderId status }
   totalPrice { amount amount64 currency }
   items {
     itemId productId variantId name quantity addedAt updatedAt
@@ -100,7 +101,7 @@ pub fn rest_shape(value: &Value) -> Value {
                     let name = snake_case(name);
                     let value = match (name.as_str(), value) {
                         (
-                            "owner" | "strategy" | "source" | "outcome" | "reason",
+                            "owner" | "strategy" | "source" | "outcome" | "reason" | "status",
                             Value::String(s),
                         ) => Value::String(s.to_lowercase()),
                         _ => rest_shape(value),

@@ -79,6 +79,9 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+/// The payment webhook secret of test apps.
+pub const WEBHOOK_SECRET: &str = "whsec_test_secret";
+
 /// The seeded catalog.
 fn seed() -> Vec<cart_core::Product> {
     let row = |id: &str, price: i64, currency: &str, active: bool, stock: Option<i64>| {
@@ -143,8 +146,11 @@ pub async fn spawn_with(options: Options) -> TestApp {
         "dynamodb" => {
             let endpoint = std::env::var("CARTD_TEST_DYNAMODB_ENDPOINT")
                 .unwrap_or_else(|_| "http://127.0.0.1:5005".into());
+            // moto answers one request at a time: under the suite's bursts of concurrent
+            // requests (fifty checkouts at once) a request waits its turn longer than the
+            // default timeout a real DynamoDB never comes near.
             format!(
-                "dynamodb://cartd-api-{}?region=us-east-1&endpoint={endpoint}&create=true",
+                "dynamodb://cartd-api-{}?region=us-east-1&endpoint={endpoint}&create=true&timeout=60s",
                 uuid::Uuid::new_v4().simple()
             )
         }
@@ -167,17 +173,24 @@ pub async fn spawn_with(options: Options) -> TestApp {
         Some(wrap) => wrap(cached.store()),
         None => cached.store(),
     };
-    let service = Arc::new(CartService::new(
-        store,
-        cached.catalog(),
-        cached.pricing(),
-        clock.clone(),
-        Arc::new(RandomIds),
-        CartPolicy {
-            limits: options.limits,
-            ..CartPolicy::default()
-        },
-    ));
+    let service = Arc::new(
+        CartService::new(
+            store,
+            cached.catalog(),
+            cached.pricing(),
+            clock.clone(),
+            Arc::new(RandomIds),
+            CartPolicy {
+                limits: options.limits,
+                ..CartPolicy::default()
+            },
+        )
+        .with_orders(cart_core::OrderPorts {
+            records: backend.records(),
+            payments: Arc::new(cart_api::payments::WebhookPayments),
+            policy: cart_core::OrderPolicy::default(),
+        }),
+    );
     let auth = Authenticator::new(&AuthConfig {
         hs256_secret: options.secret.map(|s| SecretString::from(s.to_owned())),
         ..options.auth
@@ -208,6 +221,8 @@ pub async fn spawn_with(options: Options) -> TestApp {
         ready_checks: Arc::from(Vec::new()),
         live: cart_events::live::LiveFeed::default(),
         graphql: options.graphql,
+        payments: Arc::new(cart_api::payments::WebhookPayments),
+        webhook_secret: Some(SecretString::from(WEBHOOK_SECRET.to_owned())),
     });
     let relay = options.relay.then(|| {
         let relay = cart_events::Relay::new(

@@ -4,6 +4,7 @@ mod attacks;
 mod auth;
 mod cart_pricing;
 mod carts;
+mod checkout;
 mod concurrency;
 mod contract;
 mod edges;

@@ -59,7 +59,7 @@ async fn a_product_is_readable_by_id() {
     assert_eq!(
         book.body,
         json!({"id": "book", "name": "Product book", "unit_price": 1299, "currency": "USD",
-               "active": true, "stock": null, "tax_class": "standard"})
+               "active": true, "stock": null, "reserved": null, "tax_class": "standard"})
     );
     let missing = app
         .send(app.request(Method::GET, "/v1/products/nope"))

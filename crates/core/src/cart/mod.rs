@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::error::CartError;
 use crate::ids::{CartKey, ProductId, VariantId};
 use crate::money::Currency;
+use crate::order::{CheckoutLock, OrderStatus};
 use crate::product::Product;
 use crate::promotion_code::PromotionCode;
 use crate::quantity::{Limits, Quantity, RequestedQuantity};
@@ -156,6 +157,10 @@ pub struct Cart {
     /// Whether each applies is decided when totals are computed, not here.
     #[serde(default)]
     discount_codes: Vec<PromotionCode>,
+    /// The order whose checkout locked the cart, while it waits for payment: no change but
+    /// the order's own (paid, failed, expired, cancelled) touches a locked cart.
+    #[serde(default)]
+    checkout: Option<CheckoutLock>,
 }
 
 /// The most discount codes one cart holds: enough for any stacking a shop offers, few enough
@@ -197,6 +202,7 @@ impl Cart {
             expires_at: now,
             region: None,
             discount_codes: Vec::new(),
+            checkout: None,
         }
     }
 
@@ -245,6 +251,28 @@ impl Cart {
     /// The discount codes on the cart, in the order they were entered.
     pub fn discount_codes(&self) -> &[PromotionCode] {
         &self.discount_codes
+    }
+
+    /// The order whose checkout locked the cart, if one did and is still waiting for payment.
+    pub fn checkout(&self) -> Option<&CheckoutLock> {
+        self.checkout.as_ref()
+    }
+
+    /// Locks the cart for `order_id`'s payment.
+    pub fn lock_for(&mut self, order_id: Uuid) {
+        self.checkout = Some(CheckoutLock {
+            order_id,
+            status: OrderStatus::PendingPayment,
+        });
+    }
+
+    /// Unlocks the cart if `order_id`'s checkout locked it; answers whether it did.
+    pub fn unlock_from(&mut self, order_id: Uuid) -> bool {
+        let locked_by_it = self.checkout.as_ref().map(|lock| lock.order_id) == Some(order_id);
+        if locked_by_it {
+            self.checkout = None;
+        }
+        locked_by_it
     }
 
     /// Whether the cart has expired at `now` (an ended cart has, too).
@@ -498,6 +526,14 @@ impl Cart {
     /// Removes every line; the cart keeps its id and currency. Returns how many lines went.
     pub fn clear(&mut self) -> usize {
         std::mem::take(&mut self.items).len()
+    }
+
+    /// Empties the cart once its order is paid: no lines, and no discount codes (their uses
+    /// went with the order); the region stays, as the shopper's next order likely ships there
+    /// too.
+    pub fn empty_after_purchase(&mut self) {
+        self.clear();
+        self.discount_codes.clear();
     }
 }
 

@@ -66,6 +66,7 @@ impl OnOneCart for Add<'_> {
             events,
             ended: None,
             pricing: PricingChange::default(),
+            checkout: None,
             report: None,
         }))
     }
@@ -93,6 +94,7 @@ impl CartService {
             .product(&command.product_id)
             .await?
             .ok_or_else(|| CartError::ProductNotFound(command.product_id.clone()))?;
+        let product = self.sellable(product).await?;
         let add = Add {
             key,
             command,

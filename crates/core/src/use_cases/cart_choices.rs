@@ -74,6 +74,7 @@ impl OnOneCart for Choose<'_> {
             ended: None,
             report: None,
             pricing,
+            checkout: None,
         }))
     }
 }

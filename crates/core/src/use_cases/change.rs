@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::cart::merge::MergeReport;
 use crate::cart::{Cart, LineChange};
@@ -14,8 +15,9 @@ use crate::command::Precondition;
 use crate::error::{CartError, StoreError};
 use crate::events::{CartEvent, EventType, PricingChange};
 use crate::ids::CartKey;
-use crate::outcome::{Merged, Outcome};
-use crate::ports::{CartWrite, Commit, IdempotencyRecord, LoadedCart};
+use crate::order::Order;
+use crate::outcome::{CheckedOut, Merged, Outcome};
+use crate::ports::{CartWrite, Commit, IdempotencyRecord, LoadedCart, RecordWrite};
 
 use super::{CartService, WriteOptions};
 
@@ -49,6 +51,16 @@ pub(crate) struct Change {
     pub report: Option<MergeReport>,
     /// What a pricing change was about: it goes onto the change's events (empty for others).
     pub pricing: PricingChange,
+    /// A checkout's order and what it writes besides the cart (`None` for other changes).
+    pub checkout: Option<Box<CheckoutChange>>,
+}
+
+/// What a checkout commits besides the locked cart.
+pub(crate) struct CheckoutChange {
+    /// The new order; it is the outcome, and its facts go onto the cart's events.
+    pub order: Order,
+    /// The order, its index entries, the stock it reserves, the promotion uses it counts.
+    pub records: Vec<RecordWrite>,
 }
 
 /// What a use case concluded from what it read.
@@ -86,6 +98,10 @@ pub(crate) trait UseCase: Sync {
 
     /// Whether `read` rests on a cache's guess ([`LoadedCart::guessed`]).
     fn guessed(read: &Self::Read) -> bool;
+
+    /// The order whose checkout locked a cart in `read` that is live at `now`, if any: such a
+    /// cart refuses every change ([`CartError::CartLocked`]) but its order's.
+    fn locked_by(read: &Self::Read, now: OffsetDateTime) -> Option<Uuid>;
 
     /// Decides the change.
     fn decide(
@@ -130,6 +146,10 @@ impl<T: OnOneCart> UseCase for T {
         read.guessed
     }
 
+    fn locked_by(read: &LoadedCart, now: OffsetDateTime) -> Option<Uuid> {
+        locked_by(read.cart.as_ref(), now)
+    }
+
     fn decide(
         &self,
         service: &CartService,
@@ -172,6 +192,10 @@ impl CartService {
             let guessed = U::guessed(&read);
             let now = self.clock.now();
             let verdict = check_precondition(options.precondition, U::live_version(&read, now))
+                .and_then(|()| match U::locked_by(&read, now) {
+                    Some(order_id) => Err(CartError::CartLocked { order_id }),
+                    None => Ok(()),
+                })
                 .and_then(|()| use_case.decide(self, read, now));
             let change = match verdict {
                 Ok(Decision::Changed(change)) => change,
@@ -181,9 +205,9 @@ impl CartService {
                 Ok(Decision::Unchanged(outcome)) => return Ok(outcome),
                 Err(error) => return Err(error),
             };
-            let (commit, cart, report) = self.commit_of(target, change, options, record, now);
+            let (commit, cart, decided) = self.commit_of(target, change, options, record, now);
             match self.store.commit(commit).await {
-                Ok(()) => return Ok(outcome(unshare(cart), report)),
+                Ok(()) => return Ok(outcome(unshare(cart), decided.report, decided.order)),
                 Err(StoreError::VersionMismatch { key, current }) => {
                     if let Some(precondition) = options.precondition
                         && key == *target
@@ -191,6 +215,8 @@ impl CartService {
                         return Err(precondition_error(precondition, current));
                     }
                 }
+                // What checkout read of stock or promotion uses changed: decide again.
+                Err(StoreError::RecordConflict { .. }) => {}
                 Err(StoreError::DuplicateIdempotencyKey) => {
                     return Err(CartError::IdempotencyKeyCommitted);
                 }
@@ -209,7 +235,7 @@ impl CartService {
         options: &WriteOptions,
         record: Option<RecordAs<'_>>,
         now: OffsetDateTime,
-    ) -> (Commit, Arc<Cart>, Option<MergeReport>) {
+    ) -> (Commit, Arc<Cart>, Decided) {
         let Change {
             mut cart,
             expected_version,
@@ -217,12 +243,15 @@ impl CartService {
             ended,
             report,
             pricing,
+            checkout,
         } = change;
         cart.touch(now, self.policy.ttl(target.owner()));
         let traceparent = options.traceparent.as_deref();
+        let facts = checkout.as_ref().map(|checkout| checkout.order.facts(None));
         let event = |kind: EventType, cart: &Cart, line: Option<LineChange>| {
-            let event =
-                CartEvent::about(self.ids.event_id(), kind, cart, line).in_trace(traceparent);
+            let event = CartEvent::about(self.ids.event_id(), kind, cart, line)
+                .in_trace(traceparent)
+                .with_order(facts.clone());
             match (&report, kind) {
                 (Some(report), EventType::CartMerged | EventType::CartMergedAway) => {
                     event.with_merge(report.clone())
@@ -249,10 +278,24 @@ impl CartService {
                 new_state: Some(Arc::new(gone)),
             });
         }
+        let (order, records) = match checkout {
+            Some(checkout) => {
+                let CheckoutChange { order, records } = *checkout;
+                events.push(order_event(
+                    &order,
+                    EventType::OrderCreated,
+                    &cart,
+                    self.ids.event_id(),
+                    traceparent,
+                ));
+                (Some(order), records)
+            }
+            None => (None, Vec::new()),
+        };
         let idempotency = record.map(|record| IdempotencyRecord {
             scoped_key: record.scoped_key.to_owned(),
             fingerprint: record.fingerprint.to_owned(),
-            outcome: outcome(cart.clone(), report.clone()),
+            outcome: outcome(cart.clone(), report.clone(), order.clone()),
             expires_at: now + self.policy.idempotency_ttl,
         });
         let cart = Arc::new(cart);
@@ -268,22 +311,56 @@ impl CartService {
             writes,
             events,
             idempotency,
+            records,
             at: now,
         };
-        (commit, cart, report)
+        (commit, cart, Decided { report, order })
     }
 }
 
+/// What a committed change answers besides its cart.
+pub(crate) struct Decided {
+    /// A merge's report.
+    report: Option<MergeReport>,
+    /// A checkout's order.
+    order: Option<Order>,
+}
+
+/// The event `kind` about `order` (at the version its record has after the commit), caused by a
+/// change of `cart`.
+pub(crate) fn order_event(
+    order: &Order,
+    kind: EventType,
+    cart_or_none: &Cart,
+    id: Uuid,
+    traceparent: Option<&str>,
+) -> CartEvent {
+    let mut event = CartEvent::about(id, kind, cart_or_none, None)
+        .in_trace(traceparent)
+        .with_order(Some(order.facts(None)));
+    event.version = order.version;
+    event.occurred_at = order.updated_at;
+    event
+}
+
 /// The outcome of a committed change.
-fn outcome(cart: Cart, report: Option<MergeReport>) -> Outcome {
-    match report {
-        Some(report) => Outcome::Merged(Merged {
+fn outcome(cart: Cart, report: Option<MergeReport>, order: Option<Order>) -> Outcome {
+    match (report, order) {
+        (Some(report), _) => Outcome::Merged(Merged {
             cart,
             report,
             dry_run: false,
         }),
-        None => Outcome::Cart(Some(cart)),
+        (None, Some(order)) => Outcome::CheckedOut(Box::new(CheckedOut { order, cart })),
+        (None, None) => Outcome::Cart(Some(cart)),
     }
+}
+
+/// The order whose checkout locked `cart`, if it is live at `now` and locked.
+pub(crate) fn locked_by(cart: Option<&Cart>, now: OffsetDateTime) -> Option<Uuid> {
+    cart.filter(|cart| !cart.is_expired(now))
+        .and_then(Cart::checkout)
+        .map(|lock| lock.order_id)
 }
 
 /// The cart out of its `Arc` once the commit that shared it is done: no copy, as the store has

@@ -38,6 +38,7 @@ impl OnOneCart for Clear<'_> {
                     events: vec![(EventType::CartCleared, None)],
                     ended: None,
                     pricing: PricingChange::default(),
+                    checkout: None,
                     report: None,
                 }))
             }

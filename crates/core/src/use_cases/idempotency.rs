@@ -10,12 +10,13 @@
 //! a corrected retry under the same key is evaluated afresh.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Mutex;
 
 use crate::command::{Command, FINGERPRINT_VERSION};
 use crate::error::CartError;
 use crate::ids::CartKey;
-use crate::outcome::Written;
+use crate::outcome::{Outcome, Written};
 use crate::ports::IdempotencyRecord;
 
 use super::change::RecordAs;
@@ -69,16 +70,38 @@ impl CartService {
         command: Command,
         options: WriteOptions,
     ) -> Result<Written, CartError> {
-        let Some(key) = &options.idempotency else {
-            let outcome = self.dispatch(target, command, &options, None).await?;
+        let fingerprint = match &options.idempotency {
+            Some(_) => command.fingerprint(target, options.precondition),
+            None => String::new(),
+        };
+        self.idempotently(options.idempotency.as_ref(), &fingerprint, |record| {
+            self.dispatch(target, command, &options, record)
+        })
+        .await
+    }
+
+    /// Runs a write once per idempotency key: replays the record of a key already used for
+    /// the same command (`fingerprint`), refuses one used for another or still running, and
+    /// otherwise runs `write`, which records its outcome under the key in its commit.
+    pub(super) async fn idempotently<'a, W, F>(
+        &self,
+        key: Option<&'a IdempotencyKey>,
+        fingerprint: &'a str,
+        write: W,
+    ) -> Result<Written, CartError>
+    where
+        W: FnOnce(Option<RecordAs<'a>>) -> F,
+        F: Future<Output = Result<Outcome, CartError>>,
+    {
+        let Some(key) = key else {
+            let outcome = write(None).await?;
             return Ok(Written {
                 outcome,
                 replayed: false,
             });
         };
-        let fingerprint = command.fingerprint(target, options.precondition);
         if let Some(record) = self.recorded(&key.scoped).await? {
-            return replay(record, &fingerprint, key);
+            return replay(record, fingerprint, key);
         }
         let _claim = self
             .in_flight
@@ -86,9 +109,9 @@ impl CartService {
             .ok_or(CartError::IdempotencyInFlight)?;
         let record = RecordAs {
             scoped_key: &key.scoped,
-            fingerprint: &fingerprint,
+            fingerprint,
         };
-        match self.dispatch(target, command, &options, Some(record)).await {
+        match write(Some(record)).await {
             Ok(outcome) => Ok(Written {
                 outcome,
                 replayed: false,
@@ -96,7 +119,7 @@ impl CartService {
             // Another request (another replica, or one that finished between our lookup and
             // our claim) committed this key first: answer as it did.
             Err(CartError::IdempotencyKeyCommitted) => match self.recorded(&key.scoped).await? {
-                Some(record) => replay(record, &fingerprint, key),
+                Some(record) => replay(record, fingerprint, key),
                 None => Err(CartError::IdempotencyKeyCommitted),
             },
             Err(other) => Err(other),

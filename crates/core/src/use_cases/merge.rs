@@ -14,7 +14,7 @@ use crate::events::{EventType, PricingChange};
 use crate::ids::{CartKey, UserId};
 use crate::outcome::{Merged, Outcome};
 
-use super::change::{Change, Decision, RecordAs, UseCase, live_version};
+use super::change::{self, Change, Decision, RecordAs, UseCase, live_version};
 use super::{CartService, WriteOptions};
 
 /// A merge of one guest cart into one user cart.
@@ -47,6 +47,10 @@ impl UseCase for Merge {
 
     fn guessed(_: &Pair) -> bool {
         false
+    }
+
+    fn locked_by((user, guest): &Pair, now: OffsetDateTime) -> Option<uuid::Uuid> {
+        change::locked_by(user.as_ref(), now).or_else(|| change::locked_by(guest.as_ref(), now))
     }
 
     fn decide(
@@ -103,6 +107,7 @@ impl UseCase for Merge {
             events,
             ended: Some(guest),
             pricing: PricingChange::default(),
+            checkout: None,
             report: Some(report),
         }))
     }

@@ -15,10 +15,12 @@
 mod add_item;
 mod cart_choices;
 mod change;
+mod checkout;
 mod clear;
 mod idempotency;
 mod locks;
 mod merge;
+mod orders;
 mod reads;
 mod remove_item;
 mod reprice;
@@ -32,10 +34,12 @@ use crate::command::{Command, Precondition};
 use crate::error::CartError;
 use crate::ids::{CartKey, Owner};
 use crate::outcome::Outcome;
-use crate::ports::{Catalog, Clock, IdGenerator, PricingSettings, Store};
+use crate::ports::{Catalog, Clock, IdGenerator, PaymentProvider, PricingSettings, Records, Store};
 use crate::quantity::Limits;
 
+pub use checkout::{PromotionUsage, Quote, Quoter};
 pub use idempotency::IdempotencyKey;
+pub use orders::{Actor, Fulfiller, FulfilmentClaim, WorkerPass};
 
 use idempotency::InFlight;
 use locks::Stripes;
@@ -75,6 +79,38 @@ impl CartPolicy {
     }
 }
 
+/// How orders behave, as an operator configures it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderPolicy {
+    /// How long an order waits for payment before the sweeper expires it
+    /// (`CARTD_CHECKOUT_TTL`).
+    pub checkout_ttl: Duration,
+    /// Fulfilment attempts before an order becomes a dead letter
+    /// (`CARTD_WORKER_MAX_ATTEMPTS`).
+    pub max_fulfilment_attempts: u32,
+}
+
+impl Default for OrderPolicy {
+    fn default() -> Self {
+        Self {
+            checkout_ttl: Duration::minutes(30),
+            max_fulfilment_attempts: 5,
+        }
+    }
+}
+
+/// What checkout and orders need besides the cart's ports.
+#[derive(Clone)]
+pub struct OrderPorts {
+    /// Orders, stock levels, promotion uses and payment events (read side; writes are
+    /// commits).
+    pub records: Arc<dyn Records>,
+    /// Where payment intents come from.
+    pub payments: Arc<dyn PaymentProvider>,
+    /// The operator's rules.
+    pub policy: OrderPolicy,
+}
+
 /// Options every write takes.
 #[derive(Debug, Default)]
 pub struct WriteOptions {
@@ -100,6 +136,8 @@ pub struct CartService {
     stripes: Stripes,
     /// Idempotency keys whose command is running in this process.
     in_flight: InFlight,
+    /// Checkout and orders, when wired ([`CartService::with_orders`]).
+    orders: Option<OrderPorts>,
 }
 
 impl CartService {
@@ -121,7 +159,31 @@ impl CartService {
             policy,
             stripes: Stripes::default(),
             in_flight: InFlight::default(),
+            orders: None,
         }
+    }
+
+    /// The service with checkout and orders wired to `ports`.
+    pub fn with_orders(mut self, ports: OrderPorts) -> Self {
+        self.orders = Some(ports);
+        self
+    }
+
+    /// The order ports; a service built without them cannot check out.
+    pub(crate) fn orders(&self) -> Result<&OrderPorts, CartError> {
+        self.orders.as_ref().ok_or_else(|| {
+            CartError::Store(crate::error::StoreError::Internal(
+                "checkout is not wired to a store's records".to_owned(),
+            ))
+        })
+    }
+
+    /// The order rules in force.
+    pub fn order_policy(&self) -> OrderPolicy {
+        self.orders
+            .as_ref()
+            .map(|orders| orders.policy)
+            .unwrap_or_default()
     }
 
     /// Runs `command` on the cart under `target`, honouring the options' precondition and

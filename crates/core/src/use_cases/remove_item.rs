@@ -38,6 +38,7 @@ impl OnOneCart for Remove<'_> {
             events: vec![(EventType::ItemRemoved, Some(line))],
             ended: None,
             pricing: PricingChange::default(),
+            checkout: None,
             report: None,
         }))
     }

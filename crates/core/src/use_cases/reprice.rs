@@ -14,7 +14,7 @@ use crate::outcome::Outcome;
 use crate::ports::LoadedCart;
 use crate::product::Product;
 
-use super::change::{Change, Decision, RecordAs, UseCase, live_cart, live_version};
+use super::change::{self, Change, Decision, RecordAs, UseCase, live_cart, live_version};
 use super::{CartService, WriteOptions};
 
 /// A reprice of one cart.
@@ -51,6 +51,10 @@ impl UseCase for Reprice<'_> {
 
     fn guessed((loaded, _): &Self::Read) -> bool {
         loaded.guessed
+    }
+
+    fn locked_by((loaded, _): &Self::Read, now: OffsetDateTime) -> Option<uuid::Uuid> {
+        change::locked_by(loaded.cart.as_ref(), now)
     }
 
     fn decide(
@@ -102,6 +106,7 @@ impl UseCase for Reprice<'_> {
                 repriced,
                 ..PricingChange::default()
             },
+            checkout: None,
         }))
     }
 }

@@ -10,7 +10,7 @@ use crate::outcome::Outcome;
 use crate::ports::LoadedCart;
 use crate::product::Product;
 
-use super::change::{Change, Decision, RecordAs, UseCase, live_cart, live_version};
+use super::change::{self, Change, Decision, RecordAs, UseCase, live_cart, live_version};
 use super::{CartService, WriteOptions};
 
 /// A quantity change of one line.
@@ -48,7 +48,10 @@ impl UseCase for Set<'_> {
             .and_then(|cart| cart.line(self.command.item_id).ok())
             .map(|line| line.product_id().clone());
         let product = match product_id {
-            Some(id) => service.catalog.product(&id).await?,
+            Some(id) => match service.catalog.product(&id).await? {
+                Some(product) => Some(service.sellable(product).await?),
+                None => None,
+            },
             None => None,
         };
         Ok((loaded, product))
@@ -60,6 +63,10 @@ impl UseCase for Set<'_> {
 
     fn guessed((loaded, _): &Self::Read) -> bool {
         loaded.guessed
+    }
+
+    fn locked_by((loaded, _): &Self::Read, now: OffsetDateTime) -> Option<uuid::Uuid> {
+        change::locked_by(loaded.cart.as_ref(), now)
     }
 
     fn decide(
@@ -88,6 +95,7 @@ impl UseCase for Set<'_> {
             events: vec![(EventType::ItemUpdated, Some(line))],
             ended: None,
             pricing: PricingChange::default(),
+            checkout: None,
             report: None,
         }))
     }

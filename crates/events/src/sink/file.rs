@@ -91,6 +91,7 @@ mod tests {
             merge: None,
             traceparent: None,
             pricing: Default::default(),
+            order: None,
         };
         Envelope::from_event(&event, DEFAULT_SOURCE)
     }

@@ -118,6 +118,47 @@ pub struct World {
     _dir: tempfile::TempDir,
 }
 
+/// Payment intents named after their orders, as cart-api's webhook provider names them.
+pub struct TestPayments;
+
+#[async_trait]
+impl cart_core::PaymentProvider for TestPayments {
+    async fn create_intent(
+        &self,
+        order_id: Uuid,
+        amount: i64,
+        currency: &str,
+    ) -> Result<cart_core::order::PaymentIntent, StoreError> {
+        Ok(cart_core::order::PaymentIntent {
+            intent_id: format!("pi_{}", order_id.simple()),
+            amount,
+            currency: currency.to_ascii_lowercase(),
+            client_secret: format!("pi_{}_secret", order_id.simple()),
+        })
+    }
+
+    fn order_of_intent(&self, intent_id: &str) -> Option<Uuid> {
+        Uuid::try_parse(intent_id.strip_prefix("pi_")?).ok()
+    }
+}
+
+/// Quotes a cart at its lines' total, with a token naming its version: what checkout needs
+/// from pricing, without pricing settings.
+pub struct TestQuoter;
+
+#[async_trait]
+impl cart_core::Quoter for TestQuoter {
+    async fn quote(&self, cart: &Cart) -> Result<cart_core::Quote, CartError> {
+        let total = cart.totals().total_price;
+        Ok(cart_core::Quote {
+            token: format!("q-{}-{}", cart.key(), cart.version()),
+            total,
+            totals: serde_json::json!({"total": total}),
+            applied_codes: Vec::new(),
+        })
+    }
+}
+
 /// Products `book-0` … `book-19`.
 pub const PRODUCTS: usize = 20;
 
@@ -148,14 +189,26 @@ impl World {
             inner: backend.store(),
             committed: Mutex::default(),
         });
-        let service = Arc::new(CartService::new(
-            recorder.clone(),
-            backend.catalog(),
-            backend.pricing(),
-            Arc::new(SystemClock),
-            Arc::new(RandomIds),
-            CartPolicy::default(),
-        ));
+        let service = Arc::new(
+            CartService::new(
+                recorder.clone(),
+                backend.catalog(),
+                backend.pricing(),
+                Arc::new(SystemClock),
+                Arc::new(RandomIds),
+                CartPolicy::default(),
+            )
+            .with_orders(cart_core::OrderPorts {
+                records: backend.records(),
+                payments: Arc::new(TestPayments),
+                // Orders are due to expire as soon as they are placed: the schema test expires
+                // one without waiting (the others are paid, failed or cancelled first).
+                policy: cart_core::OrderPolicy {
+                    checkout_ttl: time::Duration::ZERO,
+                    ..cart_core::OrderPolicy::default()
+                },
+            }),
+        );
         Self {
             service,
             store: backend.store(),

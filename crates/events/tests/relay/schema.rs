@@ -10,7 +10,9 @@ use cart_core::{
 };
 use cart_events::sink::{self, SinkUrl};
 
-use crate::common::World;
+use cart_core::order::Action;
+
+use crate::common::{TestQuoter, World};
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -54,6 +56,72 @@ fn traced() -> WriteOptions {
         traceparent: Some(TRACEPARENT.into()),
         ..WriteOptions::default()
     }
+}
+
+/// The provider's word that `order` is paid.
+async fn pay(service: &cart_core::CartService, order: &cart_core::order::Order, event: &str) {
+    service
+        .apply_payment(
+            order.id,
+            event,
+            true,
+            order.payment.amount,
+            &order.payment.currency,
+            None,
+        )
+        .await
+        .expect("paid");
+}
+
+/// Fulfils every order at once.
+struct Immediately;
+
+#[async_trait::async_trait]
+impl cart_core::use_cases::Fulfiller for Immediately {
+    async fn fulfil(&self, _order: &cart_core::order::Order) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Places an order for the user `buyer`: a book, shipped to California.
+async fn place_order(world: &World, buyer: &str) -> cart_core::order::Order {
+    let key = CartKey::User(UserId::parse(buyer).expect("user"));
+    for command in [
+        Command::AddItem(add("book-5", 1)),
+        Command::SetRegion(Region::parse("US-CA").expect("region")),
+    ] {
+        world
+            .service
+            .execute(&key, command, WriteOptions::default())
+            .await
+            .expect("ready");
+    }
+    let cart = world.service.get(&key).await.expect("cart");
+    let quote = cart_core::Quoter::quote(&TestQuoter, &cart)
+        .await
+        .expect("quote");
+    let address = cart_core::order::Address {
+        name: "Zoë".into(),
+        line1: "1 Market St".into(),
+        line2: None,
+        city: "San Francisco".into(),
+        postal_code: "94105".into(),
+        state: Some("CA".into()),
+        country: "US".into(),
+    };
+    let details = cart_core::order::CheckoutDetails {
+        quote_token: quote.token,
+        email: "zoe@example.com".into(),
+        shipping_address: address.clone(),
+        billing_address: address,
+        number_of_installments: 2,
+    };
+    let written = world
+        .service
+        .checkout(&key, &details, &TestQuoter, traced())
+        .await
+        .expect("checkout");
+    written.outcome.order().expect("order").clone()
 }
 
 #[tokio::test]
@@ -138,6 +206,55 @@ async fn every_emitted_event_matches_the_schema_of_its_type() {
         .await
         .expect("reprice");
 
+    // Orders: one paid and fulfilled, one whose payment fails, one cancelled, one whose
+    // fulfilment fails for good, one never paid.
+    let mut placed = Vec::new();
+    for n in 0..5 {
+        placed.push(place_order(&world, &format!("buyer-{n}")).await);
+    }
+    let system = cart_core::use_cases::Actor::System;
+    pay(service, &placed[0], "evt_0").await;
+    let pass = service
+        .fulfil_due(&Immediately, 10, time::Duration::minutes(1), &|_| {
+            time::Duration::SECOND
+        })
+        .await
+        .expect("worker");
+    assert_eq!(pass.fulfilled, 1);
+    service
+        .apply_payment(
+            placed[1].id,
+            "evt_1",
+            false,
+            placed[1].payment.amount,
+            &placed[1].payment.currency,
+            Some("card declined".into()),
+        )
+        .await
+        .expect("failed");
+    service
+        .act_on_order(
+            placed[2].id,
+            Action::Cancel,
+            &system,
+            None,
+            Some(TRACEPARENT),
+        )
+        .await
+        .expect("cancel");
+    pay(service, &placed[3], "evt_3").await;
+    service
+        .act_on_order(
+            placed[3].id,
+            Action::Fail,
+            &system,
+            Some("the warehouse is gone".into()),
+            None,
+        )
+        .await
+        .expect("fail");
+    assert_eq!(service.expire_due_orders(10).await.expect("expire"), 1);
+
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("events.ndjson");
     let file = sink::connect(&SinkUrl::File(path.clone()))
@@ -174,6 +291,15 @@ async fn every_emitted_event_matches_the_schema_of_its_type() {
         "cart.discount_code_added",
         "cart.discount_code_removed",
         "cart.repriced",
+        "cart.checked_out",
+        "cart.unlocked",
+        "order.created",
+        "order.paid",
+        "order.payment_failed",
+        "order.expired",
+        "order.cancelled",
+        "order.fulfilled",
+        "order.failed",
     ]
     .map(str::to_owned)
     .into();

@@ -10,6 +10,8 @@
 //! | publication cursor, relay lease | `OUTBOX` | `#CURSOR`, `#LEASE` | see [`outbox`] |
 //! | product | `PRODUCT` | `<id>` | `name`, `unit_price`, `currency`, `active`, `stock`, `tax_class` |
 //! | pricing setting | `PRICING#<kind>` | `<region or code>` | `doc` (the JSON document) |
+//! | record (order, stock level, …) | `REC#<kind>` | `<record key>` | `version`, `body` |
+//! | sequence (order numbers) | `SEQ#<name>` | `SEQ` | `n`, the last number given |
 //!
 //! The outbox's sequence numbers come from a counter item updated, with a condition on its value,
 //! in the same transaction as the events: two commits racing for the same numbers cannot both
@@ -17,6 +19,11 @@
 //! (all of them) through one item, which caps write throughput per table. The relay
 //! (`cart-events`) reads the outbox items after its cursor ([`outbox`]); it does not read
 //! DynamoDB Streams. Reading the stream instead would lift the cap, and is not done.
+//!
+//! Records are written in the commit's `TransactWriteItems`, after the carts, the outbox items
+//! and the idempotency record, each conditional on its version. A partition per kind lets a
+//! `Query` list keys by prefix in byte order (a sort key of type `S` is ordered bytewise); every
+//! record of a kind shares that partition's throughput.
 
 mod outbox;
 
@@ -35,7 +42,8 @@ use time::OffsetDateTime;
 
 use cart_core::{
     Cart, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord, KEPT_AFTER_EXPIRY,
-    OutboxEntry, PricingKind, PricingSettings, Product, ProductId, Store, StoreError, SweepReport,
+    OutboxEntry, PricingKind, PricingSettings, Product, ProductId, RecordKind, RecordWrite,
+    Records, Store, StoreError, StoredRecord, SweepReport,
 };
 
 use crate::columns::{self, from_millis, json_error, millis, version_column};
@@ -74,6 +82,20 @@ fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
 
 fn cart_pk(cart: &CartKey) -> String {
     format!("CART#{}", cart.as_str())
+}
+
+/// The partition holding every record of `kind`; the record key is the sort key.
+fn record_pk(kind: RecordKind) -> String {
+    format!("REC#{}", kind.as_str())
+}
+
+/// A record from its item.
+fn record_from_item(item: &Item) -> Result<StoredRecord, StoreError> {
+    Ok(StoredRecord {
+        key: string(item, "sk")?,
+        version: number(item, "version")? as u64,
+        body: string(item, "body")?,
+    })
 }
 
 fn sdk_error<E: std::fmt::Debug, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
@@ -271,6 +293,56 @@ impl DynamoStore {
         Ok(item.build())
     }
 
+    /// One record's part of a commit: a put or a delete conditional on the version (on there
+    /// being no item for a create), or only that condition when nothing is written.
+    fn record_write(&self, write: &RecordWrite) -> Result<TransactWriteItem, StoreError> {
+        let item_key = key(record_pk(write.kind), write.key.as_str());
+        let (condition, expected) = match write.expected_version {
+            Some(v) => (
+                "version = :expected",
+                Some(HashMap::from([(
+                    ":expected".to_owned(),
+                    n(version_column(v)),
+                )])),
+            ),
+            None => ("attribute_not_exists(pk)", None),
+        };
+        let item = match (&write.body, write.expected_version) {
+            (Some(body), _) => {
+                let mut item = item_key;
+                item.insert("version".into(), n(version_column(write.new_version())));
+                item.insert("body".into(), s(body));
+                TransactWriteItem::builder().put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression(condition)
+                        .set_expression_attribute_values(expected)
+                        .build()
+                        .map_err(build_error)?,
+                )
+            }
+            (None, Some(_)) => TransactWriteItem::builder().delete(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(item_key))
+                    .condition_expression(condition)
+                    .set_expression_attribute_values(expected)
+                    .build()
+                    .map_err(build_error)?,
+            ),
+            (None, None) => TransactWriteItem::builder().condition_check(
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(item_key))
+                    .condition_expression(condition)
+                    .build()
+                    .map_err(build_error)?,
+            ),
+        };
+        Ok(item.build())
+    }
+
     /// The version stored under `cart` now.
     async fn current_version(&self, cart: &CartKey) -> Result<Option<u64>, StoreError> {
         let item = self.get(key(cart_pk(cart), "CART")).await?;
@@ -336,12 +408,17 @@ impl Store for DynamoStore {
             }
             None => None,
         };
+        let records = commit
+            .records
+            .iter()
+            .map(|write| self.record_write(write))
+            .collect::<Result<Vec<_>, _>>()?;
         let payloads = commit
             .events
             .iter()
             .map(|event| serde_json::to_string(event).map_err(json_error))
             .collect::<Result<Vec<_>, _>>()?;
-        for _ in 0..SEQUENCE_RETRIES {
+        for attempt in 0..SEQUENCE_RETRIES {
             let mut items = carts.clone();
             let counter_index = items.len();
             if !payloads.is_empty() {
@@ -390,6 +467,8 @@ impl Store for DynamoStore {
             if let Some(record) = &idempotency {
                 items.push(record.clone());
             }
+            let records_index = items.len();
+            items.extend(records.iter().cloned());
             let outcome = self
                 .client
                 .transact_write_items()
@@ -426,9 +505,22 @@ impl Store for DynamoStore {
             if failed.contains(&idempotency_index) && idempotency.is_some() {
                 return Err(StoreError::DuplicateIdempotencyKey);
             }
+            // Reasons are positional, one per item: the records come last.
+            if let Some(write) = failed
+                .iter()
+                .find_map(|&i| commit.records.get(i.checked_sub(records_index)?))
+            {
+                return Err(StoreError::RecordConflict {
+                    kind: write.kind,
+                    key: write.key.clone(),
+                });
+            }
             // Another commit took these outbox numbers, or DynamoDB saw a conflicting
-            // transaction: try again with fresh numbers.
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            // transaction: try again with fresh numbers, after a pause with full jitter that
+            // grows with the attempts, so many writers contending at once (checkouts of one
+            // product) spread out instead of colliding again in step.
+            let ceiling = 2u64 << attempt.min(5);
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=ceiling))).await;
         }
         Err(StoreError::Unavailable(
             "the outbox counter stayed contended".into(),
@@ -551,6 +643,122 @@ fn product_from_item(item: &Item) -> Result<Product, StoreError> {
         stock,
         tax_class,
     )
+}
+
+#[async_trait]
+impl Records for DynamoStore {
+    async fn record(
+        &self,
+        kind: RecordKind,
+        key_of_record: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let item = self.get(key(record_pk(kind), key_of_record)).await?;
+        item.as_ref().map(record_from_item).transpose()
+    }
+
+    async fn records(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let Some(range) = KeyRange::of(prefix, after) else {
+            return Ok(Vec::new());
+        };
+        let mut records = Vec::new();
+        let mut start = range.start.map(|after| key(record_pk(kind), after));
+        while records.len() < limit {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(range.condition)
+                .expression_attribute_values(":pk", s(record_pk(kind)))
+                .limit(i32::try_from(limit - records.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true);
+            if let Some(bound) = range.bound {
+                query = query.expression_attribute_values(":sk", s(bound));
+            }
+            let page = query.send().await.map_err(sdk_error)?;
+            for item in page.items() {
+                records.push(record_from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+        Ok(records)
+    }
+
+    async fn next_number(&self, sequence: &str) -> Result<u64, StoreError> {
+        // `ADD` is applied atomically by DynamoDB (and creates the item at 0 first): every
+        // caller, in any process, gets the value its own update wrote.
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("SEQ#{sequence}"), "SEQ")))
+            .update_expression("ADD #n :one")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let attributes = updated.attributes.unwrap_or_default();
+        Ok(number(&attributes, "n")? as u64)
+    }
+}
+
+/// How a `Query` of a record partition picks the keys starting with a prefix and sorting after
+/// a key: a key condition on the sort key, and where to start.
+struct KeyRange<'a> {
+    /// The key condition (`:pk` the partition, `:sk` the bound, if any).
+    condition: &'static str,
+    /// The value of `:sk`.
+    bound: Option<&'a str>,
+    /// The sort key to start after (`ExclusiveStartKey`), inside the condition's range as
+    /// DynamoDB requires.
+    start: Option<&'a str>,
+}
+
+impl<'a> KeyRange<'a> {
+    /// The range of keys starting with `prefix` after `after`; `None` when no key can be in it
+    /// (`after` sorts past every key with the prefix).
+    fn of(prefix: &'a str, after: Option<&'a str>) -> Option<Self> {
+        let whole = "pk = :pk";
+        let prefixed = "pk = :pk AND begins_with(sk, :sk)";
+        // DynamoDB refuses an empty string in a key condition: with no prefix, only `after`
+        // bounds the sort key.
+        Some(match after {
+            Some(after) if prefix.is_empty() => Self {
+                condition: "pk = :pk AND sk > :sk",
+                bound: Some(after),
+                start: None,
+            },
+            None if prefix.is_empty() => Self {
+                condition: whole,
+                bound: None,
+                start: None,
+            },
+            Some(after) if after.starts_with(prefix) => Self {
+                condition: prefixed,
+                bound: Some(prefix),
+                start: Some(after),
+            },
+            // Past every key with the prefix.
+            Some(after) if after > prefix => return None,
+            // No `after`, or one before every key with the prefix.
+            _ => Self {
+                condition: prefixed,
+                bound: Some(prefix),
+                start: None,
+            },
+        })
+    }
 }
 
 /// The partition holding every pricing setting of `kind`.
@@ -742,5 +950,35 @@ impl Catalog for DynamoStore {
                 None => return Ok(count),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeyRange;
+
+    /// The query for each shape of prefix and `after`: `ExclusiveStartKey` only inside the
+    /// `begins_with` range (DynamoDB refuses one outside it), no empty string in a condition.
+    #[test]
+    fn key_ranges_stay_inside_the_prefix() {
+        let of =
+            |prefix, after| KeyRange::of(prefix, after).map(|r| (r.condition, r.bound, r.start));
+        let prefixed = "pk = :pk AND begins_with(sk, :sk)";
+        assert_eq!(of("u/", None), Some((prefixed, Some("u/"), None)));
+        assert_eq!(
+            of("u/", Some("u/a")),
+            Some((prefixed, Some("u/"), Some("u/a")))
+        );
+        assert_eq!(
+            of("u/", Some("u/")),
+            Some((prefixed, Some("u/"), Some("u/")))
+        );
+        assert_eq!(of("u/", Some("a")), Some((prefixed, Some("u/"), None)));
+        assert_eq!(of("u/", Some("v")), None);
+        assert_eq!(of("", None), Some(("pk = :pk", None, None)));
+        assert_eq!(
+            of("", Some("u/b")),
+            Some(("pk = :pk AND sk > :sk", Some("u/b"), None))
+        );
     }
 }

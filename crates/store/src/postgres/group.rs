@@ -2,7 +2,8 @@
 //! round trip, one wake-up) serves every request that was waiting at that moment.
 //!
 //! Only the common commit takes this path: one cart created or updated, with its events, and no
-//! idempotency record (every add, update, remove and clear without an `Idempotency-Key`).
+//! idempotency record and no record writes (every add, update, remove and clear without an
+//! `Idempotency-Key`).
 //! Requests encode their cart and events on their own task and queue them here; one task drains
 //! the queue into groups and runs each group as the data-modifying `WITH` of [`GROUP_COMMIT`]
 //! on a pooled connection, with up to [`IN_FLIGHT`] groups running at once. Each cart in a
@@ -104,11 +105,11 @@ struct EventRow {
 
 impl CartCommit {
     /// The commit's one write and the commit encoded for a group, if it is the kind a group
-    /// takes: one cart created or updated, no idempotency record. `None` leaves it to the
-    /// transaction path.
+    /// takes: one cart created or updated, no idempotency record, no record writes (the group
+    /// statement writes only carts and events). `None` leaves it to the transaction path.
     pub(super) fn of(commit: &Commit) -> Option<(&CartWrite, Result<Self, StoreError>)> {
         match (commit.writes.as_slice(), &commit.idempotency) {
-            ([write], None) => write
+            ([write], None) if commit.records.is_empty() => write
                 .new_state
                 .as_ref()
                 .map(|cart| (write, Self::encode(write, cart, commit))),

@@ -16,6 +16,9 @@
 //! - **Group commit**: the common commit (one cart, no idempotency record) is queued and
 //!   written with other carts' in one statement; see [`group`].
 //! - **Relay**: the lease, publication marks and pruning are in [`outbox`].
+//! - **Records** (orders, stock levels, …): rows of `records` by kind and key (byte-order
+//!   collation), written with compare-and-set in the commit's transaction, never grouped; order
+//!   numbers come from rows of `sequences`, one upsert per number.
 
 mod group;
 mod outbox;
@@ -29,7 +32,8 @@ use uuid::Uuid;
 
 use cart_core::{
     Cart, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord, KEPT_AFTER_EXPIRY,
-    OutboxEntry, PricingKind, PricingSettings, Product, ProductId, Store, StoreError, SweepReport,
+    OutboxEntry, PricingKind, PricingSettings, Product, ProductId, RecordKind, RecordWrite,
+    Records, Store, StoreError, StoredRecord, SweepReport,
 };
 
 use crate::columns::{self, json_error, version_column};
@@ -216,6 +220,101 @@ async fn record_idempotency(
     }
 }
 
+/// Writes one record if its version condition holds ([`RecordWrite`]); otherwise the commit
+/// fails with [`StoreError::RecordConflict`]. As for carts, an update or delete re-checks the
+/// version after waiting for a concurrent writer's row lock, and a create loses to a concurrent
+/// one on the primary key.
+async fn write_record(
+    tx: &mut Transaction<'_, Postgres>,
+    write: &RecordWrite,
+) -> Result<(), StoreError> {
+    let kind = write.kind.as_str();
+    let key = write.key.as_str();
+    let new_version = version_column(write.new_version());
+    let changed = match (&write.body, write.expected_version.map(version_column)) {
+        (Some(body), Some(expected)) => {
+            sqlx::query(
+                "UPDATE records SET version = $3, body = $4
+                 WHERE kind = $1 AND key = $2 AND version = $5",
+            )
+            .bind(kind)
+            .bind(key)
+            .bind(new_version)
+            .bind(body)
+            .bind(expected)
+            .execute(&mut **tx)
+            .await
+        }
+        (Some(body), None) => {
+            sqlx::query(
+                "INSERT INTO records (kind, key, version, body) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (kind, key) DO NOTHING",
+            )
+            .bind(kind)
+            .bind(key)
+            .bind(new_version)
+            .bind(body)
+            .execute(&mut **tx)
+            .await
+        }
+        (None, Some(expected)) => {
+            sqlx::query("DELETE FROM records WHERE kind = $1 AND key = $2 AND version = $3")
+                .bind(kind)
+                .bind(key)
+                .bind(expected)
+                .execute(&mut **tx)
+                .await
+        }
+        (None, None) => {
+            let absent: bool = sqlx::query_scalar(
+                "SELECT NOT EXISTS (SELECT 1 FROM records WHERE kind = $1 AND key = $2)",
+            )
+            .bind(kind)
+            .bind(key)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(sql_error)?;
+            return if absent {
+                Ok(())
+            } else {
+                Err(record_conflict(write))
+            };
+        }
+    }
+    .map_err(sql_error)?;
+    if changed.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(record_conflict(write))
+    }
+}
+
+/// The conflict error for `write`.
+fn record_conflict(write: &RecordWrite) -> StoreError {
+    StoreError::RecordConflict {
+        kind: write.kind,
+        key: write.key.clone(),
+    }
+}
+
+/// The commit's record writes in (kind, key) order, so that two transactions writing the same
+/// records (two checkouts reserving the same products) lock their rows in the same order
+/// instead of deadlocking. The sort is stable: writes of one key keep their order.
+fn in_lock_order(records: &[RecordWrite]) -> Vec<&RecordWrite> {
+    let mut ordered: Vec<&RecordWrite> = records.iter().collect();
+    ordered.sort_by(|a, b| (a.kind, a.key.as_str()).cmp(&(b.kind, b.key.as_str())));
+    ordered
+}
+
+/// A record from its `(key, version, body)` row.
+fn record_from_row((key, version, body): (String, i64, String)) -> StoredRecord {
+    StoredRecord {
+        key,
+        version: version as u64,
+        body,
+    }
+}
+
 fn product_from_row(row: &sqlx::postgres::PgRow) -> Result<Product, StoreError> {
     let currency: String = row.try_get("currency").map_err(sql_error)?;
     let stock: Option<i64> = row.try_get("stock").map_err(sql_error)?;
@@ -287,6 +386,9 @@ impl Store for PgStore {
         }
         if let Some(record) = &commit.idempotency {
             record_idempotency(&mut tx, record, commit.at).await?;
+        }
+        for write in in_lock_order(&commit.records) {
+            write_record(&mut tx, write).await?;
         }
         // Dropping the transaction on an early return above rolls it back.
         tx.commit().await.map_err(sql_error)
@@ -494,6 +596,67 @@ impl PricingSettings for PgStore {
             .await
             .map_err(sql_error)?;
         Ok(deleted.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl Records for PgStore {
+    async fn record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let row: Option<(String, i64, String)> =
+            sqlx::query_as("SELECT key, version, body FROM records WHERE kind = $1 AND key = $2")
+                .bind(kind.as_str())
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(sql_error)?;
+        Ok(row.map(record_from_row))
+    }
+
+    async fn records(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        // Keys are printable ASCII, so every key starting with `prefix` sorts before `prefix`
+        // followed by DEL (0x7f): a range of the primary key's index, unlike `LIKE`, whose
+        // `%` and `_` would have to be escaped. The column's "C" collation makes the range,
+        // the comparison with `after` and the order byte order.
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT key, version, body FROM records
+             WHERE kind = $1 AND key >= $2 AND key < $3 AND ($4::text IS NULL OR key > $4)
+             ORDER BY key LIMIT $5",
+        )
+        .bind(kind.as_str())
+        .bind(prefix)
+        .bind(format!("{prefix}\x7f"))
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(rows.into_iter().map(record_from_row).collect())
+    }
+
+    async fn next_number(&self, sequence: &str) -> Result<u64, StoreError> {
+        // The upsert holds the row's lock until it commits, so concurrent callers (in any
+        // process) take turns and each gets the value it wrote. A `CREATE SEQUENCE` per name
+        // would need DDL at run time; a row per name is enough.
+        let value: i64 = sqlx::query_scalar(
+            "INSERT INTO sequences (name, value) VALUES ($1, 1)
+             ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1
+             RETURNING value",
+        )
+        .bind(sequence)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(value as u64)
     }
 }
 

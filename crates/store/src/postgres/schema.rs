@@ -75,6 +75,22 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, key)
     );
     "#,
+    // 5: checkout's records (orders, their index, stock levels, promotion uses, payment events)
+    // as versioned documents by key, and the sequences that number orders. Keys are compared
+    // in byte order ("C"), as every backend lists them, whatever the database's locale.
+    r#"
+    CREATE TABLE records (
+        kind    TEXT NOT NULL,             -- RecordKind::as_str
+        key     TEXT COLLATE "C" NOT NULL, -- printable ASCII, listed by prefix in byte order
+        version BIGINT NOT NULL,           -- 1 when created, one more with every write
+        body    TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    CREATE TABLE sequences (
+        name  TEXT PRIMARY KEY,
+        value BIGINT NOT NULL              -- the last number given
+    );
+    "#,
 ];
 
 /// Applies pending migrations; returns how many ran. A database migrated by a newer cartd is

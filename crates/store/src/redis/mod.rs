@@ -1,6 +1,7 @@
 //! The Redis backend (feature `redis`): every commit is one Lua script, so the compare-and-set
-//! on each cart's version, the cart values, the outbox entries (a Redis Stream) and the
-//! idempotency record are written all or nothing.
+//! on each cart's version, the cart values, the outbox entries (a Redis Stream), the
+//! idempotency record and the record writes (each conditional on its version) are written all
+//! or nothing.
 //!
 //! Keys, under a configurable prefix `P` (default `cartd`):
 //!
@@ -16,6 +17,9 @@
 //! | `{P}:product:<id>` | hash | `name`, `unit_price`, `currency`, `active`, `stock`, `tax_class` |
 //! | `{P}:products` | sorted set | product ids (score 0: ordered by id, for paging) |
 //! | `{P}:pricing:<kind>` | hash | pricing settings of a kind: key (region, code) → JSON document |
+//! | `{P}:record:<kind>:<key>` | hash | `v` version, `body` of a record (order, stock level, …) |
+//! | `{P}:records:<kind>` | sorted set | a kind's record keys (score 0: ordered by key, for listing) |
+//! | `{P}:seq:<name>` | string | the last number of a sequence (order numbers), `INCR`ed |
 //!
 //! Every key carries the hash tag `{P}`, so in Redis Cluster they all live in one slot: a commit
 //! that touches two carts (a merge) and the shared outbox must be on one node for one script to
@@ -35,7 +39,8 @@ use time::OffsetDateTime;
 
 use cart_core::{
     Cart, CartKey, CartStamp, Catalog, Commit, IdempotencyRecord, KEPT_AFTER_EXPIRY, OutboxEntry,
-    PricingKind, PricingSettings, Product, ProductId, Store, StoreError, SweepReport,
+    PricingKind, PricingSettings, Product, ProductId, RecordKind, Records, Store, StoreError,
+    StoredRecord, SweepReport,
 };
 
 use crate::columns::{self, from_millis, json_error, millis, version_column};
@@ -69,6 +74,23 @@ end
 return deleted
 ";
 
+/// KEYS[1]: a kind's record index. ARGV: the `ZRANGEBYLEX` bounds, the most records to return,
+/// the prefix of the kind's record hashes. Returns key, version and body of each record, flat.
+/// One script, so the index and the records are read at one moment.
+const LIST_RECORDS: &str = r"
+local keys = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, key in ipairs(keys) do
+  local fields = redis.call('HMGET', ARGV[4] .. key, 'v', 'body')
+  if fields[1] then
+    out[#out + 1] = key
+    out[#out + 1] = fields[1]
+    out[#out + 1] = fields[2]
+  end
+end
+return out
+";
+
 /// The Redis store and catalog.
 pub struct RedisStore {
     conn: ConnectionManager,
@@ -76,6 +98,8 @@ pub struct RedisStore {
     timeout: Duration,
     commit: redis::Script,
     sweep: redis::Script,
+    /// [`LIST_RECORDS`].
+    list_records: redis::Script,
     /// The relay's scripts (lease, marks, pruning, stats, pending reads).
     outbox: outbox::Scripts,
     /// The stream ids of the last batch of pending events this store read, so marking them
@@ -113,6 +137,7 @@ impl RedisStore {
             timeout: options.timeout,
             commit: redis::Script::new(COMMIT),
             sweep: redis::Script::new(SWEEP),
+            list_records: redis::Script::new(LIST_RECORDS),
             outbox: outbox::Scripts::new(),
             last_read: outbox::LastRead::default(),
         };
@@ -131,6 +156,16 @@ impl RedisStore {
     /// The hash holding every pricing setting of `kind` (a handful per shop: one hash suffices).
     fn pricing_key(&self, kind: PricingKind) -> String {
         self.key(&format!("pricing:{}", kind.as_str()))
+    }
+
+    /// The prefix of the hashes holding records of `kind`; the record key follows it.
+    fn record_prefix(&self, kind: RecordKind) -> String {
+        self.key(&format!("record:{}:", kind.as_str()))
+    }
+
+    /// The sorted set of the record keys of `kind`.
+    fn record_index(&self, kind: RecordKind) -> String {
+        self.key(&format!("records:{}", kind.as_str()))
     }
 
     /// Runs one Redis call under the store's timeout.
@@ -206,7 +241,13 @@ impl Store for RedisStore {
         invocation
             .key(self.key("outbox"))
             .key(self.key("outbox:seq"))
-            .key(self.key("expiry"))
+            .key(self.key("expiry"));
+        for write in &commit.records {
+            invocation
+                .key(format!("{}{}", self.record_prefix(write.kind), write.key))
+                .key(self.record_index(write.kind));
+        }
+        invocation
             .arg(millis(commit.at))
             .arg(GRACE_MS)
             .arg(self.key("cart:"))
@@ -216,7 +257,8 @@ impl Store for RedisStore {
                 "1"
             } else {
                 "0"
-            });
+            })
+            .arg(commit.records.len());
         let version_arg = |version: Option<u64>| {
             version.map_or_else(String::new, |v| version_column(v).to_string())
         };
@@ -240,6 +282,14 @@ impl Store for RedisStore {
                 .arg(crate::idempotency_doc::encode(&record.outcome)?)
                 .arg(millis(record.expires_at));
         }
+        for write in &commit.records {
+            let new_version = write.body.as_ref().map(|_| write.new_version());
+            invocation
+                .arg(version_arg(write.expected_version))
+                .arg(version_arg(new_version))
+                .arg(write.body.as_deref().unwrap_or_default())
+                .arg(&write.key);
+        }
         let mut conn = self.conn.clone();
         let outcome: Vec<String> = self.call(invocation.invoke_async(&mut conn)).await?;
         match outcome.first().map(String::as_str) {
@@ -257,6 +307,17 @@ impl Store for RedisStore {
                 Err(StoreError::VersionMismatch {
                     key: write.key.clone(),
                     current: outcome.get(2).and_then(|v| v.parse().ok()),
+                })
+            }
+            Some("conflict") => {
+                let write = outcome
+                    .get(1)
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .and_then(|i| commit.records.get(i.checked_sub(1)?))
+                    .ok_or_else(|| StoreError::Internal("commit script answer".into()))?;
+                Err(StoreError::RecordConflict {
+                    kind: write.kind,
+                    key: write.key.clone(),
                 })
             }
             _ => Err(StoreError::Internal(format!(
@@ -323,6 +384,83 @@ impl Store for RedisStore {
         let _: String = self.call(redis::cmd("PING").query_async(&mut conn)).await?;
         Ok(())
     }
+}
+
+#[async_trait]
+impl Records for RedisStore {
+    async fn record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let mut conn = self.conn.clone();
+        let (version, body): (Option<i64>, Option<String>) = self
+            .call(conn.hmget(format!("{}{key}", self.record_prefix(kind)), &["v", "body"]))
+            .await?;
+        Ok(match (version, body) {
+            (Some(version), Some(body)) => Some(StoredRecord {
+                key: key.to_owned(),
+                version: version as u64,
+                body,
+            }),
+            _ => None,
+        })
+    }
+
+    async fn records(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let (min, max) = lex_range(prefix, after);
+        let mut invocation = self.list_records.prepare_invoke();
+        invocation
+            .key(self.record_index(kind))
+            .arg(min)
+            .arg(max)
+            .arg(i64::try_from(limit).unwrap_or(i64::MAX))
+            .arg(self.record_prefix(kind));
+        let mut conn = self.conn.clone();
+        let flat: Vec<String> = self.call(invocation.invoke_async(&mut conn)).await?;
+        flat.chunks_exact(3)
+            .map(|fields| {
+                Ok(StoredRecord {
+                    key: fields[0].clone(),
+                    version: fields[1]
+                        .parse()
+                        .map_err(|_| StoreError::Internal("stored record version".into()))?,
+                    body: fields[2].clone(),
+                })
+            })
+            .collect()
+    }
+
+    async fn next_number(&self, sequence: &str) -> Result<u64, StoreError> {
+        // INCR is atomic on the server: every caller, in any process, gets its own number.
+        let mut conn = self.conn.clone();
+        self.call(conn.incr(self.key(&format!("seq:{sequence}")), 1))
+            .await
+    }
+}
+
+/// The `ZRANGEBYLEX` bounds of the keys starting with `prefix` and sorting after `after`.
+/// Keys are printable ASCII, so every key starting with `prefix` sorts before `prefix` followed
+/// by DEL (0x7f); the bounds are plain bytes, so `*`, `?` or `[` in a key match only
+/// themselves.
+fn lex_range(prefix: &str, after: Option<&str>) -> (String, String) {
+    let max = if prefix.is_empty() {
+        "+".to_owned()
+    } else {
+        format!("({prefix}\x7f")
+    };
+    let min = match after {
+        Some(after) if after >= prefix => format!("({after}"),
+        _ if prefix.is_empty() => "-".to_owned(),
+        _ => format!("[{prefix}"),
+    };
+    (min, max)
 }
 
 #[async_trait]
@@ -424,5 +562,25 @@ impl Catalog for RedisStore {
     async fn product_count(&self) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();
         self.call(conn.zcard(self.key("products"))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lex_range;
+
+    /// The bounds cover exactly the keys with the prefix, after `after`; an `after` before the
+    /// prefix's keys changes nothing, and one past them leaves an empty range.
+    #[test]
+    fn lex_ranges_follow_prefix_and_after() {
+        assert_eq!(lex_range("u/", None), ("[u/".into(), "(u/\x7f".into()));
+        assert_eq!(
+            lex_range("u/", Some("u/a")),
+            ("(u/a".into(), "(u/\x7f".into())
+        );
+        assert_eq!(lex_range("u/", Some("a")), ("[u/".into(), "(u/\x7f".into()));
+        assert_eq!(lex_range("u/", Some("v")), ("(v".into(), "(u/\x7f".into()));
+        assert_eq!(lex_range("", None), ("-".into(), "+".into()));
+        assert_eq!(lex_range("", Some("u/b")), ("(u/b".into(), "+".into()));
     }
 }

@@ -1,6 +1,6 @@
 //! How the embedded store keeps a cart in the `doc` column of `carts`.
 //!
-//! A cart is written as a BLOB: one format byte ([`BINARY_V2`]) and then the cart in
+//! A cart is written as a BLOB: one format byte ([`BINARY_V3`]) and then the cart in
 //! [postcard](https://postcard.jamesmunns.com/wire-format), whose timestamps are
 //! `(seconds, nanoseconds)` pairs and whose ids are length-prefixed bytes. Carts are rewritten
 //! whole on every change, and SQLite writes every page a change touches twice (to the WAL and,
@@ -11,8 +11,8 @@
 //!
 //! postcard is not self-describing, so the format byte says which layout follows; a change to
 //! `Cart`'s fields needs a new format number and a decoder for the old one. Form 1 is form 2
-//! without the two fields carts gained with pricing (region, discount codes) at the end: see
-//! [`decode`]. Databases written before the binary forms hold JSON text, which is still read;
+//! without the two fields carts gained with pricing (region, discount codes) at the end, and
+//! form 2 is form 3 without the checkout lock at the end: see [`decode`]. Databases written before the binary forms hold JSON text, which is still read;
 //! such a cart becomes a BLOB on its next write. The other stores keep JSON, which their
 //! operators query.
 
@@ -25,8 +25,15 @@ use cart_core::{Cart, StoreError};
 /// The first byte of a cart (or an event) written in the first binary form.
 pub(super) const BINARY_V1: u8 = 1;
 
-/// The first byte of a cart (or an event) written in the current binary form.
+/// The first byte of a cart (or an event) written in the second binary form.
 pub(super) const BINARY_V2: u8 = 2;
+
+/// The first byte of a cart (or an event) written in the current binary form.
+pub(super) const BINARY_V3: u8 = 3;
+
+/// What postcard writes for a `None`: one zero byte. A form-2 cart is form 3 without its
+/// checkout lock; a form-2 event, form 3 without its order.
+pub(super) const NONE: [u8; 1] = [0];
 
 /// What postcard writes for a `None` and for an empty sequence (a zero length): one zero byte
 /// each ([wire format](https://postcard.jamesmunns.com/wire-format)).
@@ -35,7 +42,7 @@ const NONE_AND_EMPTY: [u8; 2] = [0, 0];
 /// The bytes to store for `cart`.
 pub(super) fn encode(cart: &Cart) -> Result<Vec<u8>, StoreError> {
     // About 80 bytes a line in practice: one allocation for most carts.
-    encode_versioned(BINARY_V2, cart, 64 + 96 * cart.items().len())
+    encode_versioned(BINARY_V3, cart, 64 + 96 * cart.items().len())
         .map_err(|e| StoreError::Internal(format!("cannot encode a cart: {e}")))
 }
 
@@ -77,13 +84,16 @@ impl postcard::ser_flavors::Flavor for Buffer {
 
 /// The cart stored as `value`: a BLOB in a known binary form, or JSON text from before them.
 ///
-/// Form 1 ends where form 2 goes on with the cart's region and discount codes, so a form-1
-/// cart is read as form 2 with no region and no codes appended: the bytes postcard would have
-/// written for them.
+/// Form 1 ends where form 2 goes on with the cart's region and discount codes, and form 2
+/// where form 3 goes on with its checkout lock, so an older cart is read as form 3 with none
+/// of the later fields appended: the bytes postcard would have written for them.
 pub(super) fn decode(value: ValueRef<'_>) -> Result<Cart, StoreError> {
     decode_versioned(value, "cart", |format, bytes| match format {
-        BINARY_V1 => Some(postcard::from_bytes(&[bytes, &NONE_AND_EMPTY[..]].concat())),
-        BINARY_V2 => Some(postcard::from_bytes(bytes)),
+        BINARY_V1 => Some(postcard::from_bytes(
+            &[bytes, &NONE_AND_EMPTY[..], &NONE[..]].concat(),
+        )),
+        BINARY_V2 => Some(postcard::from_bytes(&[bytes, &NONE[..]].concat())),
+        BINARY_V3 => Some(postcard::from_bytes(bytes)),
         _ => None,
     })
 }
@@ -160,9 +170,31 @@ pub(super) mod tests {
         for lines in [0, 1, 15, 100] {
             let cart = cart_with_lines(lines);
             let bytes = encode(&cart).expect("encode");
-            assert_eq!(bytes[0], BINARY_V2);
+            assert_eq!(bytes[0], BINARY_V3);
             assert_eq!(decode(ValueRef::Blob(&bytes)).expect("decode"), cart);
         }
+    }
+
+    #[test]
+    fn a_locked_cart_reads_back_locked() {
+        let mut cart = cart_with_lines(2);
+        let order_id = Uuid::now_v7();
+        cart.lock_for(order_id);
+        let bytes = encode(&cart).expect("encode");
+        let read = decode(ValueRef::Blob(&bytes)).expect("decode");
+        assert_eq!(read.checkout().map(|lock| lock.order_id), Some(order_id));
+        assert_eq!(read, cart);
+    }
+
+    #[test]
+    fn carts_written_in_the_second_binary_form_still_read() {
+        let mut cart = cart_with_lines(2);
+        cart.set_region(cart_core::Region::parse("FR").expect("region"));
+        let current = encode(&cart).expect("encode");
+        assert_eq!(current[current.len() - 1], 0, "no checkout lock");
+        let mut second_form = current[..current.len() - 1].to_vec();
+        second_form[0] = BINARY_V2;
+        assert_eq!(decode(ValueRef::Blob(&second_form)).expect("decode"), cart);
     }
 
     #[test]
@@ -179,16 +211,16 @@ pub(super) mod tests {
 
     #[test]
     fn carts_written_in_the_first_binary_form_still_read() {
-        // Form 1 was `Cart` without its last two fields, so a form-1 cart is this build's
-        // encoding of a cart with neither, less their two bytes.
+        // Form 1 was `Cart` without its last three fields, so a form-1 cart is this build's
+        // encoding of a cart with none, less their three bytes.
         let cart = cart_with_lines(3);
         let current = encode(&cart).expect("encode");
         assert_eq!(
-            &current[current.len() - 2..],
-            &[0, 0],
-            "no region, no codes"
+            &current[current.len() - 3..],
+            &[0, 0, 0],
+            "no region, no codes, no lock"
         );
-        let mut first_form = current[..current.len() - 2].to_vec();
+        let mut first_form = current[..current.len() - 3].to_vec();
         first_form[0] = BINARY_V1;
         assert_eq!(decode(ValueRef::Blob(&first_form)).expect("decode"), cart);
     }
@@ -225,7 +257,7 @@ pub(super) mod tests {
         decode: impl Fn(ValueRef<'_>) -> Result<T, StoreError>,
     ) {
         let mut newer = bytes.to_vec();
-        newer[0] = BINARY_V2 + 1;
+        newer[0] = BINARY_V3 + 1;
         assert!(decode(ValueRef::Blob(&newer)).is_err());
         for cut in 0..bytes.len() {
             assert!(

@@ -1,7 +1,7 @@
 //! How the embedded store keeps an event in the `payload` column of `outbox`.
 //!
 //! Like a cart ([`super::doc`]), an event is written as a BLOB: one format byte
-//! ([`BINARY_V2`]) and then its fields in [postcard](https://postcard.jamesmunns.com/wire-format).
+//! ([`BINARY_V3`]) and then its fields in [postcard](https://postcard.jamesmunns.com/wire-format).
 //! As JSON an add's event was ~480 bytes, so an outbox page held eight and a group of adds
 //! wrote one or two outbox pages, plus the interior page and the database header whenever the
 //! table grew; in this form it is ~170 bytes (`docs/PERFORMANCE.md`). The relay decodes it
@@ -10,8 +10,9 @@
 //! `CartEvent`'s serde form leaves out empty optional fields, which a format without field
 //! names cannot read back, so the binary form is the field list below, every field always
 //! present. A change to `CartEvent`'s fields needs a new format number and a decoder for the old
-//! one. Form 1 is form 2 without the pricing change at the end (see [`decode`]). Rows written before this form hold JSON text, which is still read. To look at pending
-//! events, `cartd outbox list` prints them as JSON.
+//! one. Form 1 is form 2 without the pricing change at the end, form 2 is form 3 without the
+//! order at the end (see [`decode`]). Rows written before the binary forms hold JSON text,
+//! which is still read. To look at pending events, `cartd outbox list` prints them as JSON.
 
 use rusqlite::types::ValueRef;
 use serde::{Deserialize, Serialize};
@@ -20,11 +21,11 @@ use uuid::Uuid;
 
 use cart_core::{
     CartEvent, CartKey, EventType, LineChange, MergeReport, Owner, PricingChange, PromotionCode,
-    Region, RepricedLine, StoreError, Totals,
+    Region, RepricedLine, StoreError, Totals, order::OrderFacts,
 };
 
 // The format bytes are shared with carts', as `super::doc::decode_versioned` reads both.
-use super::doc::{BINARY_V1, BINARY_V2};
+use super::doc::{BINARY_V1, BINARY_V2, BINARY_V3, NONE};
 
 /// What postcard writes for an empty pricing change: `None` (region), `None` (code) and an
 /// empty list (repriced lines), one zero byte each. A form-1 event is form 2 without them.
@@ -49,6 +50,7 @@ struct FieldsRef<'a> {
     region: &'a Option<Region>,
     discount_code: &'a Option<PromotionCode>,
     repriced: &'a [RepricedLine],
+    order: &'a Option<OrderFacts>,
 }
 
 /// What [`FieldsRef`] writes, read back.
@@ -70,6 +72,7 @@ struct Fields {
     region: Option<Region>,
     discount_code: Option<PromotionCode>,
     repriced: Vec<RepricedLine>,
+    order: Option<OrderFacts>,
 }
 
 /// The bytes to store for `event`.
@@ -90,19 +93,23 @@ pub(super) fn encode(event: &CartEvent) -> Result<Vec<u8>, StoreError> {
         region: &event.pricing.region,
         discount_code: &event.pricing.discount_code,
         repriced: &event.pricing.repriced,
+        order: &event.order,
     };
-    super::doc::encode_versioned(BINARY_V2, &fields, 192)
+    super::doc::encode_versioned(BINARY_V3, &fields, 192)
         .map_err(|e| StoreError::Internal(format!("cannot encode an event: {e}")))
 }
 
 /// The event stored as `value`: a BLOB in a known binary form, or JSON text from before them.
-/// Form 1 ends where form 2 goes on with the pricing change, so a form-1 event is read as
-/// form 2 with an empty change appended.
+/// Form 1 ends where form 2 goes on with the pricing change, and form 2 where form 3 goes on
+/// with the order, so an older event is read as form 3 with the later fields empty.
 pub(super) fn decode(value: ValueRef<'_>) -> Result<CartEvent, StoreError> {
     super::doc::decode_versioned(value, "event", |format, bytes| {
         let read = match format {
-            BINARY_V1 => postcard::from_bytes::<Fields>(&[bytes, &NO_PRICING_CHANGE[..]].concat()),
-            BINARY_V2 => postcard::from_bytes::<Fields>(bytes),
+            BINARY_V1 => {
+                postcard::from_bytes::<Fields>(&[bytes, &NO_PRICING_CHANGE[..], &NONE[..]].concat())
+            }
+            BINARY_V2 => postcard::from_bytes::<Fields>(&[bytes, &NONE[..]].concat()),
+            BINARY_V3 => postcard::from_bytes::<Fields>(bytes),
             _ => return None,
         };
         Some(read.map(Fields::into_event))
@@ -129,6 +136,7 @@ impl Fields {
                 discount_code: self.discount_code,
                 repriced: self.repriced,
             },
+            order: self.order,
         }
     }
 }
@@ -200,27 +208,60 @@ mod tests {
                 }],
                 ..PricingChange::default()
             });
-        vec![added, merged, cleared, region_set, code_added, repriced]
+        let checked_out = CartEvent::about(Uuid::now_v7(), EventType::CartCheckedOut, &cart, None)
+            .with_order(Some(OrderFacts {
+                order_id: Uuid::now_v7(),
+                number: "CD-000042".into(),
+                status: cart_core::order::OrderStatus::PendingPayment,
+                buyer_id: cart.key().as_str().to_owned(),
+                number_of_installments: 3,
+                total_amount: 12_345,
+                currency: "EUR".into(),
+                purchase_date: cart.updated_at(),
+                reason: Some("zoë's ünïcödé reason".into()),
+            }));
+        vec![
+            added,
+            merged,
+            cleared,
+            region_set,
+            code_added,
+            repriced,
+            checked_out,
+        ]
     }
 
     #[test]
     fn an_event_reads_back_equal_to_what_was_written() {
         for event in events() {
             let bytes = encode(&event).expect("encode");
-            assert_eq!(bytes[0], BINARY_V2);
+            assert_eq!(bytes[0], BINARY_V3);
             assert_eq!(decode(ValueRef::Blob(&bytes)).expect("decode"), event);
         }
     }
 
     #[test]
     fn events_written_in_the_first_binary_form_still_read() {
-        // Form 1 was form 2 without the pricing change's fields, so a form-1 event is this
-        // build's encoding of an event without one, less their three bytes.
-        for event in events().into_iter().filter(|e| e.pricing.is_empty()) {
+        // Form 1 was form 3 without the pricing change's fields and the order, so a form-1
+        // event is this build's encoding of an event without either, less their four bytes.
+        for event in events()
+            .into_iter()
+            .filter(|e| e.pricing.is_empty() && e.order.is_none())
+        {
             let current = encode(&event).expect("encode");
-            let mut first_form = current[..current.len() - 3].to_vec();
+            let mut first_form = current[..current.len() - 4].to_vec();
             first_form[0] = BINARY_V1;
             assert_eq!(decode(ValueRef::Blob(&first_form)).expect("decode"), event);
+        }
+    }
+
+    #[test]
+    fn events_written_in_the_second_binary_form_still_read() {
+        for event in events().into_iter().filter(|e| e.order.is_none()) {
+            let current = encode(&event).expect("encode");
+            let mut second_form = current[..current.len() - 1].to_vec();
+            second_form[0] = BINARY_V2;
+            assert_eq!(decode(ValueRef::Blob(&second_form)).expect("decode"), event);
         }
     }
 

@@ -26,8 +26,8 @@ use uuid::Uuid;
 
 use cart_core::{
     Cart, CartEvent, CartKey, CartStamp, CartWrite, Catalog, Commit, IdempotencyRecord,
-    KEPT_AFTER_EXPIRY, OutboxEntry, PricingKind, PricingSettings, Product, ProductId, Store,
-    StoreError, SweepReport,
+    KEPT_AFTER_EXPIRY, OutboxEntry, PricingKind, PricingSettings, Product, ProductId, RecordKind,
+    RecordWrite, Records, Store, StoreError, StoredRecord, SweepReport,
 };
 
 use crate::columns::{self, from_millis, millis, version_column};
@@ -137,6 +137,8 @@ struct EncodedCommit {
     writes: Vec<EncodedWrite>,
     events: Vec<EncodedEvent>,
     idempotency: Option<EncodedRecord>,
+    /// Already text: records are few and need no encoding.
+    records: Vec<RecordWrite>,
     at: i64,
 }
 
@@ -211,6 +213,7 @@ impl EncodedCommit {
             writes,
             events,
             idempotency,
+            records: commit.records.clone(),
             at: millis(commit.at),
         })
     }
@@ -339,6 +342,51 @@ fn record_idempotency(
     }
 }
 
+/// Writes one record if its version condition holds ([`RecordWrite`]).
+fn write_record(conn: &Connection, write: &RecordWrite) -> Result<(), StoreError> {
+    let kind = write.kind.as_str();
+    let key = write.key.as_str();
+    let new_version = version_column(write.new_version());
+    let changed = match (&write.body, write.expected_version.map(version_column)) {
+        (Some(body), Some(expected)) => conn
+            .prepare_cached(
+                "UPDATE records SET version = ?3, body = ?4
+                 WHERE kind = ?1 AND key = ?2 AND version = ?5",
+            )
+            .and_then(|mut s| s.execute(params![kind, key, new_version, body, expected])),
+        (Some(body), None) => conn
+            .prepare_cached(
+                "INSERT INTO records (kind, key, version, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (kind, key) DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![kind, key, new_version, body])),
+        (None, Some(expected)) => conn
+            .prepare_cached("DELETE FROM records WHERE kind = ?1 AND key = ?2 AND version = ?3")
+            .and_then(|mut s| s.execute(params![kind, key, expected])),
+        (None, None) => conn
+            .prepare_cached("SELECT COUNT(*) FROM records WHERE kind = ?1 AND key = ?2")
+            .and_then(|mut s| s.query_row(params![kind, key], |row| row.get::<_, i64>(0)))
+            .map(|n| usize::from(n == 0)),
+    }
+    .map_err(sql_error)?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::RecordConflict {
+            kind: write.kind,
+            key: write.key.clone(),
+        })
+    }
+}
+
+fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
+    Ok(StoredRecord {
+        key: row.get(0)?,
+        version: row.get::<_, i64>(1)? as u64,
+        body: row.get(2)?,
+    })
+}
+
 fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Product, StoreError>> {
     let currency: String = row.get(3)?;
     Ok(columns::product(
@@ -408,6 +456,9 @@ impl Store for SqliteStore {
                 }
                 if let Some(record) = &commit.idempotency {
                     record_idempotency(conn, record, commit.at)?;
+                }
+                for write in &commit.records {
+                    write_record(conn, write)?;
                 }
                 Ok(())
             })
@@ -673,6 +724,77 @@ impl PricingSettings for SqliteStore {
     }
 }
 
+#[async_trait]
+impl Records for SqliteStore {
+    async fn record(
+        &self,
+        kind: RecordKind,
+        key: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT key, version, body FROM records WHERE kind = ?1 AND key = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![kind.as_str(), key], record_from_row)
+                    .optional()
+            })
+            .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn records(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        // Keys are printable ASCII, so every key starting with `prefix` sorts before `prefix`
+        // followed by DEL (0x7f): a range the primary key's index answers.
+        let start = prefix.to_owned();
+        let end = format!("{prefix}\x7f");
+        let after = after.map(str::to_owned);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT key, version, body FROM records
+                     WHERE kind = ?1 AND key >= ?2 AND key < ?3 AND (?4 IS NULL OR key > ?4)
+                     ORDER BY key LIMIT ?5",
+                )
+                .map_err(sql_error)?;
+            let rows = statement
+                .query_map(
+                    params![kind.as_str(), start, end, after, limit],
+                    record_from_row,
+                )
+                .map_err(sql_error)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn next_number(&self, sequence: &str) -> Result<u64, StoreError> {
+        let sequence = sequence.to_owned();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO sequences (name, value) VALUES (?1, 1)
+                     ON CONFLICT (name) DO UPDATE SET value = value + 1
+                     RETURNING value",
+                )
+                .and_then(|mut s| s.query_row([&sequence], |row| row.get::<_, i64>(0)))
+                .map(|n| n as u64)
+                .map_err(sql_error)
+            })
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;
@@ -748,6 +870,7 @@ mod tests {
                 }],
                 events: Vec::new(),
                 idempotency: None,
+                records: Vec::new(),
                 at,
             })
             .await

@@ -136,6 +136,21 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, key)
     ) WITHOUT ROWID;
     ",
+    // 8: checkout's records (orders, their index, stock levels, promotion uses, payment events)
+    // as versioned JSON documents by key, and the sequences that number orders.
+    r"
+    CREATE TABLE records (
+        kind    TEXT NOT NULL,    -- RecordKind::as_str
+        key     TEXT NOT NULL,    -- printable ASCII, ordered bytewise
+        version INTEGER NOT NULL, -- 1 when created, one more with every write
+        body    TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE sequences (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL    -- the last number given
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// Applies the migrations the database has not seen yet, in one transaction. Returns how many

@@ -31,6 +31,35 @@ fn rfc3339(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// The checkout that locked a cart.
+#[derive(Debug, Clone, async_graphql::SimpleObject)]
+pub struct CheckoutLock {
+    /// The order.
+    pub order_id: ID,
+    /// Its status: `PENDING_PAYMENT` while the lock holds.
+    pub status: OrderStatus,
+}
+
+/// Where an order stands (REST's `status`, upper case).
+#[derive(Debug, Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "cart_core::order::OrderStatus")]
+pub enum OrderStatus {
+    /// Waiting for payment; stock reserved, cart locked.
+    PendingPayment,
+    /// Paid; stock taken, waiting for fulfilment.
+    Paid,
+    /// The payment failed; stock released, cart unlocked.
+    PaymentFailed,
+    /// Not paid in time.
+    Expired,
+    /// Cancelled by its buyer or an admin.
+    Cancelled,
+    /// Handed to fulfilment.
+    Fulfilled,
+    /// Fulfilment failed every attempt (a dead letter).
+    Failed,
+}
+
 /// Whose cart it is.
 #[derive(Debug, Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "cart_core::Owner")]
@@ -105,6 +134,15 @@ impl Cart {
             .iter()
             .map(|code| code.as_str())
             .collect()
+    }
+
+    /// The order whose checkout locked the cart while it waits for payment; null otherwise. A
+    /// locked cart refuses changes with `CART_LOCKED`.
+    async fn checkout(&self) -> Option<CheckoutLock> {
+        self.0.checkout().map(|lock| CheckoutLock {
+            order_id: ID(lock.order_id.to_string()),
+            status: lock.status.into(),
+        })
     }
 
     /// What the cart costs now (REST `GET /v1/cart/{cartKey}/totals`); `explain: true` adds
