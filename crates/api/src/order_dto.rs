@@ -14,25 +14,41 @@ use crate::problem::{ApiError, Code};
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressBody {
-    /// Recipient, 1–200 characters.
-    #[schema(min_length = 1, max_length = 200)]
+    /// Recipient, 1–200 characters, not only spaces, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: String,
     /// Street and number, 1–200 characters.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub line1: String,
     /// More of the street address.
     #[serde(default)]
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub line2: Option<String>,
     /// City, 1–200 characters.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub city: String,
     /// Postal code, 1–20 characters.
-    #[schema(min_length = 1, max_length = 20)]
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub postal_code: String,
     /// State, province or county.
     #[serde(default)]
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub state: Option<String>,
     /// ISO 3166-1 alpha-2 code, upper case; must be the cart region's country.
     #[schema(pattern = "^[A-Z]{2}$", example = "FR")]
@@ -74,8 +90,13 @@ pub struct CheckoutRequest {
     /// The `quote_token` of `GET /v1/cart/{cartKey}/totals` the shopper agreed to.
     #[schema(min_length = 1, max_length = 128)]
     pub quote_token: String,
-    /// Where the confirmation goes.
-    #[schema(min_length = 3, max_length = 254, example = "zoe@example.com")]
+    /// Where the confirmation goes: one `@` between a local part and a domain with a dot.
+    #[schema(
+        min_length = 3,
+        max_length = 254,
+        example = "zoe@example.com",
+        pattern = "^[^@\\s\\x00-\\x1f\\x7f-\\x9f]+@[^@\\s\\x00-\\x1f\\x7f-\\x9f.][^@\\s\\x00-\\x1f\\x7f-\\x9f]*\\.[^@\\s\\x00-\\x1f\\x7f-\\x9f]*[^@\\s\\x00-\\x1f\\x7f-\\x9f.]$"
+    )]
     pub email: String,
     /// Where it ships to.
     pub shipping_address: AddressBody,
@@ -340,12 +361,16 @@ pub struct OrderPage {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderPatch {
-    /// The status to move to, along the state machine (`docs/DECISIONS.md`, "Orders").
-    #[schema(example = "fulfilled")]
+    /// The status to move to, along the state machine (`docs/DECISIONS.md`, "Checkout and
+    /// orders").
+    #[schema(
+        example = "fulfilled",
+        pattern = "^(pending_payment|paid|payment_failed|expired|cancelled|fulfilled|failed)$"
+    )]
     pub status: String,
     /// Why, kept in the history.
     #[serde(default)]
-    #[schema(max_length = 500)]
+    #[schema(max_length = 500, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub reason: Option<String>,
 }
 
@@ -355,7 +380,7 @@ pub struct OrderPatch {
 pub struct CancelRequest {
     /// Why, kept in the history.
     #[serde(default)]
-    #[schema(max_length = 500)]
+    #[schema(max_length = 500, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub reason: Option<String>,
 }
 

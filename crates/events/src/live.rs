@@ -88,7 +88,8 @@ impl Sink for LiveSink {
     }
 }
 
-/// Feeds `feed` from the NATS subjects the NATS sink publishes to (`[PREFIX.]cart.>`), so every
+/// Feeds `feed` from the NATS subjects the NATS sink publishes to (`[PREFIX.]cart.>` and
+/// `[PREFIX.]order.>`), so every
 /// replica's subscriptions see changes made through any replica. A plain (core NATS)
 /// subscription: it sees what is published while it is connected, which is what a live view
 /// needs; the client reconnects by itself. Runs until the task is dropped.
@@ -108,11 +109,19 @@ pub async fn follow_nats(
         .connect(url)
         .await
         .map_err(|e| failed(&e))?;
-    let subject = match subject_prefix {
-        Some(prefix) => format!("{prefix}.cart.>"),
-        None => "cart.>".to_owned(),
+    let subject = |kind: &str| match subject_prefix {
+        Some(prefix) => format!("{prefix}.{kind}.>"),
+        None => format!("{kind}.>"),
     };
-    let mut messages = client.subscribe(subject).await.map_err(|e| failed(&e))?;
+    let carts = client
+        .subscribe(subject("cart"))
+        .await
+        .map_err(|e| failed(&e))?;
+    let orders = client
+        .subscribe(subject("order"))
+        .await
+        .map_err(|e| failed(&e))?;
+    let mut messages = futures_util::stream::select(carts, orders);
     Ok(tokio::spawn(async move {
         // The client lives as long as the subscription does.
         let _client = client;

@@ -153,6 +153,17 @@ pub fn refuse(error: ApiError, field: Option<&str>) -> Result<CartPayload> {
     }
 }
 
+/// A refusal as a `UserError` blaming `field`, for payloads other than `CartPayload`; an
+/// authorization or server failure as a GraphQL error.
+pub fn user_error(error: ApiError, field: Option<&str>) -> Result<UserError> {
+    let refusal = Refusal::of(error);
+    if refusal.is_user_error() {
+        Ok(refusal.into_user_error(field))
+    } else {
+        Err(refusal.into_error())
+    }
+}
+
 /// A GraphQL error with one of GraphQL's own codes.
 pub fn coded(code: GraphqlCode, message: impl Into<String>) -> Error {
     with_code(code.as_str(), message.into(), None)

@@ -7,15 +7,23 @@
 use async_graphql::{Context, ID, Object, Result};
 use serde_json::json;
 
-use cart_core::{CartKey, Command};
+use cart_core::{CartError, CartKey, Command, IdempotencyKey, Precondition, WriteOptions};
 
 use crate::auth::Caller;
 use crate::commands::{self, GRAPHQL, Refused};
-use crate::graphql::context::{caller, state};
-use crate::graphql::error::refuse;
-use crate::graphql::types::{CartPayload, GuestPayload, MergeStrategy};
+use crate::extract::is_idempotency_key;
+use crate::graphql::context::{Traceparent, caller, state};
+use crate::graphql::error::{gql_error, refuse, user_error};
+use crate::graphql::types::{
+    CartPayload, CheckoutInput, CheckoutPayload, GuestPayload, MergeStrategy, Order, OrderPayload,
+    Payment,
+};
 use crate::graphql::writes::{self, Write};
+use crate::order_dto::{CheckoutRequest, CheckoutView, OrderView};
 use crate::problem::{ApiError, Code};
+use crate::routes::orders::{actor, order_id, quote_changed};
+use crate::totals::CheckoutQuoter;
+use crate::writes::scoped_key;
 
 /// The root of changes.
 pub struct Mutation;
@@ -303,6 +311,145 @@ impl Mutation {
         };
         let write = cart_write("repriceCart", &cart_key, idempotency_key, expected_version);
         writes::run(ctx, &caller, &key, Command::Reprice, write).await
+    }
+
+    /// Check out a cart (REST `POST /v1/cart/{cartKey}/checkout`): the order, waiting for
+    /// payment, the stock it reserves, the discount-code uses and the cart locked, in one commit.
+    /// `idempotencyKey` is required (a retry answers the same order); `input.quoteToken` is the
+    /// cart's `totals.quoteToken` the shopper agreed to (`QUOTE_CHANGED` with the new totals in
+    /// `details` when they moved).
+    async fn checkout(
+        &self,
+        ctx: &Context<'_>,
+        cart_key: ID,
+        input: CheckoutInput,
+        idempotency_key: String,
+        expected_version: Option<i32>,
+    ) -> Result<CheckoutPayload> {
+        let refused = |error: ApiError, field: Option<&str>| {
+            user_error(error, field).map(|error| CheckoutPayload {
+                user_errors: vec![error],
+                ..CheckoutPayload::default()
+            })
+        };
+        let caller = caller(ctx);
+        let key = match caller.cart_key(&cart_key) {
+            Ok(key) => key,
+            Err(error) => return refused(error, Some("cartKey")),
+        };
+        if !is_idempotency_key(&idempotency_key) {
+            let error = ApiError::new(
+                Code::ValidationError,
+                "idempotencyKey must be 1-255 printable ASCII characters",
+            );
+            return refused(error, Some("idempotencyKey"));
+        }
+        let precondition = match expected_version.map(u64::try_from).transpose() {
+            Ok(version) => version.map(Precondition::BodyVersion),
+            Err(_) => {
+                let error = ApiError::new(
+                    Code::ValidationError,
+                    "expectedVersion must be a non-negative integer",
+                );
+                return refused(error, Some("expectedVersion"));
+            }
+        };
+        let request = CheckoutRequest {
+            quote_token: input.quote_token,
+            email: input.email,
+            shipping_address: input.shipping_address.into(),
+            billing_address: input.billing_address.into(),
+            number_of_installments: i64::from(input.number_of_installments),
+        };
+        let details = match request.details() {
+            Ok(details) => details,
+            Err(error) => return refused(error, None),
+        };
+        let state = state(ctx)?;
+        let options = WriteOptions {
+            precondition,
+            idempotency: Some(IdempotencyKey {
+                scoped: scoped_key(&caller, &key, &idempotency_key),
+                legacy_fingerprint: None,
+            }),
+            traceparent: ctx
+                .data_opt::<Traceparent>()
+                .and_then(|Traceparent(value)| crate::trace_context::parse(value)),
+        };
+        match state
+            .service
+            .checkout(&key, &details, &CheckoutQuoter(state), options)
+            .await
+        {
+            Ok(written) => {
+                let Some(order) = written.outcome.order() else {
+                    return Err(gql_error(ApiError::internal("checkout answered no order")));
+                };
+                if !order.discount_codes.is_empty() {
+                    state.priced.forget_all();
+                }
+                let view = CheckoutView::new(order);
+                Ok(CheckoutPayload {
+                    payment: Some(Payment::from(&view.payment)),
+                    order: Some(Order(view.order)),
+                    user_errors: Vec::new(),
+                })
+            }
+            Err(CartError::QuoteChanged { quote_token }) => refused(
+                quote_changed(state, &key, quote_token).await,
+                Some("input.quoteToken"),
+            ),
+            Err(error) => refused(error.into(), None),
+        }
+    }
+
+    /// Cancel an order (REST `POST /v1/orders/{id}/cancel`): its buyer (a token, or the
+    /// `guestId` it was placed under) before it is fulfilled, or an admin.
+    async fn cancel_order(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: Option<String>,
+        guest_id: Option<ID>,
+    ) -> Result<OrderPayload> {
+        let refused = |error: ApiError, field: Option<&str>| {
+            user_error(error, field).map(|error| OrderPayload {
+                user_errors: vec![error],
+                ..OrderPayload::default()
+            })
+        };
+        let order_id = match order_id(&id) {
+            Ok(id) => id,
+            Err(error) => return refused(error, Some("id")),
+        };
+        let actor = match actor(&caller(ctx), guest_id.as_ref().map(|g| g.as_str())) {
+            Ok(actor) => actor,
+            Err(error) => return refused(error, Some("guestId")),
+        };
+        let reason = match crate::order_dto::reason(reason) {
+            Ok(reason) => reason,
+            Err(error) => return refused(error, Some("reason")),
+        };
+        let traceparent = ctx
+            .data_opt::<Traceparent>()
+            .and_then(|Traceparent(value)| crate::trace_context::parse(value));
+        match state(ctx)?
+            .service
+            .act_on_order(
+                order_id,
+                cart_core::order::Action::Cancel,
+                &actor,
+                reason,
+                traceparent.as_deref(),
+            )
+            .await
+        {
+            Ok(order) => Ok(OrderPayload {
+                order: Some(Order(OrderView::new(&order, false))),
+                user_errors: Vec::new(),
+            }),
+            Err(error) => refused(error.into(), None),
+        }
     }
 
     /// A new guest id to use as a cart key (REST `POST /v1/guests`). Nothing is stored until

@@ -8,7 +8,7 @@ use cart_core::{CartError, ProductId};
 use crate::graphql::context::{caller, state};
 use crate::graphql::error::gql_error;
 use crate::graphql::read;
-use crate::graphql::types::{Cart, Product, Totals};
+use crate::graphql::types::{Cart, Order, OrderPage, OrderStatus, Product, Totals};
 use crate::problem::{ApiError, Code};
 use crate::totals_view::TotalsView;
 
@@ -45,6 +45,54 @@ impl Query {
     /// The caller's own cart: `cart(key: "me")`.
     async fn my_cart(&self, ctx: &Context<'_>) -> Result<Option<Cart>> {
         load(ctx, "me").await.map(Some)
+    }
+
+    /// An order (REST `GET /v1/orders/{id}`): its buyer's (a token, or the `guestId` it was
+    /// placed under) or, with the admin scope, any; anyone else's is `ORDER_NOT_FOUND`.
+    async fn order(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        guest_id: Option<ID>,
+    ) -> Result<Option<Order>> {
+        let order_id = crate::routes::orders::order_id(&id).map_err(gql_error)?;
+        let actor =
+            crate::routes::orders::actor(&caller(ctx), guest_id.as_ref().map(|g| g.as_str()))
+                .map_err(gql_error)?;
+        let order = state(ctx)?
+            .service
+            .order(order_id, &actor)
+            .await
+            .map_err(|e| gql_error(e.into()))?;
+        Ok(Some(Order(crate::order_dto::OrderView::new(&order, false))))
+    }
+
+    /// The caller's orders, newest first (REST `GET /v1/orders`): a user's (a token), a guest's
+    /// (`guestId`), or with the admin scope every order; `status` filters.
+    async fn my_orders(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<OrderStatus>,
+        cursor: Option<String>,
+        #[graphql(default = 20)] limit: i32,
+        guest_id: Option<ID>,
+    ) -> Result<OrderPage> {
+        let actor =
+            crate::routes::orders::actor(&caller(ctx), guest_id.as_ref().map(|g| g.as_str()))
+                .map_err(gql_error)?;
+        let limit = crate::routes::orders::page_size(Some(i64::from(limit))).map_err(gql_error)?;
+        let (orders, next_cursor) = state(ctx)?
+            .service
+            .orders_page(&actor, status.map(Into::into), cursor.as_deref(), limit)
+            .await
+            .map_err(|e| gql_error(e.into()))?;
+        Ok(OrderPage {
+            orders: orders
+                .iter()
+                .map(|order| Order(crate::order_dto::OrderView::new(order, false)))
+                .collect(),
+            next_cursor,
+        })
     }
 
     /// A catalog product; `PRODUCT_NOT_FOUND` if there is none.

@@ -21,7 +21,7 @@ use cart_events::live::CartChange;
 use crate::graphql::context::{caller, state};
 use crate::graphql::error::{GraphqlCode, coded, gql_error};
 use crate::graphql::read;
-use crate::graphql::types::{CartUpdate, int32};
+use crate::graphql::types::{CartUpdate, Order, OrderUpdate, int32};
 use crate::problem::Code;
 use crate::state::AppState;
 
@@ -47,16 +47,7 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<CartUpdate>> + use<>> {
         let state = state(ctx)?.clone();
         let key = caller(ctx).cart_key(&key).map_err(gql_error)?;
-        let SubscriptionSlots(slots) = ctx.data::<SubscriptionSlots>()?;
-        let permit = slots.clone().try_acquire_owned().map_err(|_| {
-            coded(
-                GraphqlCode::TooManySubscriptions,
-                format!(
-                    "this connection already holds {} subscriptions; complete one first",
-                    state.graphql.max_subscriptions_per_connection
-                ),
-            )
-        })?;
+        let permit = slot(ctx, &state)?;
         let watch = Watch {
             changes: state.live.subscribe(),
             state,
@@ -69,6 +60,107 @@ impl Subscription {
             Some((update, (!last).then_some(watch)))
         }))
     }
+
+    /// Every change to one order from now on (paid, payment failed, expired, cancelled,
+    /// fulfilled, failed): the event type, the order's version, and the order then. Its buyer
+    /// (a token, or the `guestId` it was placed under) or an admin; anyone else's order is
+    /// `ORDER_NOT_FOUND`.
+    async fn order_updated(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        guest_id: Option<ID>,
+    ) -> Result<impl Stream<Item = Result<OrderUpdate>> + use<>> {
+        let state = state(ctx)?.clone();
+        let order_id = crate::routes::orders::order_id(&id).map_err(gql_error)?;
+        let actor =
+            crate::routes::orders::actor(&caller(ctx), guest_id.as_ref().map(|g| g.as_str()))
+                .map_err(gql_error)?;
+        // The order must exist and be the caller's before anything is watched.
+        state
+            .service
+            .order(order_id, &actor)
+            .await
+            .map_err(|e| gql_error(e.into()))?;
+        let permit = slot(ctx, &state)?;
+        let watch = OrderWatch {
+            changes: state.live.subscribe(),
+            state,
+            id: order_id,
+            actor,
+            _permit: permit,
+        };
+        Ok(stream::unfold(Some(watch), |watch| async move {
+            let mut watch = watch?;
+            let (update, last) = watch.next().await?;
+            Some((update, (!last).then_some(watch)))
+        }))
+    }
+}
+
+/// One order subscription: the feed, filtered to one order's events.
+struct OrderWatch {
+    changes: Receiver<CartChange>,
+    state: AppState,
+    id: uuid::Uuid,
+    actor: cart_core::use_cases::Actor,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl OrderWatch {
+    /// The next update of the order, and whether it is the last.
+    async fn next(&mut self) -> Option<(Result<OrderUpdate>, bool)> {
+        let subject = self.id.to_string();
+        loop {
+            match self.changes.recv().await {
+                Ok(change)
+                    if change.cart_key == subject && change.event_type.starts_with("order.") =>
+                {
+                    return Some((self.update(change).await, false));
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    let error = coded(
+                        GraphqlCode::SlowSubscriber,
+                        format!(
+                            "the subscriber fell {missed} changes behind and was dropped; \
+                             read the order and subscribe again"
+                        ),
+                    );
+                    return Some((Err(error), true));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    async fn update(&self, change: CartChange) -> Result<OrderUpdate> {
+        let order = self
+            .state
+            .service
+            .order(self.id, &self.actor)
+            .await
+            .map_err(|e| gql_error(e.into()))?;
+        Ok(OrderUpdate {
+            event_type: change.event_type,
+            version: int32(change.version, "version")?,
+            order: Some(Order(crate::order_dto::OrderView::new(&order, false))),
+        })
+    }
+}
+
+/// Takes one of the connection's subscription slots, or refuses with `TOO_MANY_SUBSCRIPTIONS`.
+fn slot(ctx: &Context<'_>, state: &AppState) -> Result<OwnedSemaphorePermit> {
+    let SubscriptionSlots(slots) = ctx.data::<SubscriptionSlots>()?;
+    slots.clone().try_acquire_owned().map_err(|_| {
+        coded(
+            GraphqlCode::TooManySubscriptions,
+            format!(
+                "this connection already holds {} subscriptions; complete one first",
+                state.graphql.max_subscriptions_per_connection
+            ),
+        )
+    })
 }
 
 /// One subscription: the feed, filtered to one cart.

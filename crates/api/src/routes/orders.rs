@@ -73,7 +73,7 @@ impl IntoParams for CheckoutHeaders {
 }
 
 /// An order id from a path, or `400 VALIDATION_ERROR`.
-fn order_id(raw: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn order_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(raw).map_err(|_| {
         ApiError::new(Code::ValidationError, "the order id must be a UUID")
             .with_details(serde_json::json!({"field": "id"}))
@@ -83,7 +83,7 @@ fn order_id(raw: &str) -> Result<Uuid, ApiError> {
 /// Who asks, for the order routes: an admin sees every order; a user their own; a guest (no
 /// token) those placed under the guest id it shows in `guest_id`, the capability its cart path
 /// holds too.
-fn actor(caller: &Caller, guest_id: Option<&str>) -> Result<Actor, ApiError> {
+pub(crate) fn actor(caller: &Caller, guest_id: Option<&str>) -> Result<Actor, ApiError> {
     match caller {
         Caller::User { admin: true, .. } => Ok(Actor::Admin),
         Caller::User { id, .. } => Ok(Actor::Buyer(CartKey::User(id.clone()))),
@@ -187,7 +187,11 @@ async fn checkout(
 }
 
 /// `409 QUOTE_CHANGED` with the totals now, so the storefront can show them and ask again.
-async fn quote_changed(state: &AppState, key: &CartKey, quote_token: String) -> ApiError {
+pub(crate) async fn quote_changed(
+    state: &AppState,
+    key: &CartKey,
+    quote_token: String,
+) -> ApiError {
     let error = ApiError::from(CartError::QuoteChanged {
         quote_token: quote_token.clone(),
     });
@@ -209,12 +213,18 @@ async fn quote_changed(state: &AppState, key: &CartKey, quote_token: String) -> 
 #[into_params(parameter_in = Query)]
 struct OrdersQuery {
     /// Only orders in this status.
+    #[param(
+        pattern = "^(pending_payment|paid|payment_failed|expired|cancelled|fulfilled|failed)$"
+    )]
     status: Option<String>,
     /// The previous page's `next_cursor`.
+    #[param(pattern = "^[!-~]{1,600}$")]
     cursor: Option<String>,
     /// Orders per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<i64>,
     /// Without a token: the guest id the orders were placed under.
+    #[param(pattern = "^guest_[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
     guest_id: Option<String>,
 }
 
@@ -231,7 +241,7 @@ fn status(raw: &str) -> Result<OrderStatus, ApiError> {
 }
 
 /// The page size asked for, or `400 VALIDATION_ERROR`.
-fn page_size(limit: Option<i64>) -> Result<usize, ApiError> {
+pub(crate) fn page_size(limit: Option<i64>) -> Result<usize, ApiError> {
     match limit {
         None => Ok(20),
         Some(n) if (1..=MAX_PAGE as i64).contains(&n) => Ok(n as usize),
@@ -290,6 +300,7 @@ async fn list_orders(
 #[into_params(parameter_in = Query)]
 struct GuestQuery {
     /// Without a token: the guest id the order was placed under.
+    #[param(pattern = "^guest_[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
     guest_id: Option<String>,
 }
 
@@ -339,7 +350,7 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(
     body: &[u8],
 ) -> Result<T, ApiError> {
     within_limit(body)?;
-    if body.is_empty() {
+    if body.is_empty() || body.trim_ascii() == b"null" {
         return Ok(T::default());
     }
     crate::extract::json_content_type(headers)?;
@@ -583,8 +594,12 @@ async fn payment_webhook(
 #[into_params(parameter_in = Query)]
 struct DeadLetterQuery {
     /// The last order id of the previous page.
+    #[param(
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     cursor: Option<String>,
     /// Orders per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<i64>,
 }
 

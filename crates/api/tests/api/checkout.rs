@@ -875,3 +875,230 @@ async fn the_worker_retries_a_failing_fulfilment_and_parks_a_poison_order_as_a_d
     assert_eq!(letters.body["orders"], json!([]));
     let _ = OrderStatus::Paid;
 }
+
+/// Every field of an order, as a fragment.
+const ORDER_FIELDS: &str = "
+fragment OrderFields on Order {
+  id number status version currency discountCodes region numberOfInstallments createdAt
+  updatedAt payBy totals
+  buyer { buyerId owner email }
+  lines { itemId productId variantId name quantity
+          unitPrice { amount amount64 currency } lineTotal { amount amount64 currency } }
+  total { amount amount64 currency }
+  shippingAddress { name line1 line2 city postalCode state country }
+  billingAddress { name line1 line2 city postalCode state country }
+  payment { intentId amount { amount amount64 currency } currency clientSecret }
+  statusHistory { status at reason }
+  fulfilment { attempts lastError }
+}";
+
+fn gql_address() -> Value {
+    json!({"name": "Zoë Ünïcödé", "line1": "1 Market St", "city": "San Francisco",
+           "postalCode": "94105", "state": "CA", "country": "US"})
+}
+
+/// A GraphQL order in REST's shape (REST leaves out the client secret, GraphQL shows null).
+fn as_rest(order: &Value) -> Value {
+    let mut shaped = crate::graphql_helpers::rest_shape(order);
+    if shaped["payment"]["client_secret"].is_null() {
+        shaped["payment"]
+            .as_object_mut()
+            .expect("payment")
+            .remove("client_secret");
+    }
+    shaped
+}
+
+#[tokio::test]
+async fn graphql_checks_out_reads_lists_and_cancels_orders_as_rest_does() {
+    let app = spawn_app().await;
+    let key = guest();
+    let quote_token = ready(&app, &key, None, "scarce", 1).await;
+    let checkout_query = format!(
+        "mutation ($key: ID!, $input: CheckoutInput!, $idem: String!) {{
+           checkout(cartKey: $key, input: $input, idempotencyKey: $idem) {{
+             order {{ ...OrderFields }} payment {{ intentId clientSecret }}
+             userErrors {{ code field details }} }} }} {ORDER_FIELDS}"
+    );
+    let input = json!({"quoteToken": quote_token, "email": "zoe@example.com",
+                       "shippingAddress": gql_address(), "billingAddress": gql_address(),
+                       "numberOfInstallments": 3});
+    let placed = app
+        .graphql(
+            &checkout_query,
+            json!({"key": key, "input": input, "idem": "gql-1"}),
+            None,
+        )
+        .await;
+    let answer = &placed.body["data"]["checkout"];
+    assert_eq!(answer["userErrors"], json!([]), "{:?}", placed.body);
+    let order = &answer["order"];
+    assert_eq!(order["status"], "PENDING_PAYMENT");
+    assert!(
+        answer["payment"]["clientSecret"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("pi_"))
+    );
+    let id = order["id"].as_str().expect("id").to_owned();
+    assert_eq!(as_rest(order), super::checkout::order(&app, &id).await);
+
+    // The same key over REST replays the same order: one order per key, whatever the transport.
+    let replayed = checkout(&app, &key, None, &body(&quote_token), Some("gql-1")).await;
+    assert_eq!(replayed.status, StatusCode::CREATED, "{:?}", replayed.body);
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replayed.body["order"]["id"], id.as_str());
+
+    let read = app
+        .graphql(
+            &format!(
+                "query ($id: ID!, $g: ID) {{ order(id: $id, guestId: $g) {{ ...OrderFields }}
+                   myOrders(guestId: $g) {{ orders {{ id }} nextCursor }} }} {ORDER_FIELDS}"
+            ),
+            json!({"id": id, "g": key}),
+            None,
+        )
+        .await;
+    assert_eq!(as_rest(&read.body["data"]["order"]), as_rest(order));
+    assert_eq!(
+        read.body["data"]["myOrders"],
+        json!({"orders": [{"id": id}], "nextCursor": null})
+    );
+    let stranger = app
+        .graphql(
+            "query ($id: ID!, $g: ID) { order(id: $id, guestId: $g) { id } }",
+            json!({"id": id, "g": guest()}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        crate::graphql_helpers::error_code(&stranger),
+        Some("ORDER_NOT_FOUND")
+    );
+
+    let cancel = "mutation ($id: ID!, $g: ID) { cancelOrder(id: $id, guestId: $g, reason: \"no\") {
+                    order { status statusHistory { status reason } } userErrors { code } } }";
+    let cancelled = app.graphql(cancel, json!({"id": id, "g": key}), None).await;
+    assert_eq!(
+        cancelled.body["data"]["cancelOrder"]["order"]["status"],
+        "CANCELLED"
+    );
+    assert_eq!(product(&app, "scarce").await["reserved"], 0);
+    let again = app.graphql(cancel, json!({"id": id, "g": key}), None).await;
+    assert_eq!(
+        again.body["data"]["cancelOrder"]["userErrors"][0]["code"],
+        "INVALID_TRANSITION"
+    );
+
+    // Refusals are userErrors with REST's codes; nothing is written.
+    let no_region = guest();
+    app.add_product(&no_region, "book", 1).await;
+    let token = quote(&app, &no_region, None).await;
+    let refused = app
+        .graphql(
+            &checkout_query,
+            json!({"key": no_region, "idem": "gql-2",
+                   "input": {"quoteToken": token, "email": "zoe@example.com",
+                             "shippingAddress": gql_address(), "billingAddress": gql_address()}}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        refused.body["data"]["checkout"]["userErrors"][0]["code"],
+        "REGION_REQUIRED"
+    );
+    let stale = guest();
+    ready(&app, &stale, None, "book", 1).await;
+    let refused = app
+        .graphql(
+            &checkout_query,
+            json!({"key": stale, "idem": "gql-3",
+                   "input": {"quoteToken": "q1.stale", "email": "zoe@example.com",
+                             "shippingAddress": gql_address(), "billingAddress": gql_address()}}),
+            None,
+        )
+        .await;
+    let error = &refused.body["data"]["checkout"]["userErrors"][0];
+    assert_eq!(error["code"], "QUOTE_CHANGED");
+    assert_eq!(error["field"], "input.quoteToken");
+    assert!(error["details"]["totals"]["quote_token"].is_string());
+    let bad_email = app
+        .graphql(
+            &checkout_query,
+            json!({"key": stale, "idem": "gql-4",
+                   "input": {"quoteToken": "q", "email": "nope",
+                             "shippingAddress": gql_address(), "billingAddress": gql_address()}}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        bad_email.body["data"]["checkout"]["userErrors"][0]["code"],
+        "VALIDATION_ERROR"
+    );
+    assert!(app.get_cart(&stale, None).await.body["checkout"].is_null());
+}
+
+#[tokio::test]
+async fn an_order_subscriber_sees_its_payment_and_its_fulfilment() {
+    let app = crate::helpers::spawn_with(crate::helpers::Options {
+        relay: true,
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let key = guest();
+    let placed = place(&app, &key, None, "book", 1).await;
+    let id = placed["order"]["id"].as_str().expect("id").to_owned();
+    let mut client = crate::graphql_helpers::GraphqlWs::ready(&app, json!({})).await;
+    client
+        .subscribe(
+            "1",
+            "subscription ($id: ID!, $g: ID) { orderUpdated(id: $id, guestId: $g) {
+               type version order { status } } }",
+            json!({"id": id, "g": key}),
+        )
+        .await;
+    client.ping().await;
+    // Another order's payment must not reach this subscriber.
+    let other = place(&app, &guest(), None, "pen", 1).await;
+    webhook(&app, &event(&other, "evt_other", true, 0)).await;
+    webhook(&app, &event(&placed, "evt_mine", true, 0)).await;
+    let paid = next_order_update(&mut client).await;
+    assert_eq!(
+        (
+            paid["type"].as_str(),
+            paid["version"].as_i64(),
+            paid["order"]["status"].as_str()
+        ),
+        (Some("order.paid"), Some(2), Some("PAID"))
+    );
+    let fulfiller = Flaky {
+        failures: 0,
+        poison: None,
+        calls: AtomicUsize::new(0),
+        fulfilled: Default::default(),
+    };
+    drain(&app, &fulfiller).await;
+    let fulfilled = next_order_update(&mut client).await;
+    assert_eq!(
+        (
+            fulfilled["type"].as_str(),
+            fulfilled["version"].as_i64(),
+            fulfilled["order"]["status"].as_str()
+        ),
+        // The worker's claim (its attempt counted) was version 3, a write with no event.
+        (Some("order.fulfilled"), Some(4), Some("FULFILLED"))
+    );
+}
+
+/// The next update of subscription `1`, skipping other messages.
+async fn next_order_update(client: &mut crate::graphql_helpers::GraphqlWs) -> Value {
+    loop {
+        let message = client.message().await;
+        assert!(
+            message["type"] != "error" && message["type"] != "complete",
+            "{message}"
+        );
+        if message["type"] == "next" && message["id"] == "1" {
+            return message["payload"]["data"]["orderUpdated"].clone();
+        }
+    }
+}

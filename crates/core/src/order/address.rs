@@ -95,7 +95,7 @@ impl Address {
 /// at most 254 characters, no white space or control characters. Whether it receives mail only
 /// sending to it can tell, so nothing more is checked.
 pub fn check_email(email: &str) -> Result<(), OrderInputError> {
-    let shaped = email.len() <= 254
+    let shaped = email.chars().count() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && matches!(email.split_once('@'), Some((local, domain))
             if !local.is_empty()
@@ -128,7 +128,7 @@ pub struct CheckoutDetails {
 impl CheckoutDetails {
     /// Checks every field.
     pub fn check(&self) -> Result<(), OrderInputError> {
-        if self.quote_token.is_empty() || self.quote_token.len() > 128 {
+        if self.quote_token.is_empty() || self.quote_token.chars().count() > 128 {
             return Err(bad(
                 "quote_token",
                 "must be a quote token from the cart's totals",

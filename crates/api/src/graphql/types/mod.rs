@@ -5,13 +5,17 @@
 mod cart;
 mod merge;
 mod money;
+mod order;
 mod payload;
 mod product;
 mod totals;
 
-pub use cart::Cart;
+pub use cart::{Cart, OrderStatus};
 pub use merge::{MergeReport, MergeStrategy};
 pub use money::int32;
+pub use order::{
+    CheckoutInput, CheckoutPayload, Order, OrderPage, OrderPayload, OrderUpdate, Payment,
+};
 pub use payload::{CartPayload, CartUpdate, GuestPayload, UserError};
 pub use product::Product;
 pub use totals::Totals;
