@@ -103,7 +103,7 @@ pub struct CheckoutRequest {
     /// Who pays, where.
     pub billing_address: AddressBody,
     /// Installments, 1–24 (default 1).
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "crate::integers::integer")]
     #[schema(minimum = 1, maximum = 24, default = 1)]
     pub number_of_installments: i64,
 }

@@ -84,13 +84,17 @@ pub(crate) fn order_id(raw: &str) -> Result<Uuid, ApiError> {
 /// token) those placed under the guest id it shows in `guest_id`, the capability its cart path
 /// holds too.
 pub(crate) fn actor(caller: &Caller, guest_id: Option<&str>) -> Result<Actor, ApiError> {
+    // A guest id is checked whoever sends it: a malformed one is never silently ignored.
+    let guest = guest_id
+        .map(|raw| {
+            GuestId::parse(raw).map_err(|e| ApiError::new(Code::InvalidGuestId, e.to_string()))
+        })
+        .transpose()?;
     match caller {
         Caller::User { admin: true, .. } => Ok(Actor::Admin),
         Caller::User { id, .. } => Ok(Actor::Buyer(CartKey::User(id.clone()))),
-        Caller::Anonymous => match guest_id {
-            Some(raw) => GuestId::parse(raw)
-                .map(|guest| Actor::Buyer(CartKey::Guest(guest)))
-                .map_err(|e| ApiError::new(Code::InvalidGuestId, e.to_string())),
+        Caller::Anonymous => match guest {
+            Some(guest) => Ok(Actor::Buyer(CartKey::Guest(guest))),
             None => Err(ApiError::new(
                 Code::Unauthorized,
                 "a token, or the guest_id the orders were placed under, is required",

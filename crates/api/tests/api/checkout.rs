@@ -1102,3 +1102,58 @@ async fn next_order_update(client: &mut crate::graphql_helpers::GraphqlWs) -> Va
         }
     }
 }
+
+#[tokio::test]
+async fn a_guests_orders_become_the_users_at_sign_in() {
+    let app = spawn_app().await;
+    let key = guest();
+    let placed = place(&app, &key, None, "book", 1).await;
+    let id = placed["order"]["id"].as_str().expect("id").to_owned();
+    webhook(&app, &event(&placed, "evt_guest", true, 0)).await;
+    // The guest shops on after paying, then signs in.
+    app.add_product(&key, "pen", 1).await;
+    let erin = token("erin");
+    let merged = app
+        .send(
+            app.request(Method::POST, "/v1/cart/me/merge")
+                .bearer_auth(&erin)
+                .json(&json!({"guest_id": key})),
+        )
+        .await;
+    assert_eq!(merged.status, StatusCode::OK, "{:?}", merged.body);
+    let hers = app
+        .send(app.request(Method::GET, "/v1/orders").bearer_auth(&erin))
+        .await;
+    assert_eq!(hers.body["orders"][0]["id"], id.as_str());
+    assert_eq!(hers.body["orders"][0]["buyer"]["buyer_id"], "erin");
+    let as_guest = app
+        .send(app.request(Method::GET, &format!("/v1/orders?guest_id={key}")))
+        .await;
+    assert_eq!(as_guest.body["orders"], json!([]));
+    let by_guest = app
+        .send(app.request(Method::GET, &format!("/v1/orders/{id}?guest_id={key}")))
+        .await;
+    assert_eq!(by_guest.code(), "ORDER_NOT_FOUND");
+
+    // A guest cart still locked by a checkout is not merged, and its order stays the guest's.
+    let locked = guest();
+    let pending = place(&app, &locked, None, "pen", 1).await;
+    let refused = app
+        .send(
+            app.request(Method::POST, "/v1/cart/me/merge")
+                .bearer_auth(&erin)
+                .json(&json!({"guest_id": locked})),
+        )
+        .await;
+    assert_eq!(refused.code(), "CART_LOCKED", "{:?}", refused.body);
+    let still = app
+        .send(app.request(
+            Method::GET,
+            &format!(
+                "/v1/orders/{}?guest_id={locked}",
+                pending["order"]["id"].as_str().expect("id")
+            ),
+        ))
+        .await;
+    assert_eq!(still.status, StatusCode::OK);
+}

@@ -8,5 +8,6 @@ mod events;
 mod graphql;
 mod harness;
 mod identity;
+mod orders;
 #[cfg(unix)]
 mod readme;

@@ -114,6 +114,23 @@ impl UseCase for Merge {
 }
 
 impl CartService {
+    /// Before a merge: the guest's orders become the user's. A guest cart locked by a checkout
+    /// is refused first (`CART_LOCKED`, as the merge itself would refuse it), so the order
+    /// that locked it is never moved away from the cart it must release.
+    pub(super) async fn adopt_before_merge(
+        &self,
+        user: &CartKey,
+        request: &MergeRequest,
+    ) -> Result<(), CartError> {
+        let guest = CartKey::Guest(request.guest.clone());
+        let stored = self.store.load_cart(&guest).await?;
+        if let Some(order_id) = change::locked_by(stored.as_ref(), self.clock.now()) {
+            return Err(CartError::CartLocked { order_id });
+        }
+        self.adopt_guest_orders(&guest, user).await?;
+        Ok(())
+    }
+
     /// Merges the guest cart `request` names into `user`'s cart.
     pub(super) async fn merge(
         &self,

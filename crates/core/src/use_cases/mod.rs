@@ -214,6 +214,9 @@ impl CartService {
                 let CartKey::User(user) = target else {
                     return Err(CartError::MergeTargetNotUserCart);
                 };
+                if !request.dry_run {
+                    self.adopt_before_merge(target, &request).await?;
+                }
                 self.merge(user, request, options, record).await
             }
             Command::SetRegion(region) => self.set_region(target, region, options, record).await,

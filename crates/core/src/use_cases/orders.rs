@@ -773,6 +773,72 @@ impl CartService {
         Ok(pass)
     }
 
+    /// Makes every order placed under the guest cart `guest` the user `user`'s, one order per
+    /// commit (the order, its old buyer entry gone, its new one written): the orders a guest
+    /// placed before signing in are the user's from the merge on. Idempotent, so a merge
+    /// retried after a failure here moves what is left. Answers how many moved.
+    pub async fn adopt_guest_orders(
+        &self,
+        guest: &CartKey,
+        user: &CartKey,
+    ) -> Result<usize, CartError> {
+        let Ok(orders) = self.orders() else {
+            return Ok(0);
+        };
+        let prefix = index::owner_prefix(guest);
+        let mut moved = 0;
+        loop {
+            let entries = orders
+                .records
+                .records(RecordKind::OrderIndex, &prefix, None, 50)
+                .await?;
+            if entries.is_empty() {
+                return Ok(moved);
+            }
+            for entry in entries {
+                let Some(id) = index::order_id_of(&entry.key) else {
+                    continue;
+                };
+                self.adopt_one(id, &entry.key, user).await?;
+                moved += 1;
+            }
+        }
+    }
+
+    /// Moves order `id`, listed under `entry`, to `user`.
+    async fn adopt_one(&self, id: Uuid, entry: &str, user: &CartKey) -> Result<(), CartError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let mut records = vec![drop_entry(entry.to_owned())];
+            match self.stored_order(id).await {
+                Ok((mut order, version)) => {
+                    order.buyer.cart_key = user.clone();
+                    records.push(index_entry(index::owner_entry(
+                        user,
+                        order.created_at,
+                        order.id,
+                    )));
+                    records.insert(0, order_write(&mut order, version));
+                }
+                // An entry whose order is gone: only the entry goes.
+                Err(CartError::OrderNotFound) => {}
+                Err(other) => return Err(other),
+            }
+            let commit = Commit {
+                writes: Vec::new(),
+                events: Vec::new(),
+                idempotency: None,
+                records,
+                at: self.clock.now(),
+            };
+            match self.store.commit(commit).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::RecordConflict { .. }) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(CartError::Contended)
+    }
+
     /// Up to `limit` dead letters (orders whose fulfilment failed), after the order `after`.
     pub async fn dead_letters(
         &self,

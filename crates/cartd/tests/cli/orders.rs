@@ -1,0 +1,397 @@
+//! The order worker as a process: paid orders reach a real HTTP fulfilment endpoint, signed and
+//! keyed by order id, and a worker killed mid-batch leaves nothing unfulfilled once restarted.
+
+use std::collections::HashMap;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::{SECRET, Server, cartd, guest, run, store_url, temp_db};
+
+const WEBHOOK_SECRET: &str = "whsec-cli-test";
+
+/// What the fulfilment stub saw: calls per idempotency key, and whether every call was signed.
+#[derive(Default)]
+struct Seen {
+    calls: HashMap<String, usize>,
+    unsigned: usize,
+}
+
+/// A fulfilment endpoint that takes its time (so a worker can be killed mid-call) and records
+/// each call's `Idempotency-Key`.
+async fn fulfilment_stub(seen: Arc<Mutex<Seen>>) -> String {
+    let app = axum::Router::new().route(
+        "/fulfil",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let seen = seen.clone();
+            async move {
+                let signature = headers.get("cartd-signature").and_then(|v| v.to_str().ok());
+                let signed = cart_api::payments::verify(
+                    WEBHOOK_SECRET.as_bytes(),
+                    signature,
+                    &body,
+                    time::OffsetDateTime::now_utc(),
+                )
+                .is_ok();
+                let key = headers
+                    .get("idempotency-key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                {
+                    let mut seen = seen.lock().expect("lock");
+                    *seen.calls.entry(key).or_default() += 1;
+                    if !signed {
+                        seen.unsigned += 1;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}/fulfil")
+}
+
+/// Places an order for one unit of `product` from the fresh guest cart `key`; answers the
+/// checkout's body.
+async fn place(client: &reqwest::Client, base: &str, key: &str, product: &str) -> Value {
+    let cart = format!("{base}/v1/cart/{key}");
+    client
+        .post(format!("{cart}/items"))
+        .json(&json!({"product_id": product, "quantity": 1}))
+        .send()
+        .await
+        .expect("add");
+    client
+        .patch(&cart)
+        .json(&json!({"region": "US-CA"}))
+        .send()
+        .await
+        .expect("region");
+    let totals: Value = client
+        .get(format!("{cart}/totals"))
+        .send()
+        .await
+        .expect("totals")
+        .json()
+        .await
+        .expect("json");
+    let address = json!({"name": "Zoë", "line1": "1 Market St", "city": "San Francisco",
+                         "postal_code": "94105", "country": "US"});
+    let placed: Value = client
+        .post(format!("{cart}/checkout"))
+        .header("idempotency-key", format!("order-{key}"))
+        .json(
+            &json!({"quote_token": totals["quote_token"], "email": "zoe@example.com",
+                      "shipping_address": address.clone(), "billing_address": address}),
+        )
+        .send()
+        .await
+        .expect("checkout")
+        .json()
+        .await
+        .expect("json");
+    assert!(placed["order"]["id"].is_string(), "{placed}");
+    placed
+}
+
+/// Sends the provider's signed word that the order of `placed` is paid, as event `event_id`;
+/// answers the webhook's body (an error when the server is gone).
+async fn pay(
+    client: &reqwest::Client,
+    base: &str,
+    placed: &Value,
+    event_id: &str,
+) -> reqwest::Result<Value> {
+    let payment = &placed["payment"];
+    let event = json!({"id": event_id, "type": "payment_intent.succeeded",
+        "data": {"object": {"id": payment["intent_id"], "amount": payment["amount"],
+                            "currency": payment["currency"]}}})
+    .to_string();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let signature = cart_api::payments::sign(WEBHOOK_SECRET.as_bytes(), now, event.as_bytes());
+    client
+        .post(format!("{base}/v1/payments/webhook"))
+        .header("payment-signature", signature)
+        .header("content-type", "application/json")
+        .body(event)
+        .send()
+        .await?
+        .json()
+        .await
+}
+
+/// Places and pays an order from a fresh guest cart; answers its id.
+async fn paid_order(client: &reqwest::Client, base: &str, n: u128) -> String {
+    let placed = place(client, base, &guest(n), "book-001-pb").await;
+    let paid = pay(client, base, &placed, &format!("evt_{n}"))
+        .await
+        .expect("webhook");
+    assert_eq!(paid["status"], "paid", "{paid}");
+    placed["order"]["id"].as_str().expect("id").to_owned()
+}
+
+/// An admin token for the test servers.
+fn admin_token() -> String {
+    let output = run(
+        &["token", "--sub", "ops", "--scope", "cart:admin"],
+        &[("CARTD_JWT_SECRET", SECRET)],
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+/// `cartd worker` on `db`, fulfilling at `url`.
+fn worker(db: &std::path::Path, url: &str) -> Child {
+    cartd()
+        .arg("worker")
+        .env("CARTD_STORE", store_url(db))
+        .env("CARTD_PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("CARTD_FULFILMENT_URL", url)
+        .env("CARTD_FULFILMENT_TIMEOUT", "1s")
+        .env("CARTD_WORKER_LEASE", "2s")
+        .env("CARTD_WORKER_POLL", "100ms")
+        .env("CARTD_WORKER_BACKOFF", "100ms")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn cartd worker")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_mid_batch_and_restarted_fulfils_every_paid_order_exactly_once() {
+    let (_dir, db) = temp_db();
+    let server = Server::start(
+        &db,
+        &[
+            ("CARTD_WORKER_SOURCE", "none"),
+            ("CARTD_PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let mut orders = Vec::new();
+    for n in 0..6 {
+        orders.push(paid_order(&client, &server.base, n).await);
+    }
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let url = fulfilment_stub(seen.clone()).await;
+
+    let mut first = worker(&db, &url);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.lock().expect("lock").calls.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never called the endpoint"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().expect("SIGKILL the worker");
+    first.wait().expect("reap");
+    let called_before_the_kill = seen.lock().expect("lock").calls.len();
+    assert!(called_before_the_kill < orders.len(), "killed mid-batch");
+
+    let mut second = worker(&db, &url);
+    let admin = admin_token();
+    let admin = admin.as_str();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let fulfilled = loop {
+        let page: Value = client
+            .get(format!(
+                "{}/v1/orders?status=fulfilled&limit=100",
+                server.base
+            ))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .expect("orders")
+            .json()
+            .await
+            .expect("json");
+        let done = page["orders"].as_array().expect("orders").clone();
+        if done.len() == orders.len() || Instant::now() > deadline {
+            break done;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    second.kill().expect("stop the worker");
+    second.wait().expect("reap");
+
+    assert_eq!(
+        fulfilled.len(),
+        orders.len(),
+        "every paid order was fulfilled"
+    );
+    for order in &fulfilled {
+        let history: Vec<&str> = order["status_history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .map(|step| step["status"].as_str().expect("status"))
+            .collect();
+        assert_eq!(history, ["pending_payment", "paid", "fulfilled"], "once");
+    }
+    let seen = seen.lock().expect("lock");
+    let mut keys: Vec<&String> = seen.calls.keys().collect();
+    keys.sort();
+    let mut expected: Vec<&String> = orders.iter().collect();
+    expected.sort();
+    assert_eq!(
+        keys, expected,
+        "each call carried its order's id as its key"
+    );
+    assert_eq!(seen.unsigned, 0, "every call was signed with the secret");
+    // Only an order whose call the kill interrupted may have been called twice; the endpoint
+    // fulfils it once by its key.
+    let repeated = seen.calls.values().filter(|&&calls| calls > 1).count();
+    assert!(repeated <= called_before_the_kill, "{:?}", seen.calls);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_during_payments_leaves_every_order_its_stock_and_its_cart_consistent() {
+    let (_dir, db) = temp_db();
+    let env = [
+        ("CARTD_WORKER_SOURCE", "none"),
+        ("CARTD_PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET),
+    ];
+    let mut server = Server::start(&db, &env).await;
+    let client = reqwest::Client::new();
+    let admin = admin_token();
+    let stocked = client
+        .put(format!("{}/v1/products/kill-hc", server.base))
+        .bearer_auth(&admin)
+        .json(
+            &json!({"name": "Killing Time (hardcover)", "unit_price": 2000,
+                      "currency": "USD", "stock": 100}),
+        )
+        .send()
+        .await
+        .expect("product");
+    assert!(stocked.status().is_success());
+    const ORDERS: usize = 30;
+    let mut placed = Vec::new();
+    for n in 0..ORDERS {
+        let key = guest(1000 + n as u128);
+        let body = place(&client, &server.base, &key, "kill-hc").await;
+        placed.push((key, body));
+    }
+    // Every payment at once; the server dies while they are being applied.
+    let acknowledged: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let senders: Vec<_> = placed
+        .iter()
+        .enumerate()
+        .map(|(n, (_, body))| {
+            let (client, base, body, acknowledged) = (
+                client.clone(),
+                server.base.clone(),
+                body.clone(),
+                acknowledged.clone(),
+            );
+            tokio::spawn(async move {
+                if let Ok(answer) = pay(&client, &base, &body, &format!("evt_kill_{n}")).await
+                    && answer["status"] == "paid"
+                {
+                    acknowledged.lock().expect("lock").push(n);
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while acknowledged.lock().expect("lock").len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reap");
+    for sender in senders {
+        let _ = sender.await;
+    }
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+
+    let server = Server::start(&db, &env).await;
+    let check = |paid_expected: Option<usize>| {
+        let (client, base, admin, placed, acknowledged) = (
+            client.clone(),
+            server.base.clone(),
+            admin.clone(),
+            placed.clone(),
+            acknowledged.clone(),
+        );
+        async move {
+            let mut paid = 0;
+            for (n, (key, body)) in placed.iter().enumerate() {
+                let id = body["order"]["id"].as_str().expect("id");
+                let order: Value = client
+                    .get(format!("{base}/v1/orders/{id}"))
+                    .bearer_auth(&admin)
+                    .send()
+                    .await
+                    .expect("order")
+                    .json()
+                    .await
+                    .expect("json");
+                let cart: Value = client
+                    .get(format!("{base}/v1/cart/{key}"))
+                    .send()
+                    .await
+                    .expect("cart")
+                    .json()
+                    .await
+                    .expect("json");
+                match order["status"].as_str() {
+                    Some("paid") => {
+                        paid += 1;
+                        assert!(cart["checkout"].is_null(), "{cart}");
+                        assert_eq!(cart["items"], json!([]), "a paid order's cart is empty");
+                    }
+                    Some("pending_payment") => {
+                        assert!(
+                            !acknowledged.contains(&n),
+                            "an acknowledged payment was lost"
+                        );
+                        assert_eq!(cart["checkout"]["order_id"], id, "still locked by it");
+                        assert_eq!(cart["items"][0]["quantity"], 1);
+                    }
+                    other => panic!("order {n} is {other:?}"),
+                }
+            }
+            if let Some(expected) = paid_expected {
+                assert_eq!(paid, expected);
+            }
+            let product: Value = client
+                .get(format!("{base}/v1/products/kill-hc"))
+                .send()
+                .await
+                .expect("product")
+                .json()
+                .await
+                .expect("json");
+            assert_eq!(
+                (product["stock"].as_u64(), product["reserved"].as_u64()),
+                (Some((100 - paid) as u64), Some((ORDERS - paid) as u64)),
+                "stock taken for each paid order and reserved for each pending one"
+            );
+            paid
+        }
+    };
+    let paid_after_crash = check(None).await;
+    assert!(paid_after_crash >= acknowledged.len());
+    // The provider retries what was not acknowledged: every order ends paid, nothing twice.
+    for (n, (_, body)) in placed.iter().enumerate() {
+        pay(&client, &server.base, body, &format!("evt_kill_{n}"))
+            .await
+            .expect("retry");
+    }
+    check(Some(ORDERS)).await;
+}
