@@ -66,22 +66,26 @@ pub enum Command {
 pub enum PaymentsCommand {
     /// Sign a payment provider's event about an order's payment and send it to a running
     /// cartd's webhook, as the provider would.
-    Simulate {
-        /// The order's id.
-        #[arg(long)]
-        order: uuid::Uuid,
-        /// What the provider reports.
-        outcome: PaymentOutcome,
-        /// The cartd to send it to.
-        #[arg(long = "url", id = "server", default_value = "http://127.0.0.1:8080")]
-        server: String,
-        /// The store (to read the order's payment intent).
-        #[command(flatten)]
-        store: StoreArgs,
-        /// The webhook secret.
-        #[command(flatten)]
-        orders: OrderArgs,
-    },
+    Simulate(Box<SimulateArgs>),
+}
+
+/// `cartd payments simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The order's id.
+    #[arg(long)]
+    pub order: uuid::Uuid,
+    /// What the provider reports.
+    pub outcome: PaymentOutcome,
+    /// The cartd to send it to.
+    #[arg(long = "url", id = "server", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// The store (to read the order's payment intent).
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The webhook secret.
+    #[command(flatten)]
+    pub orders: OrderArgs,
 }
 
 /// A payment outcome to simulate.
@@ -130,12 +134,47 @@ pub struct WorkerCommandArgs {
 }
 
 /// Where the order worker takes paid orders from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerSource {
     /// The store's own queue of paid orders, polled by the worker in this process.
     InProcess,
     /// No worker in this process (another process runs `cartd worker`).
     None,
+    /// A durable JetStream consumer of the `order.paid` events the relay publishes to NATS
+    /// (`nats://HOST:PORT[?stream=…&subject_prefix=…]`, as in `CARTD_EVENTS`).
+    Nats {
+        /// The server URL.
+        url: String,
+        /// The relay's stream.
+        stream: String,
+        /// The relay's subject prefix, if any.
+        subject_prefix: Option<String>,
+    },
+}
+
+/// `in-process`, `none`, or a `nats://` URL.
+fn parse_worker_source(raw: &str) -> Result<WorkerSource, String> {
+    match raw {
+        "in-process" => Ok(WorkerSource::InProcess),
+        "none" => Ok(WorkerSource::None),
+        nats if nats.starts_with("nats://") => match SinkUrl::parse(nats) {
+            Ok(SinkUrl::Nats {
+                url,
+                stream,
+                subject_prefix,
+                ..
+            }) => Ok(WorkerSource::Nats {
+                url,
+                stream,
+                subject_prefix,
+            }),
+            Ok(_) => Err("not a nats:// URL".into()),
+            Err(e) => Err(e.to_string()),
+        },
+        _ => {
+            Err("must be in-process, none, or nats://HOST:PORT[?stream=…&subject_prefix=…]".into())
+        }
+    }
 }
 
 /// Checkout, payments and the order worker; shared by `serve`, `worker` and `payments`.
@@ -153,8 +192,10 @@ pub struct OrderArgs {
     /// How long an order waits for payment before it expires (stock released, cart unlocked).
     #[arg(long, env = "CARTD_CHECKOUT_TTL", value_name = "CARTD_CHECKOUT_TTL", default_value = "30m", value_parser = parse_duration)]
     pub checkout_ttl: Duration,
-    /// Where the worker takes paid orders from: `in-process` or `none`.
-    #[arg(long, env = "CARTD_WORKER_SOURCE", value_name = "CARTD_WORKER_SOURCE", value_enum, default_value_t = WorkerSource::InProcess)]
+    /// Where the worker takes paid orders from: `in-process` (the store's queue), `none`, or
+    /// `nats://HOST:PORT[?stream=…&subject_prefix=…]` (a durable JetStream consumer of the
+    /// relay's `order.paid` events).
+    #[arg(long, env = "CARTD_WORKER_SOURCE", value_name = "CARTD_WORKER_SOURCE", default_value = "in-process", value_parser = parse_worker_source)]
     pub worker_source: WorkerSource,
     /// Fulfilment attempts before an order becomes a dead letter.
     #[arg(

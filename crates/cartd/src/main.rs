@@ -139,13 +139,16 @@ fn main() -> ExitCode {
             Command::Pricing(config::PricingCommand::Import { file, store }) => {
                 admin::import_pricing(&file, &store).await
             }
-            Command::Payments(config::PaymentsCommand::Simulate {
-                order,
-                outcome,
-                server,
-                store,
-                orders,
-            }) => orders::simulate(order, outcome, &server, &store, &orders).await,
+            Command::Payments(config::PaymentsCommand::Simulate(args)) => {
+                orders::simulate(
+                    args.order,
+                    args.outcome,
+                    &args.server,
+                    &args.store,
+                    &args.orders,
+                )
+                .await
+            }
             Command::Worker(args) => {
                 init_logging(args.log_format);
                 orders::worker(*args).await

@@ -188,13 +188,13 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     ));
     let relay = relay.map(|relay| tokio::spawn(relay.run(stop_rx.clone())));
     let worker = match args.orders.worker_source {
-        crate::config::WorkerSource::InProcess => Some(tokio::spawn(crate::worker::run(
+        crate::config::WorkerSource::None => None,
+        _ => Some(tokio::spawn(crate::worker::run(
             service.clone(),
             crate::worker::fulfiller(&args.orders)?,
             args.orders.clone(),
             stop_rx.clone(),
         ))),
-        crate::config::WorkerSource::None => None,
     };
     let grace = args.shutdown_grace;
     let mut grace_rx = stop_rx;

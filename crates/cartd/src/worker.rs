@@ -13,11 +13,11 @@ use std::time::Duration;
 use anyhow::Context;
 use cart_core::CartService;
 use cart_core::order::Order;
-use cart_core::use_cases::Fulfiller;
+use cart_core::use_cases::{ClaimAttempt, ClaimOutcome, Fulfiller};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 
-use crate::config::OrderArgs;
+use crate::config::{OrderArgs, WorkerSource};
 
 /// Orders taken per pass.
 const BATCH: usize = 32;
@@ -101,6 +101,120 @@ pub fn fulfiller(args: &OrderArgs) -> anyhow::Result<Arc<dyn Fulfiller>> {
     })
 }
 
+/// The worker fed by a durable JetStream consumer of the relay's `order.paid` events (the
+/// serverless design's topic → queue → worker). Each message names one order: the worker
+/// claims it in the store (so a store-queue worker elsewhere never fulfils it too), calls the
+/// fulfilment endpoint, and acknowledges the message; a failed attempt is a negative
+/// acknowledgement with the backoff as its delay, so JetStream redelivers it then. The
+/// consumer's own redelivery (after its ack wait, the worker lease) covers a worker that died.
+struct NatsSource {
+    url: String,
+    stream: String,
+    subject_prefix: Option<String>,
+}
+
+/// The durable consumer's name.
+const NATS_CONSUMER: &str = "cartd-order-worker";
+
+impl NatsSource {
+    fn subject(&self, rest: &str) -> String {
+        match &self.subject_prefix {
+            Some(prefix) => format!("{prefix}.{rest}"),
+            None => rest.to_owned(),
+        }
+    }
+
+    /// Consumes until `stop`; an error ends the run (the caller reconnects).
+    async fn run(
+        &self,
+        service: &CartService,
+        fulfiller: &dyn Fulfiller,
+        args: &OrderArgs,
+        stop: &mut watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        use async_nats::jetstream::{self, AckKind, consumer};
+        use futures_util::StreamExt;
+
+        let client = async_nats::connect(&self.url).await.context("connect")?;
+        let jetstream = jetstream::new(client);
+        // The relay's stream, as its sink creates it: either may start first.
+        let stream = jetstream
+            .get_or_create_stream(jetstream::stream::Config {
+                name: self.stream.clone(),
+                subjects: vec![self.subject("cart.>"), self.subject("order.>")],
+                ..Default::default()
+            })
+            .await
+            .context("stream")?;
+        let consumer = stream
+            .get_or_create_consumer(
+                NATS_CONSUMER,
+                consumer::pull::Config {
+                    durable_name: Some(NATS_CONSUMER.to_owned()),
+                    filter_subject: self.subject("order.paid"),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait: args.worker_lease,
+                    ..Default::default()
+                },
+            )
+            .await
+            .context("consumer")?;
+        let mut messages = consumer.messages().await.context("messages")?;
+        let (lease, pause) = lease_and_backoff(args);
+        loop {
+            let message = tokio::select! {
+                next = messages.next() => next,
+                _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
+            };
+            let Some(message) = message else {
+                anyhow::bail!("the consumer's message stream ended");
+            };
+            let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let order_id = serde_json::from_slice::<serde_json::Value>(&message.payload)
+                .ok()
+                .and_then(|event| {
+                    event["data"]["order"]["order_id"]
+                        .as_str()
+                        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                });
+            let Some(order_id) = order_id else {
+                tracing::warn!("an order.paid message without an order id: dropped");
+                message.ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                continue;
+            };
+            let ack = match service
+                .claim_order(order_id, lease)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                ClaimAttempt::Claimed(claim) => {
+                    let outcome = service
+                        .fulfil_claim(&claim, fulfiller, &pause)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    record(outcome, &claim.order);
+                    match outcome {
+                        ClaimOutcome::RetryAfter(pause) => {
+                            AckKind::Nak(Some(Duration::try_from(pause).unwrap_or_default()))
+                        }
+                        _ => AckKind::Ack,
+                    }
+                }
+                ClaimAttempt::NotDue(at) => {
+                    let wait = Duration::try_from(at - time::OffsetDateTime::now_utc())
+                        .unwrap_or(Duration::from_millis(100));
+                    AckKind::Nak(Some(wait))
+                }
+                ClaimAttempt::Nothing => AckKind::Ack,
+            };
+            message
+                .ack_with(ack)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+}
+
 /// The pause after the `attempts`-th failed attempt: `base` doubled per further attempt, at
 /// most `max`, drawn from its upper half so workers that failed together do not retry
 /// together.
@@ -111,22 +225,93 @@ pub fn backoff(attempts: u32, base: Duration, max: Duration) -> Duration {
     half + half.mul_f64(fastrand::f64())
 }
 
-/// Runs the worker until `stop` turns true.
+/// Runs the worker on the source the settings name until `stop` turns true.
 pub async fn run(
     service: Arc<CartService>,
     fulfiller: Arc<dyn Fulfiller>,
     args: OrderArgs,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
+) {
+    tracing::info!(
+        fulfilment = args.fulfilment_url.as_deref().unwrap_or("immediate"),
+        source = ?args.worker_source,
+        "the order worker runs in this process"
+    );
+    match args.worker_source.clone() {
+        WorkerSource::Nats {
+            url,
+            stream,
+            subject_prefix,
+        } => {
+            let source = NatsSource {
+                url,
+                stream,
+                subject_prefix,
+            };
+            // Reconnects after a failure (the broker restarting), until told to stop.
+            let mut stop = stop;
+            loop {
+                match source
+                    .run(&service, fulfiller.as_ref(), &args, &mut stop)
+                    .await
+                {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the NATS worker source failed; reconnecting")
+                    }
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.wait_for(|stopped| *stopped) => return,
+                }
+            }
+        }
+        WorkerSource::InProcess | WorkerSource::None => {
+            poll_store(service, fulfiller, args, stop).await;
+        }
+    }
+}
+
+/// The lease and the backoff the settings give.
+fn lease_and_backoff(
+    args: &OrderArgs,
+) -> (
+    time::Duration,
+    impl Fn(u32) -> time::Duration + Sync + use<>,
 ) {
     let lease = time::Duration::try_from(args.worker_lease).unwrap_or(time::Duration::minutes(1));
     let (base, max) = (args.worker_backoff, args.worker_backoff_max);
     let pause = move |attempts: u32| {
         time::Duration::try_from(backoff(attempts, base, max)).unwrap_or(time::Duration::SECOND)
     };
-    tracing::info!(
-        fulfilment = args.fulfilment_url.as_deref().unwrap_or("immediate"),
-        "the order worker runs in this process"
-    );
+    (lease, pause)
+}
+
+/// Counts a claim's outcome in the metrics and the log.
+fn record(outcome: ClaimOutcome, order: &Order) {
+    match outcome {
+        ClaimOutcome::Fulfilled => metrics::counter!("cartd_orders_fulfilled_total").increment(1),
+        ClaimOutcome::RetryAfter(pause) => {
+            metrics::counter!("cartd_order_fulfilment_retries_total").increment(1);
+            tracing::warn!(order = %order.id, attempts = order.fulfilment.attempts,
+                retry_in_ms = pause.whole_milliseconds() as u64, "fulfilment failed; will retry");
+        }
+        ClaimOutcome::DeadLettered => {
+            metrics::counter!("cartd_orders_dead_lettered_total").increment(1);
+            tracing::error!(order = %order.id, "the order failed its last fulfilment attempt: see /v1/admin/dead-letters");
+        }
+        ClaimOutcome::Moved => {}
+    }
+}
+
+/// The worker on the store's own queue: polls for due paid orders.
+async fn poll_store(
+    service: Arc<CartService>,
+    fulfiller: Arc<dyn Fulfiller>,
+    args: OrderArgs,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (lease, pause) = lease_and_backoff(&args);
     loop {
         let busy = match service
             .fulfil_due(fulfiller.as_ref(), BATCH, lease, &pause)

@@ -279,11 +279,9 @@ async fn list_orders(
     let actor = actor(&caller, query.guest_id.as_deref())?;
     let status = query.status.as_deref().map(status).transpose()?;
     let limit = page_size(query.limit)?;
-    if query
-        .cursor
-        .as_ref()
-        .is_some_and(|cursor| cursor.len() > 600 || !cursor.bytes().all(|b| b.is_ascii_graphic()))
-    {
+    if query.cursor.as_ref().is_some_and(|cursor| {
+        cursor.is_empty() || cursor.len() > 600 || !cursor.bytes().all(|b| b.is_ascii_graphic())
+    }) {
         return Err(
             ApiError::new(Code::ValidationError, "cursor is not one this API gave")
                 .with_details(serde_json::json!({"field": "cursor"})),

@@ -395,3 +395,119 @@ async fn sigkill_during_payments_leaves_every_order_its_stock_and_its_cart_consi
     }
     check(Some(ORDERS)).await;
 }
+
+/// A fulfilment endpoint that refuses each order's first call (`503`) and takes the next.
+async fn flaky_stub(seen: Arc<Mutex<Seen>>) -> String {
+    let app = axum::Router::new().route(
+        "/fulfil",
+        axum::routing::post(move |headers: HeaderMap| {
+            let seen = seen.clone();
+            async move {
+                let key = headers
+                    .get("idempotency-key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let mut seen = seen.lock().expect("lock");
+                let calls = seen.calls.entry(key).or_default();
+                *calls += 1;
+                if *calls == 1 {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}/fulfil")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_on_nats_fulfils_the_paid_orders_the_relay_publishes_and_retries_by_redelivery() {
+    let nats =
+        std::env::var("CARTD_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    if async_nats::connect(&nats).await.is_err() {
+        assert!(
+            std::env::var("CARTD_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "NATS is required (CARTD_REQUIRE_SERVICES=1) but not reachable at {nats}"
+        );
+        eprintln!("skipped: NATS is not reachable at {nats}");
+        return;
+    }
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let events = format!("{nats}?stream=W_{tag}&subject_prefix=w{tag}");
+    let (_dir, db) = temp_db();
+    let server = Server::start(
+        &db,
+        &[
+            ("CARTD_WORKER_SOURCE", "none"),
+            ("CARTD_PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("CARTD_EVENTS", &events),
+            ("CARTD_RELAY_POLL", "20ms"),
+        ],
+    )
+    .await;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let url = flaky_stub(seen.clone()).await;
+    let mut worker = cartd()
+        .arg("worker")
+        .env("CARTD_STORE", store_url(&db))
+        .env("CARTD_WORKER_SOURCE", &events)
+        .env("CARTD_PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("CARTD_FULFILMENT_URL", &url)
+        .env("CARTD_WORKER_BACKOFF", "100ms")
+        .env("CARTD_WORKER_LEASE", "20s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn cartd worker");
+    let client = reqwest::Client::new();
+    let mut orders = Vec::new();
+    for n in 0..3 {
+        orders.push(paid_order(&client, &server.base, 500 + n).await);
+    }
+    let admin = admin_token();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let fulfilled = loop {
+        let page: Value = client
+            .get(format!("{}/v1/orders?status=fulfilled", server.base))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("orders")
+            .json()
+            .await
+            .expect("json");
+        let done = page["orders"].as_array().expect("orders").clone();
+        if done.len() == orders.len() || Instant::now() > deadline {
+            break done;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    worker.kill().expect("stop the worker");
+    worker.wait().expect("reap");
+    assert_eq!(
+        fulfilled.len(),
+        orders.len(),
+        "every paid order was fulfilled"
+    );
+    for order in &fulfilled {
+        assert_eq!(
+            order["fulfilment"]["attempts"], 2,
+            "one refusal, then success"
+        );
+    }
+    let calls = seen.lock().expect("lock").calls.clone();
+    assert_eq!(calls.len(), orders.len());
+    assert!(calls.values().all(|&n| n == 2), "{calls:?}");
+    if let Ok(client) = async_nats::connect(&nats).await {
+        let _ = async_nats::jetstream::new(client)
+            .delete_stream(format!("W_{tag}"))
+            .await;
+    }
+}

@@ -39,7 +39,7 @@ use crate::quantity::Limits;
 
 pub use checkout::{PromotionUsage, Quote, Quoter};
 pub use idempotency::IdempotencyKey;
-pub use orders::{Actor, Fulfiller, FulfilmentClaim, WorkerPass};
+pub use orders::{Actor, ClaimAttempt, ClaimOutcome, Fulfiller, FulfilmentClaim, WorkerPass};
 
 use idempotency::InFlight;
 use locks::Stripes;

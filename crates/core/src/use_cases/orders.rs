@@ -56,6 +56,30 @@ pub trait Fulfiller: Send + Sync {
     async fn fulfil(&self, order: &Order) -> Result<(), String>;
 }
 
+/// What became of one claimed order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Fulfilled (`order.fulfilled`).
+    Fulfilled,
+    /// The attempt failed; the order is due again after this pause.
+    RetryAfter(Duration),
+    /// The last attempt failed: the order is a dead letter (`order.failed`).
+    DeadLettered,
+    /// The order changed while the call ran (cancelled, or fulfilled by an admin).
+    Moved,
+}
+
+/// Whether an order could be taken for fulfilment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimAttempt {
+    /// Taken: fulfil it (boxed: an order is large, the other answers are a time or nothing).
+    Claimed(Box<FulfilmentClaim>),
+    /// Paid, but not due until then (another worker holds it, or its backoff runs).
+    NotDue(OffsetDateTime),
+    /// Not waiting for fulfilment (not paid, gone).
+    Nothing,
+}
+
 /// What one pass of the worker did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WorkerPass {
@@ -647,7 +671,7 @@ impl CartService {
             let Some(id) = index::order_id_of(&entry.key) else {
                 continue;
             };
-            let (mut order, version) = match self.stored_order(id).await {
+            let (order, version) = match self.stored_order(id).await {
                 Ok(found) => found,
                 Err(CartError::OrderNotFound) => continue,
                 Err(other) => return Err(other),
@@ -657,29 +681,100 @@ impl CartService {
             {
                 continue;
             }
-            order.fulfilment.attempts += 1;
-            let next = index::fulfil_entry(until, order.id);
-            order.fulfilment.queued = Some(next.clone());
-            order.updated_at = now;
-            let commit = Commit {
-                writes: Vec::new(),
-                events: Vec::new(),
-                idempotency: None,
-                records: vec![
-                    order_write(&mut order, version),
-                    drop_entry(entry.key.clone()),
-                    index_entry(next),
-                ],
-                at: now,
-            };
-            match self.store.commit(commit).await {
-                Ok(()) => claims.push(FulfilmentClaim { order, until }),
-                // Another worker claimed it (or it changed): not ours.
-                Err(StoreError::RecordConflict { .. }) => {}
-                Err(other) => return Err(other.into()),
+            if let Some(claim) = self.claim(order, version, now, until).await? {
+                claims.push(claim);
             }
         }
         Ok(claims)
+    }
+
+    /// Takes the paid order `id` for `lease`, if it is due (the worker fed by a broker's
+    /// `order.paid` messages, which name one order each).
+    pub async fn claim_order(&self, id: Uuid, lease: Duration) -> Result<ClaimAttempt, CartError> {
+        let (order, version) = match self.stored_order(id).await {
+            Ok(found) => found,
+            Err(CartError::OrderNotFound) => return Ok(ClaimAttempt::Nothing),
+            Err(other) => return Err(other),
+        };
+        let Some(queued) = order.fulfilment.queued.clone() else {
+            return Ok(ClaimAttempt::Nothing);
+        };
+        if order.status != OrderStatus::Paid {
+            return Ok(ClaimAttempt::Nothing);
+        }
+        let now = self.clock.now();
+        if queued > index::fulfil_due_until(now) {
+            let due = index::time_of(&queued).unwrap_or(now);
+            return Ok(ClaimAttempt::NotDue(due));
+        }
+        Ok(match self.claim(order, version, now, now + lease).await? {
+            Some(claim) => ClaimAttempt::Claimed(Box::new(claim)),
+            // Another worker took it at the same moment: due again when its lease ends.
+            None => ClaimAttempt::NotDue(now + lease),
+        })
+    }
+
+    /// Counts an attempt of the paid `order` (read at `version`) and moves its queue entry to
+    /// `until`, in one commit; `None` when another worker changed it first.
+    async fn claim(
+        &self,
+        mut order: Order,
+        version: u64,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Option<FulfilmentClaim>, CartError> {
+        let Some(queued) = order.fulfilment.queued.take() else {
+            return Ok(None);
+        };
+        order.fulfilment.attempts += 1;
+        let next = index::fulfil_entry(until, order.id);
+        order.fulfilment.queued = Some(next.clone());
+        order.updated_at = now;
+        let commit = Commit {
+            writes: Vec::new(),
+            events: Vec::new(),
+            idempotency: None,
+            records: vec![
+                order_write(&mut order, version),
+                drop_entry(queued),
+                index_entry(next),
+            ],
+            at: now,
+        };
+        match self.store.commit(commit).await {
+            Ok(()) => Ok(Some(FulfilmentClaim { order, until })),
+            Err(StoreError::RecordConflict { .. }) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Hands a claimed order to `fulfiller` and records the outcome: fulfilled, due again after
+    /// `backoff(attempts)`, or at the last attempt a dead letter.
+    pub async fn fulfil_claim(
+        &self,
+        claim: &FulfilmentClaim,
+        fulfiller: &dyn Fulfiller,
+        backoff: &(dyn Fn(u32) -> Duration + Sync),
+    ) -> Result<ClaimOutcome, CartError> {
+        match fulfiller.fulfil(&claim.order).await {
+            Ok(()) => match self
+                .act_on_order(claim.order.id, Action::Fulfil, &Actor::System, None, None)
+                .await
+            {
+                Ok(_) => Ok(ClaimOutcome::Fulfilled),
+                Err(CartError::InvalidTransition(_)) => Ok(ClaimOutcome::Moved),
+                Err(other) => Err(other),
+            },
+            Err(error) => {
+                let pause = backoff(claim.order.fulfilment.attempts);
+                let order = self.fulfilment_failed(claim, &error, pause).await?;
+                Ok(match order.status {
+                    OrderStatus::Failed => ClaimOutcome::DeadLettered,
+                    OrderStatus::Paid => ClaimOutcome::RetryAfter(pause),
+                    _ => ClaimOutcome::Moved,
+                })
+            }
+        }
     }
 
     /// Records that fulfilment of a claimed order failed with `error`: it is due again after
@@ -746,28 +841,11 @@ impl CartService {
     ) -> Result<WorkerPass, CartError> {
         let mut pass = WorkerPass::default();
         for claim in self.claim_fulfilment(batch, lease).await? {
-            match fulfiller.fulfil(&claim.order).await {
-                Ok(()) => {
-                    match self
-                        .act_on_order(claim.order.id, Action::Fulfil, &Actor::System, None, None)
-                        .await
-                    {
-                        Ok(_) => pass.fulfilled += 1,
-                        // Cancelled (or fulfilled by an admin) while the call ran.
-                        Err(CartError::InvalidTransition(_)) => {}
-                        Err(other) => return Err(other),
-                    }
-                }
-                Err(error) => {
-                    let order = self
-                        .fulfilment_failed(&claim, &error, backoff(claim.order.fulfilment.attempts))
-                        .await?;
-                    if order.status == OrderStatus::Failed {
-                        pass.failed += 1;
-                    } else {
-                        pass.retried += 1;
-                    }
-                }
+            match self.fulfil_claim(&claim, fulfiller, backoff).await? {
+                ClaimOutcome::Fulfilled => pass.fulfilled += 1,
+                ClaimOutcome::RetryAfter(_) => pass.retried += 1,
+                ClaimOutcome::DeadLettered => pass.failed += 1,
+                ClaimOutcome::Moved => {}
             }
         }
         Ok(pass)

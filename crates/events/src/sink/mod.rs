@@ -99,7 +99,8 @@ pub enum SinkUrl {
     Nats {
         /// The server URL (`nats://host:port`).
         url: String,
-        /// The stream, created with subjects `cart.>` if missing.
+        /// The stream, created with subjects `cart.>` and `order.>` if missing (and given
+        /// `order.>` if it has only `cart.>`).
         stream: String,
         /// How long JetStream remembers message ids to drop duplicates.
         duplicate_window: Duration,

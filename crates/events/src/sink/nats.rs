@@ -1,4 +1,4 @@
-//! The NATS JetStream sink: subject `cart.<type>` (the event type is already `cart.…`), header
+//! The NATS JetStream sink: the event type as subject (`cart.…`, `order.…`), header
 //! `Nats-Msg-Id` = event id so JetStream drops a re-sent event within the stream's duplicate
 //! window, and an event counts as published only once its ack arrived.
 
@@ -51,7 +51,7 @@ impl NatsSink {
             subject_prefix: subject_prefix.map(str::to_owned),
             stream: jetstream::stream::Config {
                 name: stream.to_owned(),
-                subjects: vec![subject("cart.>")],
+                subjects: vec![subject("cart.>"), subject("order.>")],
                 duplicate_window,
                 ..Default::default()
             },
@@ -59,17 +59,36 @@ impl NatsSink {
         })
     }
 
-    /// Creates the stream if it is missing, once per process (retried until it succeeds).
+    /// Creates the stream if it is missing, and widens one that lacks a subject this build
+    /// publishes to (a stream created before order events covers `cart.>` only, and JetStream
+    /// refuses a publish no stream covers); once per process, retried until it succeeds.
     async fn ensure_stream(&self) -> Result<(), PublishError> {
+        let failed = |e: &dyn std::fmt::Display| {
+            PublishError::after(0, format!("stream {}: {e}", self.stream.name))
+        };
         self.stream_ready
             .get_or_try_init(|| async {
-                self.jetstream
+                let stream = self
+                    .jetstream
                     .get_or_create_stream(self.stream.clone())
                     .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        PublishError::after(0, format!("stream {}: {e}", self.stream.name))
-                    })
+                    .map_err(|e| failed(&e))?;
+                let mut config = stream.cached_info().config.clone();
+                let missing: Vec<String> = self
+                    .stream
+                    .subjects
+                    .iter()
+                    .filter(|subject| !config.subjects.contains(subject))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    config.subjects.extend(missing);
+                    self.jetstream
+                        .update_stream(config)
+                        .await
+                        .map_err(|e| failed(&e))?;
+                }
+                Ok(())
             })
             .await
             .map(|_| ())
@@ -77,7 +96,8 @@ impl NatsSink {
 }
 
 impl NatsSink {
-    /// `cart.<type>` (the type already starts with `cart.`), after the prefix if one is set.
+    /// The event type as the subject (`cart.item_added`, `order.paid`), after the prefix if one
+    /// is set.
     fn subject(&self, envelope: &Envelope) -> String {
         match &self.subject_prefix {
             Some(prefix) => format!("{prefix}.{}", envelope.event_type),

@@ -279,3 +279,68 @@ async fn a_relay_that_dies_between_publish_and_mark_is_deduplicated_by_jetstream
     // consumer that deduplicates by id sees exactly the committed events.
     assert_exactly_once_in_cart_order(&committed, &nats_received(&tag).await);
 }
+
+#[tokio::test]
+async fn order_events_reach_nats_and_an_older_cart_only_stream_is_widened_for_them() {
+    if !brokers_up().await {
+        return;
+    }
+    let tag = Uuid::new_v4().simple().to_string();
+    // The stream as a build before order events created it.
+    let client = async_nats::connect(nats_url()).await.expect("nats");
+    let jetstream = async_nats::jetstream::new(client);
+    jetstream
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: format!("T_{tag}"),
+            subjects: vec![format!("t{tag}.cart.>")],
+            ..Default::default()
+        })
+        .await
+        .expect("old stream");
+    let world = World::new().await;
+    let key = cart_core::CartKey::parse("order-buyer").expect("key");
+    world
+        .service
+        .execute(
+            &key,
+            cart_core::Command::AddItem(cart_core::AddItem {
+                product_id: cart_core::ProductId::parse("book-1").expect("id"),
+                variant_id: None,
+                quantity: cart_core::RequestedQuantity::new(1).expect("q"),
+                asserted_unit_price: None,
+            }),
+            cart_core::WriteOptions::default(),
+        )
+        .await
+        .expect("add");
+    let cart = world.service.get(&key).await.expect("cart");
+    let paid =
+        cart_core::CartEvent::about(Uuid::now_v7(), cart_core::EventType::OrderPaid, &cart, None)
+            .with_order(Some(cart_core::order::OrderFacts {
+                order_id: Uuid::now_v7(),
+                number: "CD-000001".into(),
+                status: cart_core::order::OrderStatus::Paid,
+                buyer_id: "order-buyer".into(),
+                number_of_installments: 1,
+                total_amount: 1001,
+                currency: "USD".into(),
+                purchase_date: cart.updated_at(),
+                reason: None,
+            }));
+    let envelope = cart_events::Envelope::from_event(&paid, "/cartd");
+    nats_sink(&tag)
+        .await
+        .publish(&[envelope])
+        .await
+        .expect("an order event is published");
+    let stream = jetstream
+        .get_stream(format!("T_{tag}"))
+        .await
+        .expect("stream");
+    let message = stream.get_raw_message(1).await.expect("message");
+    assert_eq!(message.subject.as_str(), format!("t{tag}.order.paid"));
+    jetstream
+        .delete_stream(format!("T_{tag}"))
+        .await
+        .expect("delete stream");
+}

@@ -13,7 +13,8 @@
 //!
 //! - Standard SNS topics and SQS queues do **not** keep order, not even within one request.
 //! - FIFO topics and queues (name ending in `.fifo`) keep order per message group; the group is
-//!   the cart key, so each cart's events arrive in the order of their `sequence`.
+//!   the envelope's subject (the cart key, or the order id of an `order.*` event), so each
+//!   cart's and each order's events arrive in the order of their `sequence`.
 //! - EventBridge does **not** keep order.
 //!
 //! Where order is not kept, consumers order a cart's events by `sequence` (or `data.version`)

@@ -2,7 +2,8 @@
 //!
 //! The message is the envelope JSON; the message attributes `type` and `subject` let
 //! subscriptions filter without parsing it. On a FIFO topic (ARN ending in `.fifo`) the message
-//! group is the cart key, so each cart's events are delivered in order, and the deduplication id
+//! group is the subject (cart key, or order id), so each cart's and order's events are
+//! delivered in order, and the deduplication id
 //! is the event id. A standard topic does not keep order.
 
 use async_trait::async_trait;

@@ -2,7 +2,8 @@
 //!
 //! The body is the envelope JSON; the message attributes `type` and `subject` let consumers
 //! route without parsing it. On a FIFO queue (URL ending in `.fifo`) the message group is the
-//! cart key, so each cart's events are received in order, and the deduplication id is the event
+//! subject (cart key, or order id), so each cart's and order's events are received in order,
+//! and the deduplication id is the event
 //! id. A standard queue does not keep order.
 
 use async_trait::async_trait;
