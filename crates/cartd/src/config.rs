@@ -150,6 +150,9 @@ pub enum WorkerSource {
         /// The relay's subject prefix, if any.
         subject_prefix: Option<String>,
     },
+    /// An SQS queue that receives the relay's events (subscribed to the SNS topic the relay
+    /// publishes to, or the SQS sink's own queue): `sqs://QUEUE-URL[?region=…&endpoint=…]`.
+    Sqs(cart_events::sink::AwsTarget),
 }
 
 /// `in-process`, `none`, or a `nats://` URL.
@@ -171,9 +174,16 @@ fn parse_worker_source(raw: &str) -> Result<WorkerSource, String> {
             Ok(_) => Err("not a nats:// URL".into()),
             Err(e) => Err(e.to_string()),
         },
-        _ => {
-            Err("must be in-process, none, or nats://HOST:PORT[?stream=…&subject_prefix=…]".into())
-        }
+        sqs if sqs.starts_with("sqs://") => match SinkUrl::parse(sqs) {
+            Ok(SinkUrl::Sqs(target)) => Ok(WorkerSource::Sqs(target)),
+            Ok(_) => Err("not an sqs:// URL".into()),
+            Err(e) => Err(e.to_string()),
+        },
+        _ => Err(
+            "must be in-process, none, nats://HOST:PORT[?stream=…&subject_prefix=…] \
+                  or sqs://QUEUE-URL[?region=…&endpoint=…]"
+                .into(),
+        ),
     }
 }
 
@@ -192,9 +202,10 @@ pub struct OrderArgs {
     /// How long an order waits for payment before it expires (stock released, cart unlocked).
     #[arg(long, env = "CARTD_CHECKOUT_TTL", value_name = "CARTD_CHECKOUT_TTL", default_value = "30m", value_parser = parse_duration)]
     pub checkout_ttl: Duration,
-    /// Where the worker takes paid orders from: `in-process` (the store's queue), `none`, or
+    /// Where the worker takes paid orders from: `in-process` (the store's queue), `none`,
     /// `nats://HOST:PORT[?stream=…&subject_prefix=…]` (a durable JetStream consumer of the
-    /// relay's `order.paid` events).
+    /// relay's `order.paid` events) or `sqs://QUEUE-URL[?region=…&endpoint=…]` (a queue
+    /// subscribed to the relay's SNS topic).
     #[arg(long, env = "CARTD_WORKER_SOURCE", value_name = "CARTD_WORKER_SOURCE", default_value = "in-process", value_parser = parse_worker_source)]
     pub worker_source: WorkerSource,
     /// Fulfilment attempts before an order becomes a dead letter.

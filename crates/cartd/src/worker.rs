@@ -215,6 +215,86 @@ impl NatsSource {
     }
 }
 
+/// The order a message's event is about, if it is an `order.paid` event.
+fn paid_order_of(envelope: &[u8]) -> Option<uuid::Uuid> {
+    let event: serde_json::Value = serde_json::from_slice(envelope).ok()?;
+    if event["type"] != "order.paid" {
+        return None;
+    }
+    uuid::Uuid::parse_str(event["data"]["order"]["order_id"].as_str()?).ok()
+}
+
+/// The worker on an SQS queue (the serverless design's SNS → SQS → worker). Each `order.paid`
+/// message's order is claimed in the store, fulfilled, and the message deleted; a failed
+/// attempt makes the message visible again after the backoff, so SQS redelivers it then, and
+/// the queue's own redrive policy (a `maxReceiveCount` above `CARTD_WORKER_MAX_ATTEMPTS`) moves
+/// a message no worker can handle at all to its dead-letter queue. Messages of other types are
+/// deleted: the queue is the worker's (subscribe it with a filter on the `type` attribute).
+async fn sqs(
+    queue: &cart_events::sink::aws::SqsQueue,
+    service: &CartService,
+    fulfiller: &dyn Fulfiller,
+    args: &OrderArgs,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (lease, pause) = lease_and_backoff(args);
+    loop {
+        let received = tokio::select! {
+            received = queue.receive(Duration::from_secs(5), args.worker_lease) => received,
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        };
+        let messages = match received {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::warn!(%error, "the SQS worker source failed; will retry");
+                tokio::select! {
+                    () = tokio::time::sleep(args.worker_poll) => continue,
+                    _ = stop.wait_for(|stopped| *stopped) => return,
+                }
+            }
+        };
+        for message in messages {
+            let handled = match paid_order_of(message.envelope.as_bytes()) {
+                None => Ok(None),
+                Some(order_id) => match service.claim_order(order_id, lease).await {
+                    Ok(ClaimAttempt::Claimed(claim)) => {
+                        match service.fulfil_claim(&claim, fulfiller, &pause).await {
+                            Ok(outcome) => {
+                                record(outcome, &claim.order);
+                                Ok(match outcome {
+                                    ClaimOutcome::RetryAfter(pause) => {
+                                        Some(Duration::try_from(pause).unwrap_or_default())
+                                    }
+                                    _ => None,
+                                })
+                            }
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                    Ok(ClaimAttempt::NotDue(at)) => Ok(Some(
+                        Duration::try_from(at - time::OffsetDateTime::now_utc())
+                            .unwrap_or(Duration::from_millis(100)),
+                    )),
+                    Ok(ClaimAttempt::Nothing) => Ok(None),
+                    Err(e) => Err(e.to_string()),
+                },
+            };
+            let settled = match handled {
+                Ok(None) => queue.delete(&message.receipt).await,
+                Ok(Some(after)) => queue.retry_after(&message.receipt, after).await,
+                // The store failed: the message comes back when its visibility ends.
+                Err(error) => {
+                    tracing::warn!(%error, "an order message was not handled; SQS will redeliver it");
+                    Ok(())
+                }
+            };
+            if let Err(error) = settled {
+                tracing::warn!(%error, "settling an SQS message failed; it will be redelivered");
+            }
+        }
+    }
+}
+
 /// The pause after the `attempts`-th failed attempt: `base` doubled per further attempt, at
 /// most `max`, drawn from its upper half so workers that failed together do not retry
 /// together.
@@ -265,6 +345,10 @@ pub async fn run(
                     _ = stop.wait_for(|stopped| *stopped) => return,
                 }
             }
+        }
+        WorkerSource::Sqs(target) => {
+            let queue = cart_events::sink::aws::SqsQueue::connect(&target).await;
+            sqs(&queue, &service, fulfiller.as_ref(), &args, stop).await;
         }
         WorkerSource::InProcess | WorkerSource::None => {
             poll_store(service, fulfiller, args, stop).await;

@@ -511,3 +511,158 @@ async fn a_worker_on_nats_fulfils_the_paid_orders_the_relay_publishes_and_retrie
             .await;
     }
 }
+
+/// The SDK settings for the AWS emulator at `endpoint` (moto), with placeholder keys.
+fn aws_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sns::config::SharedCredentialsProvider::new(
+            aws_sdk_sns::config::Credentials::new("local", "local", None, None, "test"),
+        ))
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_on_an_sqs_queue_subscribed_to_the_sns_topic_fulfils_every_paid_order() {
+    use aws_sdk_sqs::types::QueueAttributeName;
+
+    let endpoint = std::env::var("CARTD_TEST_AWS_ENDPOINT")
+        .or_else(|_| std::env::var("CARTD_TEST_DYNAMODB_ENDPOINT"))
+        .unwrap_or_else(|_| "http://127.0.0.1:5005".into());
+    let config = aws_config(&endpoint);
+    let (sns, sqs) = (
+        aws_sdk_sns::Client::new(&config),
+        aws_sdk_sqs::Client::new(&config),
+    );
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let topic = match sns
+        .create_topic()
+        .name(format!("orders-{tag}"))
+        .send()
+        .await
+    {
+        Ok(topic) => topic.topic_arn().expect("arn").to_owned(),
+        Err(error) => {
+            assert!(
+                std::env::var("CARTD_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "an AWS emulator is required (CARTD_REQUIRE_SERVICES=1) at {endpoint}: {error:?}"
+            );
+            eprintln!("skipped: no AWS emulator at {endpoint}");
+            return;
+        }
+    };
+    // The worker's queue, with a dead-letter queue for what no worker can handle.
+    let queue_arn = |url: String| {
+        let sqs = sqs.clone();
+        async move {
+            sqs.get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .expect("attributes")
+                .attributes()
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+                .expect("arn")
+                .clone()
+        }
+    };
+    let dead = sqs
+        .create_queue()
+        .queue_name(format!("orders-dead-{tag}"))
+        .send()
+        .await
+        .expect("dead-letter queue")
+        .queue_url()
+        .expect("url")
+        .to_owned();
+    let redrive = json!({"deadLetterTargetArn": queue_arn(dead).await, "maxReceiveCount": "10"});
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("orders-{tag}"))
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .expect("url")
+        .to_owned();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn(queue.clone()).await)
+        .attributes("RawMessageDelivery", "true")
+        .attributes("FilterPolicy", r#"{"type": ["order.paid"]}"#)
+        .send()
+        .await
+        .expect("subscribe");
+
+    let events = format!("sns://{topic}?endpoint={endpoint}&region=us-east-1");
+    let source = format!("sqs://{queue}?endpoint={endpoint}&region=us-east-1");
+    let (_dir, db) = temp_db();
+    let server = Server::start(
+        &db,
+        &[
+            ("CARTD_WORKER_SOURCE", "none"),
+            ("CARTD_PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("CARTD_EVENTS", &events),
+            ("CARTD_RELAY_POLL", "20ms"),
+        ],
+    )
+    .await;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let url = flaky_stub(seen.clone()).await;
+    let mut worker = cartd()
+        .arg("worker")
+        .env("CARTD_STORE", store_url(&db))
+        .env("CARTD_WORKER_SOURCE", &source)
+        .env("CARTD_PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("CARTD_FULFILMENT_URL", &url)
+        .env("CARTD_WORKER_BACKOFF", "100ms")
+        .env("CARTD_WORKER_LEASE", "20s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn cartd worker");
+    let client = reqwest::Client::new();
+    let mut orders = Vec::new();
+    for n in 0..2 {
+        orders.push(paid_order(&client, &server.base, 700 + n).await);
+    }
+    let admin = admin_token();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let fulfilled = loop {
+        let page: Value = client
+            .get(format!("{}/v1/orders?status=fulfilled", server.base))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("orders")
+            .json()
+            .await
+            .expect("json");
+        let done = page["orders"].as_array().expect("orders").clone();
+        if done.len() == orders.len() || Instant::now() > deadline {
+            break done;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    worker.kill().expect("stop the worker");
+    worker.wait().expect("reap");
+    assert_eq!(
+        fulfilled.len(),
+        orders.len(),
+        "every paid order was fulfilled"
+    );
+    for order in &fulfilled {
+        assert_eq!(
+            order["fulfilment"]["attempts"], 2,
+            "one refusal, then success"
+        );
+    }
+    let calls = seen.lock().expect("lock").calls.clone();
+    assert_eq!(calls.len(), orders.len());
+    assert!(calls.values().all(|&n| n == 2), "{calls:?}");
+}

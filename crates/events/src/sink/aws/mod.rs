@@ -29,6 +29,7 @@
 //! credentials are used. Connecting and every request time out after [`TIMEOUT`].
 
 mod eventbridge;
+mod queue;
 mod sns;
 mod sqs;
 
@@ -37,6 +38,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 
 pub use eventbridge::EventBridgeSink;
+pub use queue::{QueueMessage, SqsQueue};
 pub use sns::SnsSink;
 pub use sqs::SqsSink;
 
