@@ -111,27 +111,14 @@ impl OrderWatch {
     /// The next update of the order, and whether it is the last.
     async fn next(&mut self) -> Option<(Result<OrderUpdate>, bool)> {
         let subject = self.id.to_string();
-        loop {
-            match self.changes.recv().await {
-                Ok(change)
-                    if change.cart_key == subject && change.event_type.starts_with("order.") =>
-                {
-                    return Some((self.update(change).await, false));
-                }
-                Ok(_) => {}
-                Err(RecvError::Lagged(missed)) => {
-                    let error = coded(
-                        GraphqlCode::SlowSubscriber,
-                        format!(
-                            "the subscriber fell {missed} changes behind and was dropped; \
-                             read the order and subscribe again"
-                        ),
-                    );
-                    return Some((Err(error), true));
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
+        let change = next_change(&mut self.changes, "order", |change| {
+            change.cart_key == subject && change.event_type.starts_with("order.")
+        })
+        .await?;
+        Some(match change {
+            Ok(change) => (self.update(change).await, false),
+            Err(error) => (Err(error), true),
+        })
     }
 
     async fn update(&self, change: CartChange) -> Result<OrderUpdate> {
@@ -146,6 +133,32 @@ impl OrderWatch {
             version: int32(change.version, "version")?,
             order: Some(Order(crate::order_dto::OrderView::new(&order, false))),
         })
+    }
+}
+
+/// The next change on the feed that `matches`; `SLOW_SUBSCRIBER` (the end of the watch) when
+/// the subscriber fell behind the feed, `None` when the feed closes. `what` names the watched
+/// thing in the error (`cart`, `order`).
+async fn next_change(
+    changes: &mut Receiver<CartChange>,
+    what: &str,
+    matches: impl Fn(&CartChange) -> bool,
+) -> Option<Result<CartChange>> {
+    loop {
+        match changes.recv().await {
+            Ok(change) if matches(&change) => return Some(Ok(change)),
+            Ok(_) => {}
+            Err(RecvError::Lagged(missed)) => {
+                return Some(Err(coded(
+                    GraphqlCode::SlowSubscriber,
+                    format!(
+                        "the subscriber fell {missed} changes behind and was dropped; \
+                         read the {what} and subscribe again"
+                    ),
+                )));
+            }
+            Err(RecvError::Closed) => return None,
+        }
     }
 }
 
@@ -177,25 +190,13 @@ impl Watch {
     /// `None` when the feed closes. A failure to read the cart is reported and the watch goes
     /// on: the next change may read fine.
     async fn next(&mut self) -> Option<(Result<CartUpdate>, bool)> {
-        loop {
-            match self.changes.recv().await {
-                Ok(change) if change.cart_key == self.key.as_str() => {
-                    return Some((self.update(change).await, false));
-                }
-                Ok(_) => {}
-                Err(RecvError::Lagged(missed)) => {
-                    let error = coded(
-                        GraphqlCode::SlowSubscriber,
-                        format!(
-                            "the subscriber fell {missed} changes behind and was dropped; \
-                             read the cart and subscribe again"
-                        ),
-                    );
-                    return Some((Err(error), true));
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
+        let key = self.key.as_str().to_owned();
+        let change =
+            next_change(&mut self.changes, "cart", |change| change.cart_key == key).await?;
+        Some(match change {
+            Ok(change) => (self.update(change).await, false),
+            Err(error) => (Err(error), true),
+        })
     }
 
     async fn update(&self, change: CartChange) -> Result<CartUpdate> {

@@ -821,6 +821,10 @@ async fn the_worker_retries_a_failing_fulfilment_and_parks_a_poison_order_as_a_d
     assert_eq!(dead["status"], "failed");
     assert_eq!(dead["fulfilment"]["attempts"], 5);
     assert_eq!(
+        dead["fulfilment"]["last_error"],
+        "the warehouse refuses this order"
+    );
+    assert_eq!(
         dead["status_history"]
             .as_array()
             .and_then(|h| h.last())

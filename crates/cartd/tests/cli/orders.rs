@@ -141,6 +141,32 @@ async fn paid_order(client: &reqwest::Client, base: &str, n: u128) -> String {
     placed["order"]["id"].as_str().expect("id").to_owned()
 }
 
+/// The fulfilled orders, once there are `want` of them or 40 seconds have passed.
+async fn fulfilled_orders(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    want: usize,
+) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let page: Value = client
+            .get(format!("{base}/v1/orders?status=fulfilled&limit=100"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .expect("orders")
+            .json()
+            .await
+            .expect("json");
+        let done = page["orders"].as_array().expect("orders").clone();
+        if done.len() >= want || Instant::now() > deadline {
+            return done;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// An admin token for the test servers.
 fn admin_token() -> String {
     let output = run(
@@ -205,27 +231,7 @@ async fn a_worker_killed_mid_batch_and_restarted_fulfils_every_paid_order_exactl
 
     let mut second = worker(&db, &url);
     let admin = admin_token();
-    let admin = admin.as_str();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let fulfilled = loop {
-        let page: Value = client
-            .get(format!(
-                "{}/v1/orders?status=fulfilled&limit=100",
-                server.base
-            ))
-            .bearer_auth(admin)
-            .send()
-            .await
-            .expect("orders")
-            .json()
-            .await
-            .expect("json");
-        let done = page["orders"].as_array().expect("orders").clone();
-        if done.len() == orders.len() || Instant::now() > deadline {
-            break done;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let fulfilled = fulfilled_orders(&client, &server.base, &admin, orders.len()).await;
     second.kill().expect("stop the worker");
     second.wait().expect("reap");
 
@@ -427,27 +433,22 @@ async fn flaky_stub(seen: Arc<Mutex<Seen>>) -> String {
     format!("http://{address}/fulfil")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_worker_on_nats_fulfils_the_paid_orders_the_relay_publishes_and_retries_by_redelivery() {
-    let nats =
-        std::env::var("CARTD_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    if async_nats::connect(&nats).await.is_err() {
-        assert!(
-            std::env::var("CARTD_REQUIRE_SERVICES").as_deref() != Ok("1"),
-            "NATS is required (CARTD_REQUIRE_SERVICES=1) but not reachable at {nats}"
-        );
-        eprintln!("skipped: NATS is not reachable at {nats}");
-        return;
-    }
-    let tag = uuid::Uuid::new_v4().simple().to_string();
-    let events = format!("{nats}?stream=W_{tag}&subject_prefix=w{tag}");
+/// Runs a server whose relay publishes to `events` and a `cartd worker` reading `source`,
+/// pays `orders_to_pay` orders and checks that the worker fulfils each one through an endpoint
+/// that refuses each order's first call: two attempts per order, two calls per key.
+async fn worker_source_fulfils_with_one_retry(
+    events: &str,
+    source: &str,
+    orders_to_pay: u128,
+    first_buyer: u128,
+) {
     let (_dir, db) = temp_db();
     let server = Server::start(
         &db,
         &[
             ("CARTD_WORKER_SOURCE", "none"),
             ("CARTD_PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET),
-            ("CARTD_EVENTS", &events),
+            ("CARTD_EVENTS", events),
             ("CARTD_RELAY_POLL", "20ms"),
         ],
     )
@@ -457,7 +458,7 @@ async fn a_worker_on_nats_fulfils_the_paid_orders_the_relay_publishes_and_retrie
     let mut worker = cartd()
         .arg("worker")
         .env("CARTD_STORE", store_url(&db))
-        .env("CARTD_WORKER_SOURCE", &events)
+        .env("CARTD_WORKER_SOURCE", source)
         .env("CARTD_PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("CARTD_FULFILMENT_URL", &url)
         .env("CARTD_WORKER_BACKOFF", "100ms")
@@ -468,27 +469,11 @@ async fn a_worker_on_nats_fulfils_the_paid_orders_the_relay_publishes_and_retrie
         .expect("spawn cartd worker");
     let client = reqwest::Client::new();
     let mut orders = Vec::new();
-    for n in 0..3 {
-        orders.push(paid_order(&client, &server.base, 500 + n).await);
+    for n in 0..orders_to_pay {
+        orders.push(paid_order(&client, &server.base, first_buyer + n).await);
     }
     let admin = admin_token();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let fulfilled = loop {
-        let page: Value = client
-            .get(format!("{}/v1/orders?status=fulfilled", server.base))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .expect("orders")
-            .json()
-            .await
-            .expect("json");
-        let done = page["orders"].as_array().expect("orders").clone();
-        if done.len() == orders.len() || Instant::now() > deadline {
-            break done;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let fulfilled = fulfilled_orders(&client, &server.base, &admin, orders.len()).await;
     worker.kill().expect("stop the worker");
     worker.wait().expect("reap");
     assert_eq!(
@@ -505,6 +490,23 @@ async fn a_worker_on_nats_fulfils_the_paid_orders_the_relay_publishes_and_retrie
     let calls = seen.lock().expect("lock").calls.clone();
     assert_eq!(calls.len(), orders.len());
     assert!(calls.values().all(|&n| n == 2), "{calls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_on_nats_fulfils_the_paid_orders_the_relay_publishes_and_retries_by_redelivery() {
+    let nats =
+        std::env::var("CARTD_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    if async_nats::connect(&nats).await.is_err() {
+        assert!(
+            std::env::var("CARTD_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "NATS is required (CARTD_REQUIRE_SERVICES=1) but not reachable at {nats}"
+        );
+        eprintln!("skipped: NATS is not reachable at {nats}");
+        return;
+    }
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let events = format!("{nats}?stream=W_{tag}&subject_prefix=w{tag}");
+    worker_source_fulfils_with_one_retry(&events, &events, 3, 500).await;
     if let Ok(client) = async_nats::connect(&nats).await {
         let _ = async_nats::jetstream::new(client)
             .delete_stream(format!("W_{tag}"))
@@ -601,68 +603,81 @@ async fn a_worker_on_an_sqs_queue_subscribed_to_the_sns_topic_fulfils_every_paid
 
     let events = format!("sns://{topic}?endpoint={endpoint}&region=us-east-1");
     let source = format!("sqs://{queue}?endpoint={endpoint}&region=us-east-1");
+    worker_source_fulfils_with_one_retry(&events, &source, 2, 700).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dead_letters_are_listed_and_retried_from_the_command_line() {
     let (_dir, db) = temp_db();
+    // Every call refused, one attempt allowed: the order is a dead letter at once.
+    let app = axum::Router::new().route(
+        "/fulfil",
+        axum::routing::post(|| async { StatusCode::BAD_GATEWAY }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/fulfil", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
     let server = Server::start(
         &db,
         &[
             ("CARTD_WORKER_SOURCE", "none"),
             ("CARTD_PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET),
-            ("CARTD_EVENTS", &events),
-            ("CARTD_RELAY_POLL", "20ms"),
         ],
     )
     .await;
-    let seen: Arc<Mutex<Seen>> = Arc::default();
-    let url = flaky_stub(seen.clone()).await;
+    let client = reqwest::Client::new();
+    let id = paid_order(&client, &server.base, 900).await;
+    let store = store_url(&db);
     let mut worker = cartd()
         .arg("worker")
-        .env("CARTD_STORE", store_url(&db))
-        .env("CARTD_WORKER_SOURCE", &source)
-        .env("CARTD_PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("CARTD_STORE", &store)
         .env("CARTD_FULFILMENT_URL", &url)
-        .env("CARTD_WORKER_BACKOFF", "100ms")
-        .env("CARTD_WORKER_LEASE", "20s")
+        .env("CARTD_WORKER_MAX_ATTEMPTS", "1")
+        .env("CARTD_WORKER_POLL", "100ms")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn cartd worker");
-    let client = reqwest::Client::new();
-    let mut orders = Vec::new();
-    for n in 0..2 {
-        orders.push(paid_order(&client, &server.base, 700 + n).await);
-    }
-    let admin = admin_token();
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let fulfilled = loop {
-        let page: Value = client
-            .get(format!("{}/v1/orders?status=fulfilled", server.base))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .expect("orders")
-            .json()
-            .await
-            .expect("json");
-        let done = page["orders"].as_array().expect("orders").clone();
-        if done.len() == orders.len() || Instant::now() > deadline {
-            break done;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let listed = loop {
+        let output = run(&["dead-letters", "list", "--store", &store], &[]);
+        assert!(output.status.success(), "{output:?}");
+        let text = String::from_utf8(output.stdout).expect("utf-8");
+        if !text.is_empty() || Instant::now() > deadline {
+            break text;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // No worker from here on: a retried order stays paid.
     worker.kill().expect("stop the worker");
     worker.wait().expect("reap");
-    assert_eq!(
-        fulfilled.len(),
-        orders.len(),
-        "every paid order was fulfilled"
+    let letter: Value = serde_json::from_str(listed.lines().next().expect("a line")).expect("json");
+    assert_eq!(letter["id"], id.as_str());
+    assert_eq!(letter["status"], "failed");
+    assert!(
+        letter["fulfilment"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("502")),
+        "{letter}"
     );
-    for order in &fulfilled {
-        assert_eq!(
-            order["fulfilment"]["attempts"], 2,
-            "one refusal, then success"
-        );
-    }
-    let calls = seen.lock().expect("lock").calls.clone();
-    assert_eq!(calls.len(), orders.len());
-    assert!(calls.values().all(|&n| n == 2), "{calls:?}");
+
+    let retried = run(&["dead-letters", "retry", &id, "--store", &store], &[]);
+    assert!(retried.status.success(), "{retried:?}");
+    assert!(
+        String::from_utf8_lossy(&retried.stdout).contains("is paid"),
+        "{retried:?}"
+    );
+    let again = run(&["dead-letters", "retry", &id, "--store", &store], &[]);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "a paid order is no dead letter"
+    );
+    let nobody = run(
+        &["dead-letters", "retry", "not-a-uuid", "--store", &store],
+        &[],
+    );
+    assert_eq!(nobody.status.code(), Some(2));
 }

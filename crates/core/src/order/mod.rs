@@ -169,6 +169,10 @@ impl Order {
             self.fulfilment.attempts = 0;
             self.fulfilment.last_error = None;
         }
+        if action == Action::Fail && reason.is_some() {
+            // A dead letter shows why fulfilment gave up where its attempts are shown, too.
+            self.fulfilment.last_error.clone_from(&reason);
+        }
         self.status = next;
         self.updated_at = at;
         self.status_history.push(StatusChange {
