@@ -19,7 +19,9 @@
 #   BENCH_SCENARIOS    subset/order of scenarios ["health read add totals"]; also add-large
 #                      (carts filling towards 100 lines; run it with BENCH_DURATION=90s).
 #                      totals reads /totals of the read cart given a region and two codes
-#                      (the demo pricing a new install loads)
+#                      (the demo pricing a new install loads); checkout runs whole purchases
+#                      (add, region, totals, checkout; one connection per wrk thread) and
+#                      reports purchases/s (e.g. BENCH_SCENARIOS="add checkout")
 #   BENCH_CARTS        guest carts the add scenario spreads over [10000]
 #   BENCH_STORE        sqlite, a postgres:// URL (each run gets a fresh schema in that
 #                      database, e.g. postgres://postgres@127.0.0.1:5432/test) or a redis://
@@ -65,6 +67,7 @@ RESULTS_MD="$OUT_DIR/results.md"
 TARGET_READ_RATIO=60     # read rps / health rps, percent, at least
 TARGET_ADD_RATIO=25      # add rps / health rps, percent, at least
 TARGET_TOTALS_RATIO=50   # totals rps / read rps, percent, at least
+TARGET_CHECKOUT_RATIO=30 # purchases/s / add rps, percent, at least
 TARGET_P99_MS=10         # p99 at 32 connections, ms, below
 TARGET_RSS_MIB=100       # peak RSS, MiB, below
 
@@ -264,9 +267,12 @@ run_one() {
   esac
 
   raw="$RAW_DIR/$scenario-c$conns-r$run.txt"
-  log "$scenario: -t$BENCH_THREADS -c$conns -d$BENCH_DURATION (run $run/$BENCH_RUNS, pid $SERVER_PID)"
+  log "$scenario: -t$([[ "$scenario" == checkout ]] && echo "$conns" || echo "$BENCH_THREADS") -c$conns -d$BENCH_DURATION (run $run/$BENCH_RUNS, pid $SERVER_PID)"
   # --latency also prints wrk's own distribution into the raw file, for reference.
-  wrk -t"$BENCH_THREADS" -c"$conns" -d"$BENCH_DURATION" --latency \
+  # checkout.lua keeps one purchase's state per thread: one connection per thread there.
+  local threads="$BENCH_THREADS"
+  [[ "$scenario" == checkout ]] && threads="$conns"
+  wrk -t"$threads" -c"$conns" -d"$BENCH_DURATION" --latency \
       -s "$BENCH_WRK_DIR/$scenario.lua" "$url" >"$raw" 2>&1 \
     || { cat "$raw" >&2; die "wrk failed"; }
 
@@ -422,6 +428,14 @@ report() {
       t="$(median_of totals "$c" 4)"
       pct="$(awk -v a="$t" -v b="$r" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')"
       echo "| totals req/s ÷ read req/s | $c | $pct % | ≥ $TARGET_TOTALS_RATIO % | $(yesno "$pct >= $TARGET_TOTALS_RATIO") |"
+    done
+  fi
+  if [[ " $BENCH_SCENARIOS " == *" add "* && " $BENCH_SCENARIOS " == *" checkout "* ]]; then
+    for c in $BENCH_CONNECTIONS; do
+      a="$(median_of add "$c" 4)"
+      t="$(median_of checkout "$c" 4)"
+      pct="$(awk -v a="$t" -v b="$a" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')"
+      echo "| purchases/s (add, region, totals, checkout) ÷ add req/s | $c | $pct % | ≥ $TARGET_CHECKOUT_RATIO % | $(yesno "$pct >= $TARGET_CHECKOUT_RATIO") |"
     done
   fi
   if [[ " $BENCH_CONNECTIONS " == *" 32 "* ]]; then
