@@ -10,12 +10,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::cart::merge::MergeReport;
-use crate::cart::{Cart, LineChange};
+use crate::cart::{Cart, LineChange, Totals};
 use crate::command::Precondition;
 use crate::error::{CartError, StoreError};
 use crate::events::{CartEvent, EventType, PricingChange};
 use crate::ids::CartKey;
-use crate::order::Order;
+use crate::order::{Order, OrderFacts};
 use crate::outcome::{CheckedOut, Merged, Outcome};
 use crate::ports::{CartWrite, Commit, IdempotencyRecord, LoadedCart, RecordWrite};
 
@@ -283,8 +283,9 @@ impl CartService {
                 let CheckoutChange { order, records } = *checkout;
                 events.push(order_event(
                     &order,
+                    order.facts(None),
                     EventType::OrderCreated,
-                    &cart,
+                    Some(&cart),
                     self.ids.event_id(),
                     traceparent,
                 ));
@@ -326,21 +327,40 @@ pub(crate) struct Decided {
     order: Option<Order>,
 }
 
-/// The event `kind` about `order` (at the version its record has after the commit), caused by a
-/// change of `cart`.
+/// The event `kind` about `order` at the version its record has after the commit, with `facts`
+/// (the order's, and the reason of the change). Its cart fields name the order's cart; its
+/// totals are `cart`'s when the cart is part of the change, zero otherwise.
 pub(crate) fn order_event(
     order: &Order,
+    facts: OrderFacts,
     kind: EventType,
-    cart_or_none: &Cart,
+    cart: Option<&Cart>,
     id: Uuid,
     traceparent: Option<&str>,
 ) -> CartEvent {
-    let mut event = CartEvent::about(id, kind, cart_or_none, None)
-        .in_trace(traceparent)
-        .with_order(Some(order.facts(None)));
-    event.version = order.version;
-    event.occurred_at = order.updated_at;
-    event
+    CartEvent {
+        id,
+        event_type: kind,
+        cart_id: order.cart_id,
+        cart_key: order.buyer.cart_key.clone(),
+        owner: order.buyer.cart_key.owner(),
+        version: order.version,
+        occurred_at: order.updated_at,
+        line: None,
+        totals: cart.map_or(
+            Totals {
+                item_count: 0,
+                total_quantity: 0,
+                total_price: 0,
+            },
+            Cart::totals,
+        ),
+        currency: order.currency.clone(),
+        merge: None,
+        traceparent: traceparent.map(str::to_owned),
+        pricing: PricingChange::default(),
+        order: Some(facts),
+    }
 }
 
 /// The outcome of a committed change.

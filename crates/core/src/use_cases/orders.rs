@@ -301,15 +301,13 @@ impl CartService {
                 )
                 .await
             {
-                Err(CartError::Store(StoreError::RecordConflict {
-                    kind: RecordKind::PaymentEvent,
-                    ..
-                })) if also.is_some() => {
-                    return Err(CartError::Store(StoreError::RecordConflict {
+                // The event was applied by a concurrent delivery: the caller's to answer.
+                Err(
+                    error @ CartError::Store(StoreError::RecordConflict {
                         kind: RecordKind::PaymentEvent,
-                        key: String::new(),
-                    }));
-                }
+                        ..
+                    }),
+                ) => return Err(error),
                 Err(CartError::Store(
                     StoreError::RecordConflict { .. } | StoreError::VersionMismatch { .. },
                 )) => continue,
@@ -395,16 +393,14 @@ impl CartService {
                 new_state: Some(std::sync::Arc::new(cart.clone())),
             });
         }
-        let shown = cart.as_ref().map(|(cart, ..)| cart);
-        let mut event = order_event(
+        events.push(order_event(
             &order,
+            facts,
             event_of(to),
-            shown.unwrap_or(&self.cart_stand_in(&order)),
+            cart.as_ref().map(|(cart, ..)| cart),
             self.ids.event_id(),
             traceparent,
-        );
-        event.order = Some(facts);
-        events.push(event);
+        ));
         self.store
             .commit(Commit {
                 writes,
@@ -415,22 +411,6 @@ impl CartService {
             })
             .await?;
         Ok(order)
-    }
-
-    /// A cart to describe an order event by when the order's cart is not part of the change:
-    /// the order's cart id and key, no lines.
-    fn cart_stand_in(&self, order: &Order) -> Cart {
-        let currency = crate::money::Currency::parse(&order.currency)
-            .unwrap_or_else(|_| crate::money::Currency::parse("USD").expect("USD is a currency"));
-        let mut cart = Cart::new(
-            order.cart_id,
-            order.buyer.cart_key.clone(),
-            currency,
-            order.created_at,
-            0,
-        );
-        cart.touch(order.updated_at, Duration::ZERO);
-        cart
     }
 
     /// The cart `order` locked, released as `to` asks (emptied when paid, else unlocked), with
