@@ -151,6 +151,38 @@ const MIGRATIONS: &[&str] = &[
         value INTEGER NOT NULL    -- the last number given
     ) WITHOUT ROWID;
     ",
+    // 9: idempotency records and checkout's records become rowid tables, as carts did in
+    // migration 2. A WITHOUT ROWID table keeps whole rows in its key's B-tree, which suits rows
+    // under ~200 bytes (a twentieth of a page); a stored checkout answer and an order are a few
+    // KB, so each leaf held one or two of them and a key lookup, even for a key that is not
+    // there, walked a tree as deep as the rows were large. As rowid tables their keys live in a
+    // dense index of their own, and new rows are appended instead of splitting leaves at random
+    // keys.
+    r"
+    CREATE TABLE idempotency_v9 (
+        scoped_key  TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        response    TEXT NOT NULL, -- the stored response as JSON
+        expires_at  INTEGER NOT NULL
+    );
+    INSERT INTO idempotency_v9 (scoped_key, fingerprint, response, expires_at)
+        SELECT scoped_key, fingerprint, response, expires_at FROM idempotency;
+    DROP TABLE idempotency;
+    ALTER TABLE idempotency_v9 RENAME TO idempotency;
+    CREATE INDEX idempotency_by_expiry ON idempotency (expires_at);
+
+    CREATE TABLE records_v9 (
+        kind    TEXT NOT NULL,    -- RecordKind::as_str
+        key     TEXT NOT NULL,    -- printable ASCII, ordered bytewise
+        version INTEGER NOT NULL, -- 1 when created, one more with every write
+        body    TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    INSERT INTO records_v9 (kind, key, version, body)
+        SELECT kind, key, version, body FROM records;
+    DROP TABLE records;
+    ALTER TABLE records_v9 RENAME TO records;
+    ",
 ];
 
 /// Applies the migrations the database has not seen yet, in one transaction. Returns how many
@@ -356,6 +388,54 @@ mod tests {
             0,
             "nothing left to apply"
         );
+    }
+
+    #[test]
+    fn migration_9_keeps_idempotency_records_and_checkout_records_and_their_keys() {
+        let mut conn = database_at(8);
+        conn.execute_batch(
+            "INSERT INTO idempotency (scoped_key, fingerprint, response, expires_at)
+                 VALUES ('guest_1:k1', 'f1', '{\"status\":201}', 9);
+             INSERT INTO records (kind, key, version, body)
+                 VALUES ('order', 'o1', 2, '{\"id\":\"o1\"}'),
+                        ('order_index', 'all/1', 1, '{}');",
+        )
+        .expect("rows");
+        assert_eq!(migrate(&mut conn).expect("migrate"), MIGRATIONS.len() - 8);
+        let kept: (String, String, i64) = conn
+            .query_row(
+                "SELECT fingerprint, response, expires_at FROM idempotency
+                 WHERE scoped_key = 'guest_1:k1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("idempotency row");
+        assert_eq!(kept, ("f1".into(), "{\"status\":201}".into(), 9));
+        let orders: (i64, String) = conn
+            .query_row(
+                "SELECT version, body FROM records WHERE kind = 'order' AND key = 'o1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("order row");
+        assert_eq!(orders, (2, "{\"id\":\"o1\"}".into()));
+        // The keys stay unique: a second row under one key is refused.
+        for duplicate in [
+            "INSERT INTO idempotency (scoped_key, fingerprint, response, expires_at)
+                 VALUES ('guest_1:k1', 'f2', '{}', 1)",
+            "INSERT INTO records (kind, key, version, body) VALUES ('order', 'o1', 1, '{}')",
+        ] {
+            assert!(conn.execute(duplicate, []).is_err(), "{duplicate}");
+        }
+        let without_rowid: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master
+                 WHERE name IN ('idempotency', 'records') AND sql LIKE '%WITHOUT ROWID%'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("schema");
+        assert_eq!(without_rowid, 0);
     }
 
     #[test]
