@@ -12,7 +12,9 @@ use cart_api::payments;
 use cart_core::order::{Order, OrderStatus};
 use cart_core::use_cases::Fulfiller;
 
-use crate::helpers::{Answer, TestApp, WEBHOOK_SECRET, guest, spawn_app, token, token_with};
+use crate::helpers::{
+    Answer, TestApp, WEBHOOK_SECRET, Writes, guest, spawn_app, token, token_with,
+};
 
 fn admin() -> String {
     token_with("order-bot", Some("cart:admin"))
@@ -309,6 +311,46 @@ async fn totals_that_moved_since_the_quote_answer_quote_changed_and_change_nothi
     // The same key with the new token: the shopper agreed to the new totals.
     let placed = checkout(&app, &key, None, &body(fresh), Some("k")).await;
     assert_eq!(placed.status, StatusCode::CREATED, "{:?}", placed.body);
+}
+
+/// Checkout's first read may come from this replica's memory of the cart: a cart another
+/// replica changed since must neither be bought as remembered nor refused for being stale.
+#[tokio::test]
+async fn a_cart_another_replica_changed_is_checked_out_as_stored() {
+    let app = spawn_app().await;
+    let other = crate::replicas::replica(&app);
+    let key = guest();
+    let remembered = ready(&app, &key, None, "book", 1).await;
+    // The other replica adds a line: this one still remembers the cart without it.
+    let cart_key = cart_core::CartKey::parse(&key).expect("key");
+    other
+        .add(
+            &cart_key,
+            crate::replicas::add("pen"),
+            cart_core::WriteOptions::default(),
+        )
+        .await
+        .expect("the other replica's add");
+
+    // The token of the remembered cart matches the remembered cart, not the stored one.
+    let refused = checkout(&app, &key, None, &body(&remembered), Some("k1")).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+    assert_eq!(refused.code(), "QUOTE_CHANGED");
+    assert!(app.get_cart(&key, None).await.body["checkout"].is_null());
+
+    // The stored cart's token buys the stored cart, both lines.
+    let current = quote(&app, &key, None).await;
+    assert_ne!(current, remembered);
+    let placed = checkout(&app, &key, None, &body(&current), Some("k2")).await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{:?}", placed.body);
+    let mut bought: Vec<&str> = placed.body["order"]["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|line| line["product_id"].as_str().expect("product"))
+        .collect();
+    bought.sort_unstable();
+    assert_eq!(bought, ["book", "pen"]);
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use crate::helpers::{TestApp, Writes, guest, spawn_app};
 
 /// Another replica over the app's store: a service with caches of its own.
-fn replica(app: &TestApp) -> CartService {
+pub(crate) fn replica(app: &TestApp) -> CartService {
     let store: Arc<dyn Store> = Arc::new(RememberingStore::new(
         app.store.clone(),
         CacheConfig::default().recent_carts_memory,
@@ -36,7 +36,7 @@ fn replica(app: &TestApp) -> CartService {
     )
 }
 
-fn add(product: &str) -> AddItem {
+pub(crate) fn add(product: &str) -> AddItem {
     AddItem {
         product_id: ProductId::parse(product).expect("product"),
         variant_id: None,

@@ -114,9 +114,12 @@ impl UseCase for Checkout<'_> {
         (self.key, None)
     }
 
-    async fn read(&self, service: &CartService, _first: bool) -> Result<CheckoutRead, CartError> {
-        // Always the stored cart: checkout commits only on what the store holds.
-        let loaded = service.read_target(self.key, false).await?;
+    async fn read(&self, service: &CartService, first: bool) -> Result<CheckoutRead, CartError> {
+        // The first attempt may take the cart from the store's cache, as every change does: a
+        // stale cart prices to another quote token (a refusal, which is reached again from the
+        // store) or loses the commit's compare-and-set; either way the next attempt reads the
+        // store.
+        let loaded = service.read_target(self.key, first).await?;
         let now = service.now();
         let checkable = loaded
             .cart
@@ -133,8 +136,8 @@ impl UseCase for Checkout<'_> {
         live_version(read.loaded.cart.as_ref(), now)
     }
 
-    fn guessed(_: &CheckoutRead) -> bool {
-        false
+    fn guessed(read: &CheckoutRead) -> bool {
+        read.loaded.guessed
     }
 
     fn locked_by(read: &CheckoutRead, now: OffsetDateTime) -> Option<Uuid> {

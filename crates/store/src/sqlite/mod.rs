@@ -12,6 +12,7 @@
 mod checkpoint;
 mod doc;
 mod event_doc;
+mod numbers;
 mod outbox;
 mod schema;
 mod writer;
@@ -33,6 +34,7 @@ use cart_core::{
 use crate::columns::{self, from_millis, millis, version_column};
 use crate::url::{SqliteOptions, Synchronous};
 use checkpoint::{CheckpointPolicy, Checkpoints};
+use numbers::NumberBlocks;
 use writer::Writer;
 
 /// How long a connection waits for a lock held by another process (e.g. `cartd catalog import`
@@ -46,6 +48,7 @@ const READERS: u32 = 8;
 pub struct SqliteStore {
     readers: r2d2::Pool<SqliteConnectionManager>,
     writer: Writer,
+    numbers: NumberBlocks,
 }
 
 fn sql_error(e: rusqlite::Error) -> StoreError {
@@ -110,7 +113,11 @@ impl SqliteStore {
         .map_err(|e| StoreError::Internal(format!("cannot start the WAL checkpointer: {e}")))?;
         let writer =
             Writer::start(conn, checkpoints).map_err(|e| StoreError::Internal(e.to_string()))?;
-        Ok(Self { readers, writer })
+        Ok(Self {
+            readers,
+            writer,
+            numbers: NumberBlocks::default(),
+        })
     }
 
     /// Runs `work` on a read connection, on the calling thread.
@@ -779,19 +786,24 @@ impl Records for SqliteStore {
     }
 
     async fn next_number(&self, sequence: &str) -> Result<u64, StoreError> {
-        let sequence = sequence.to_owned();
-        self.writer
-            .write(move |conn| {
+        let name = sequence.to_owned();
+        let reserve = || {
+            self.writer.write(move |conn| {
                 conn.prepare_cached(
-                    "INSERT INTO sequences (name, value) VALUES (?1, 1)
-                     ON CONFLICT (name) DO UPDATE SET value = value + 1
+                    "INSERT INTO sequences (name, value) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET value = value + ?2
                      RETURNING value",
                 )
-                .and_then(|mut s| s.query_row([&sequence], |row| row.get::<_, i64>(0)))
+                .and_then(|mut s| {
+                    s.query_row(params![name, numbers::BLOCK as i64], |row| {
+                        row.get::<_, i64>(0)
+                    })
+                })
                 .map(|n| n as u64)
                 .map_err(sql_error)
             })
-            .await
+        };
+        self.numbers.next(sequence, reserve).await
     }
 }
 
