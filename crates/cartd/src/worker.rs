@@ -205,7 +205,7 @@ impl NatsSource {
                         .unwrap_or(Duration::from_millis(100));
                     AckKind::Nak(Some(wait))
                 }
-                ClaimAttempt::Nothing => AckKind::Ack,
+                ClaimAttempt::DeadLetter | ClaimAttempt::Nothing => AckKind::Ack,
             };
             message
                 .ack_with(ack)
@@ -226,10 +226,12 @@ fn paid_order_of(envelope: &[u8]) -> Option<uuid::Uuid> {
 
 /// The worker on an SQS queue (the serverless design's SNS → SQS → worker). Each `order.paid`
 /// message's order is claimed in the store, fulfilled, and the message deleted; a failed
-/// attempt makes the message visible again after the backoff, so SQS redelivers it then, and
-/// the queue's own redrive policy (a `maxReceiveCount` above `CARTD_WORKER_MAX_ATTEMPTS`) moves
-/// a message no worker can handle at all to its dead-letter queue. Messages of other types are
-/// deleted: the queue is the worker's (subscribe it with a filter on the `type` attribute).
+/// attempt makes the message visible again after the backoff, so SQS redelivers it then. The
+/// message of an order that became a dead letter is released instead of deleted, so the
+/// queue's own redrive policy moves it to its dead-letter queue once its receive count passes
+/// `maxReceiveCount` (set to `CARTD_WORKER_MAX_ATTEMPTS`, that is the next receive). Messages
+/// of other types are deleted: the queue is the worker's (subscribe it with a filter on the
+/// `type` attribute).
 async fn sqs(
     queue: &cart_events::sink::aws::SqsQueue,
     service: &CartService,
@@ -254,6 +256,7 @@ async fn sqs(
             }
         };
         for message in messages {
+            // Ok(None): delete the message; Ok(Some(after)): deliver it again after that.
             let handled = match paid_order_of(message.envelope.as_bytes()) {
                 None => Ok(None),
                 Some(order_id) => match service.claim_order(order_id, lease).await {
@@ -265,7 +268,8 @@ async fn sqs(
                                     ClaimOutcome::RetryAfter(pause) => {
                                         Some(Duration::try_from(pause).unwrap_or_default())
                                     }
-                                    _ => None,
+                                    ClaimOutcome::DeadLettered => Some(Duration::ZERO),
+                                    ClaimOutcome::Fulfilled | ClaimOutcome::Moved => None,
                                 })
                             }
                             Err(e) => Err(e.to_string()),
@@ -275,6 +279,8 @@ async fn sqs(
                         Duration::try_from(at - time::OffsetDateTime::now_utc())
                             .unwrap_or(Duration::from_millis(100)),
                     )),
+                    // Released for the queue's redrive, whichever delivery this is.
+                    Ok(ClaimAttempt::DeadLetter) => Ok(Some(Duration::ZERO)),
                     Ok(ClaimAttempt::Nothing) => Ok(None),
                     Err(e) => Err(e.to_string()),
                 },

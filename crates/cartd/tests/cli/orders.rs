@@ -526,8 +526,20 @@ fn aws_config(endpoint: &str) -> aws_config::SdkConfig {
         .build()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_worker_on_an_sqs_queue_subscribed_to_the_sns_topic_fulfils_every_paid_order() {
+/// An SNS topic and the worker's SQS queue subscribed to it (raw delivery, `order.paid`
+/// only), with a dead-letter queue after `max_receive` receives; `None` (the test skips)
+/// without an AWS emulator.
+struct SnsToSqs {
+    /// `CARTD_EVENTS` for the topic.
+    events: String,
+    /// `CARTD_WORKER_SOURCE` for the queue.
+    source: String,
+    sqs: aws_sdk_sqs::Client,
+    /// The dead-letter queue's URL.
+    dead: String,
+}
+
+async fn sns_to_sqs(max_receive: u32) -> Option<SnsToSqs> {
     use aws_sdk_sqs::types::QueueAttributeName;
 
     let endpoint = std::env::var("CARTD_TEST_AWS_ENDPOINT")
@@ -552,10 +564,9 @@ async fn a_worker_on_an_sqs_queue_subscribed_to_the_sns_topic_fulfils_every_paid
                 "an AWS emulator is required (CARTD_REQUIRE_SERVICES=1) at {endpoint}: {error:?}"
             );
             eprintln!("skipped: no AWS emulator at {endpoint}");
-            return;
+            return None;
         }
     };
-    // The worker's queue, with a dead-letter queue for what no worker can handle.
     let queue_arn = |url: String| {
         let sqs = sqs.clone();
         async move {
@@ -580,7 +591,8 @@ async fn a_worker_on_an_sqs_queue_subscribed_to_the_sns_topic_fulfils_every_paid
         .queue_url()
         .expect("url")
         .to_owned();
-    let redrive = json!({"deadLetterTargetArn": queue_arn(dead).await, "maxReceiveCount": "10"});
+    let redrive = json!({"deadLetterTargetArn": queue_arn(dead.clone()).await,
+                         "maxReceiveCount": max_receive.to_string()});
     let queue = sqs
         .create_queue()
         .queue_name(format!("orders-{tag}"))
@@ -600,10 +612,122 @@ async fn a_worker_on_an_sqs_queue_subscribed_to_the_sns_topic_fulfils_every_paid
         .send()
         .await
         .expect("subscribe");
+    Some(SnsToSqs {
+        events: format!("sns://{topic}?endpoint={endpoint}&region=us-east-1"),
+        source: format!("sqs://{queue}?endpoint={endpoint}&region=us-east-1"),
+        sqs,
+        dead,
+    })
+}
 
-    let events = format!("sns://{topic}?endpoint={endpoint}&region=us-east-1");
-    let source = format!("sqs://{queue}?endpoint={endpoint}&region=us-east-1");
-    worker_source_fulfils_with_one_retry(&events, &source, 2, 700).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_on_an_sqs_queue_subscribed_to_the_sns_topic_fulfils_every_paid_order() {
+    let Some(aws) = sns_to_sqs(10).await else {
+        return;
+    };
+    worker_source_fulfils_with_one_retry(&aws.events, &aws.source, 2, 700).await;
+}
+
+/// A poison order on SQS: cartd makes it a dead letter after its attempts, and the queue's
+/// redrive moves its message to the dead-letter queue; the other order is fulfilled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_order_on_sqs_is_a_dead_letter_in_cartd_and_in_the_queues_dead_letter_queue() {
+    const ATTEMPTS: u32 = 2;
+    let Some(aws) = sns_to_sqs(ATTEMPTS).await else {
+        return;
+    };
+    let (_dir, db) = temp_db();
+    let server = Server::start(
+        &db,
+        &[
+            ("CARTD_WORKER_SOURCE", "none"),
+            ("CARTD_PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("CARTD_EVENTS", &aws.events),
+            ("CARTD_RELAY_POLL", "20ms"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let poison = paid_order(&client, &server.base, 800).await;
+    // The fulfilment endpoint refuses the poison order, always, and takes any other.
+    let refused = poison.clone();
+    let app = axum::Router::new().route(
+        "/fulfil",
+        axum::routing::post(move |body: String| {
+            let refused = refused.clone();
+            async move {
+                if body.contains(&refused) {
+                    StatusCode::BAD_GATEWAY
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/fulfil", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut worker = cartd()
+        .arg("worker")
+        .env("CARTD_STORE", store_url(&db))
+        .env("CARTD_WORKER_SOURCE", &aws.source)
+        .env("CARTD_FULFILMENT_URL", &url)
+        .env("CARTD_WORKER_MAX_ATTEMPTS", ATTEMPTS.to_string())
+        .env("CARTD_WORKER_BACKOFF", "100ms")
+        .env("CARTD_WORKER_LEASE", "20s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn cartd worker");
+    let healthy = paid_order(&client, &server.base, 801).await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut redriven = None;
+    while redriven.is_none() && Instant::now() < deadline {
+        let received = aws
+            .sqs
+            .receive_message()
+            .queue_url(&aws.dead)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive from the dead-letter queue");
+        redriven = received
+            .messages()
+            .iter()
+            .filter_map(|message| message.body())
+            .find(|body| body.contains(&poison))
+            .map(str::to_owned);
+    }
+    worker.kill().expect("stop the worker");
+    worker.wait().expect("reap");
+    let redriven = redriven.expect("the poison order's message reached the dead-letter queue");
+    let event: Value = serde_json::from_str(&redriven).expect("an event envelope");
+    assert_eq!(event["type"], "order.paid");
+    assert_eq!(event["data"]["order"]["order_id"], poison.as_str());
+
+    let admin = admin_token();
+    let order = |id: String| {
+        let (client, admin, base) = (client.clone(), admin.clone(), server.base.clone());
+        async move {
+            client
+                .get(format!("{base}/v1/orders/{id}"))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .expect("order")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let dead = order(poison.clone()).await;
+    assert_eq!(dead["status"], "failed", "{dead}");
+    assert_eq!(dead["fulfilment"]["attempts"], ATTEMPTS);
+    let fulfilled = order(healthy).await;
+    assert_eq!(fulfilled["status"], "fulfilled", "{fulfilled}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -76,6 +76,9 @@ pub enum ClaimAttempt {
     Claimed(Box<FulfilmentClaim>),
     /// Paid, but not due until then (another worker holds it, or its backoff runs).
     NotDue(OffsetDateTime),
+    /// A dead letter: the worker gave up on it (`failed`). A queue source hands the message to
+    /// its own dead-letter handling.
+    DeadLetter,
     /// Not waiting for fulfilment (not paid, gone).
     Nothing,
 }
@@ -676,6 +679,9 @@ impl CartService {
             Err(CartError::OrderNotFound) => return Ok(ClaimAttempt::Nothing),
             Err(other) => return Err(other),
         };
+        if order.status == OrderStatus::Failed {
+            return Ok(ClaimAttempt::DeadLetter);
+        }
         let Some(queued) = order.fulfilment.queued.clone() else {
             return Ok(ClaimAttempt::Nothing);
         };
