@@ -86,7 +86,7 @@ for c in $BENCH_CONNECTIONS; do
 done
 [[ "$BENCH_CHECKOUT_CARTS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_CHECKOUT_CARTS must be a positive integer"
 for s in $BENCH_SCENARIOS; do
-  [[ "$s" != checkout-seed ]] || die "checkout-seed prepares the checkout scenario; it is not one"
+  [[ "$s" != checkout-seed && "$s" != guests && "$s" != report ]] || die "$s.lua is a helper of the scenarios, not one"
   [[ -f "$BENCH_WRK_DIR/$s.lua" ]] || die "unknown scenario '$s' (no $BENCH_WRK_DIR/$s.lua)"
 done
 

@@ -9,20 +9,11 @@
 -- counters are the carts' true add counts.
 dofile((os.getenv("BENCH_WRK_DIR") or "bench/wrk") .. "/report.lua")
 
-local CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 local NCARTS = tonumber(os.getenv("BENCH_CARTS") or "10000")
 local NTHREADS = tonumber(os.getenv("BENCH_THREADS") or "2")
 assert(NCARTS >= 1 and NCARTS <= 32 ^ 4, "add-large.lua: BENCH_CARTS out of range")
 
-local function crockford(n, width)
-  local digits = {}
-  for i = width, 1, -1 do
-    local d = n % 32
-    digits[i] = CROCKFORD:sub(d + 1, d + 1)
-    n = (n - d) / 32
-  end
-  return table.concat(digits)
-end
+dofile((os.getenv("BENCH_WRK_DIR") or "bench/wrk") .. "/guests.lua")
 
 local products = {}
 for n = 1, 40 do

@@ -14,20 +14,10 @@
 -- sequence of (cart, product) pairs is reproducible.
 dofile((os.getenv("BENCH_WRK_DIR") or "bench/wrk") .. "/report.lua")
 
-local CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 local NCARTS = tonumber(os.getenv("BENCH_CARTS") or "10000")
 assert(NCARTS >= 1 and NCARTS <= 32 ^ 4, "add.lua: BENCH_CARTS out of range")
 
--- Encode n (0 <= n < 32^width) in `width` Crockford base32 digits.
-local function crockford(n, width)
-  local digits = {}
-  for i = width, 1, -1 do
-    local d = n % 32
-    digits[i] = CROCKFORD:sub(d + 1, d + 1)
-    n = (n - d) / 32
-  end
-  return table.concat(digits)
-end
+dofile((os.getenv("BENCH_WRK_DIR") or "bench/wrk") .. "/guests.lua")
 
 -- Request paths, one per cart: "/v1/cart/guest_0000…XXXX/items".
 local paths = {}

@@ -8,18 +8,9 @@
 -- and appends "guest token" to $BENCH_SEED_DIR/seed-<thread>.txt. A thread stops after its
 -- share of $BENCH_CHECKOUT_CARTS; run.sh interrupts wrk once every line is written. As in
 -- purchase.lua, one connection per thread keeps one cart's steps in order.
-local CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 local TRACKED_PRODUCTS = 40
 
-local function crockford(n, width)
-  local digits = {}
-  for i = width, 1, -1 do
-    local d = n % 32
-    digits[i] = CROCKFORD:sub(d + 1, d + 1)
-    n = (n - d) / 32
-  end
-  return table.concat(digits)
-end
+dofile((os.getenv("BENCH_WRK_DIR") or "bench/wrk") .. "/guests.lua")
 
 local next_thread_id = 1
 function setup(thread)

@@ -13,17 +13,8 @@
 --
 -- BENCH_RESULT's rps is purchases (201 checkouts) per second, not requests: the checkout
 -- rate with everything a purchase needs before it. Latencies are over all four requests.
-local CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
-local function crockford(n, width)
-  local digits = {}
-  for i = width, 1, -1 do
-    local d = n % 32
-    digits[i] = CROCKFORD:sub(d + 1, d + 1)
-    n = (n - d) / 32
-  end
-  return table.concat(digits)
-end
+dofile((os.getenv("BENCH_WRK_DIR") or "bench/wrk") .. "/guests.lua")
 
 local threads = {}
 local next_thread_id = 1

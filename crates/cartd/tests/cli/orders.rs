@@ -24,9 +24,8 @@ struct Seen {
 /// A fulfilment endpoint that takes its time (so a worker can be killed mid-call) and records
 /// each call's `Idempotency-Key`.
 async fn fulfilment_stub(seen: Arc<Mutex<Seen>>) -> String {
-    let app = axum::Router::new().route(
-        "/fulfil",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+    fulfilment_endpoint(axum::routing::post(
+        move |headers: HeaderMap, body: Bytes| {
             let seen = seen.clone();
             async move {
                 let signature = headers.get("cartd-signature").and_then(|v| v.to_str().ok());
@@ -52,8 +51,14 @@ async fn fulfilment_stub(seen: Arc<Mutex<Seen>>) -> String {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 StatusCode::OK
             }
-        }),
-    );
+        },
+    ))
+    .await
+}
+
+/// Serves `handler` as a fulfilment endpoint on a free local port; answers its URL.
+async fn fulfilment_endpoint(handler: axum::routing::MethodRouter) -> String {
+    let app = axum::Router::new().route("/fulfil", handler);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -404,33 +409,25 @@ async fn sigkill_during_payments_leaves_every_order_its_stock_and_its_cart_consi
 
 /// A fulfilment endpoint that refuses each order's first call (`503`) and takes the next.
 async fn flaky_stub(seen: Arc<Mutex<Seen>>) -> String {
-    let app = axum::Router::new().route(
-        "/fulfil",
-        axum::routing::post(move |headers: HeaderMap| {
-            let seen = seen.clone();
-            async move {
-                let key = headers
-                    .get("idempotency-key")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                let mut seen = seen.lock().expect("lock");
-                let calls = seen.calls.entry(key).or_default();
-                *calls += 1;
-                if *calls == 1 {
-                    StatusCode::SERVICE_UNAVAILABLE
-                } else {
-                    StatusCode::OK
-                }
+    fulfilment_endpoint(axum::routing::post(move |headers: HeaderMap| {
+        let seen = seen.clone();
+        async move {
+            let key = headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let mut seen = seen.lock().expect("lock");
+            let calls = seen.calls.entry(key).or_default();
+            *calls += 1;
+            if *calls == 1 {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
             }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{address}/fulfil")
+        }
+    }))
+    .await
 }
 
 /// Runs a server whose relay publishes to `events` and a `cartd worker` reading `source`,
@@ -651,24 +648,17 @@ async fn a_poison_order_on_sqs_is_a_dead_letter_in_cartd_and_in_the_queues_dead_
     let poison = paid_order(&client, &server.base, 800).await;
     // The fulfilment endpoint refuses the poison order, always, and takes any other.
     let refused = poison.clone();
-    let app = axum::Router::new().route(
-        "/fulfil",
-        axum::routing::post(move |body: String| {
-            let refused = refused.clone();
-            async move {
-                if body.contains(&refused) {
-                    StatusCode::BAD_GATEWAY
-                } else {
-                    StatusCode::OK
-                }
+    let url = fulfilment_endpoint(axum::routing::post(move |body: String| {
+        let refused = refused.clone();
+        async move {
+            if body.contains(&refused) {
+                StatusCode::BAD_GATEWAY
+            } else {
+                StatusCode::OK
             }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/fulfil", listener.local_addr().expect("address"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+        }
+    }))
+    .await;
     let mut worker = cartd()
         .arg("worker")
         .env("CARTD_STORE", store_url(&db))
@@ -734,15 +724,7 @@ async fn a_poison_order_on_sqs_is_a_dead_letter_in_cartd_and_in_the_queues_dead_
 async fn dead_letters_are_listed_and_retried_from_the_command_line() {
     let (_dir, db) = temp_db();
     // Every call refused, one attempt allowed: the order is a dead letter at once.
-    let app = axum::Router::new().route(
-        "/fulfil",
-        axum::routing::post(|| async { StatusCode::BAD_GATEWAY }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/fulfil", listener.local_addr().expect("address"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = fulfilment_endpoint(axum::routing::post(|| async { StatusCode::BAD_GATEWAY })).await;
     let server = Server::start(
         &db,
         &[
