@@ -76,18 +76,22 @@ impl Subscription {
         let actor =
             crate::routes::orders::actor(&caller(ctx), guest_id.as_ref().map(|g| g.as_str()))
                 .map_err(gql_error)?;
+        let permit = slot(ctx, &state)?;
+        // Subscribe before reading, so no change committed after the read is missed.
+        let changes = state.live.subscribe();
         // The order must exist and be the caller's before anything is watched.
-        state
+        let seen = state
             .service
             .order(order_id, &actor)
             .await
-            .map_err(|e| gql_error(e.into()))?;
-        let permit = slot(ctx, &state)?;
+            .map_err(|e| gql_error(e.into()))?
+            .version;
         let watch = OrderWatch {
-            changes: state.live.subscribe(),
+            changes,
             state,
             id: order_id,
             actor,
+            seen,
             _permit: permit,
         };
         Ok(stream::unfold(Some(watch), |watch| async move {
@@ -104,6 +108,10 @@ struct OrderWatch {
     state: AppState,
     id: uuid::Uuid,
     actor: cart_core::use_cases::Actor,
+    /// The order's version when the subscription began: the feed is filled by the relay,
+    /// which may still be publishing events committed before it, and those are not "from now
+    /// on".
+    seen: u64,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -111,8 +119,11 @@ impl OrderWatch {
     /// The next update of the order, and whether it is the last.
     async fn next(&mut self) -> Option<(Result<OrderUpdate>, bool)> {
         let subject = self.id.to_string();
+        let seen = self.seen;
         let change = next_change(&mut self.changes, "order", |change| {
-            change.cart_key == subject && change.event_type.starts_with("order.")
+            change.cart_key == subject
+                && change.event_type.starts_with("order.")
+                && change.version > seen
         })
         .await?;
         Some(match change {

@@ -76,7 +76,22 @@ pub struct TestApp {
     pub state: AppState,
     pub db_path: std::path::PathBuf,
     _relay: Option<RelayStop>,
+    /// Without [`Options::relay`]: a relay that publishes only when the test says so.
+    manual_relay: Option<Arc<cart_events::Relay>>,
     _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Publishes everything in the outbox to `state.live` now, for a test that must decide
+    /// when committed changes reach subscribers (an app spawned without [`Options::relay`]).
+    pub async fn publish_outbox(&self) {
+        self.manual_relay
+            .as_ref()
+            .expect("an app spawned with relay: false")
+            .drain()
+            .await
+            .expect("relay the outbox");
+    }
 }
 
 /// The payment webhook secret of test apps.
@@ -224,8 +239,8 @@ pub async fn spawn_with(options: Options) -> TestApp {
         payments: Arc::new(cart_api::payments::WebhookPayments),
         webhook_secret: Some(SecretString::from(WEBHOOK_SECRET.to_owned())),
     });
-    let relay = options.relay.then(|| {
-        let relay = cart_events::Relay::new(
+    let new_relay = || {
+        cart_events::Relay::new(
             backend.store(),
             backend.outbox(),
             vec![Arc::new(cart_events::live::LiveSink(state.live.clone()))],
@@ -234,7 +249,11 @@ pub async fn spawn_with(options: Options) -> TestApp {
                 idle_poll: std::time::Duration::from_millis(20),
                 ..cart_events::RelayConfig::default()
             },
-        );
+        )
+    };
+    let manual_relay = (!options.relay).then(|| Arc::new(new_relay()));
+    let relay = options.relay.then(|| {
+        let relay = new_relay();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(relay.run(stopped));
         RelayStop(stop)
@@ -262,6 +281,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         state: shared_state,
         db_path: dir.path().join("cartd.db"),
         _relay: relay,
+        manual_relay,
         _dir: dir,
     }
 }
