@@ -304,10 +304,35 @@ async fn every_emitted_event_matches_the_schema_of_its_type() {
     .map(str::to_owned)
     .into();
     assert_eq!(types, expected, "every type was emitted and checked");
+    lake_fixture(&path, &expected);
     // The first add (created + item_added), the update, and the merge's events were traced.
     assert!(
         traced_events >= 5,
         "traceparent travels with its events ({traced_events})"
+    );
+}
+
+/// The lake's tests read a recording of this run (`crates/lake/tests/fixtures/`): events of
+/// every type as the service emits them. `UPDATE_LAKE_FIXTURE=1` records it again; otherwise
+/// the recording must still hold every type the service emits.
+fn lake_fixture(events: &Path, types: &BTreeSet<String>) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../lake/tests/fixtures/every_event_type.ndjson");
+    if std::env::var("UPDATE_LAKE_FIXTURE").as_deref() == Ok("1") {
+        std::fs::copy(events, &fixture).expect("record the lake fixture");
+        return;
+    }
+    let recorded: BTreeSet<String> = std::fs::read_to_string(&fixture)
+        .expect("the lake fixture")
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).expect("json line");
+            event["type"].as_str().expect("type").to_owned()
+        })
+        .collect();
+    assert_eq!(
+        &recorded, types,
+        "the lake fixture misses a type: record it with UPDATE_LAKE_FIXTURE=1"
     );
 }
 
