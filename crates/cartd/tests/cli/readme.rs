@@ -40,7 +40,8 @@
 //!
 //! - `cargo`: a `cargo` script first on `PATH` runs `cargo run [-q] [--release] -p cartd -- ARGS`
 //!   as the `cartd` binary this test was built with (`CARGO_BIN_EXE_cartd`, usually a debug
-//!   build), by `exec`, so `$!` of a `… &` line is the server's pid as with the real `cargo run`
+//!   build), and `-p cartd-lake` as the `cartd-lake` binary beside it (which `cargo test
+//!   --workspace` builds), by `exec`, so `$!` of a `… &` line is the server's pid as with the real `cargo run`
 //!   (which also replaces itself with the program on Unix). Compiling in release mode inside a
 //!   test would take many minutes on a small machine. Any other `cargo` command fails the test.
 //! - Ports: the README sets `PORT=${PORT:-8080} IDP_PORT=${IDP_PORT:-8081}` itself; this test
@@ -326,15 +327,19 @@ fn commands_text(step: &Step) -> String {
 }
 
 /// A `cargo` that runs `cargo run [-q] [--release] -p cartd -- ARGS` as `binary ARGS` (see the
-/// module's documentation) and refuses anything else.
+/// module's documentation), `-p cartd-lake` as the `cartd-lake` built beside it, and refuses
+/// anything else.
 fn cargo_shim(binary: &Path) -> String {
+    let lake = binary.with_file_name("cartd-lake");
+    let lake = lake.to_str().expect("a UTF-8 path");
     let binary = binary.to_str().expect("a UTF-8 path");
     assert!(!binary.contains('\''), "a binary path without quotes");
     format!(
         r#"#!/usr/bin/env bash
 # The README test's stand-in for cargo (crates/cartd/tests/cli/readme.rs): the README's
-# `cargo run [-q] [--release] -p cartd -- ARGS` runs the cartd the test was built with, without
-# compiling anything; exec keeps the pid, as the real `cargo run` does on Unix.
+# `cargo run [-q] [--release] -p cartd -- ARGS` runs the cartd the test was built with (and
+# `-p cartd-lake` the cartd-lake beside it), without compiling anything; exec keeps the pid, as
+# the real `cargo run` does on Unix.
 set -euo pipefail
 refuse() {{ echo "readme test: the README runs \`cargo $ALL\`, which the test does not stand in for: $1" >&2; exit 97; }}
 ALL="$*"
@@ -345,7 +350,13 @@ while [ $# -gt 0 ]; do
   case "$1" in
     -q|--quiet|--release) shift ;;
     -p|--package) package="${{2-}}"; shift 2 ;;
-    --) shift; [ "$package" = cartd ] || refuse "not -p cartd"; exec '{binary}' "$@" ;;
+    --) shift
+        case "$package" in
+          cartd) exec '{binary}' "$@" ;;
+          cartd-lake) [ -x '{lake}' ] || refuse "{lake} is not built (cargo test --workspace builds it)"
+                      exec '{lake}' "$@" ;;
+          *) refuse "not -p cartd or -p cartd-lake" ;;
+        esac ;;
     *) refuse "unknown option $1" ;;
   esac
 done
