@@ -291,7 +291,7 @@ async fn backfill_range(
         .await
         {
             Ok(summary) => println!("gold {date}: {summary}"),
-            Err(LakeError::NotReady(why)) => println!("gold {date}: skipped, {why}"),
+            Err(LakeError::NotReady(why)) => println!("gold {date}: skipped, not ready: {why}"),
             Err(error) => return Err(error),
         }
     }

@@ -58,3 +58,51 @@ fn commands_print_a_summary_and_exit_4_when_not_ready_and_3_when_the_gate_refuse
     let bad_date = lake_cmd(&lake, &["silver", "--date", "2026-13-01"]);
     assert_eq!(bad_date.status.code(), Some(2));
 }
+
+#[test]
+fn a_backfill_builds_silver_then_gold_for_each_date_and_says_what_it_skipped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake");
+    let stream = dir.path().join("events.ndjson");
+    std::fs::write(&stream, ndjson(&two_days())).expect("write stream");
+    let from = format!("file://{}", stream.display());
+    assert!(
+        lake_cmd(&lake, &["ingest", "--from", &from, "--once"])
+            .status
+            .success()
+    );
+    let backfill = lake_cmd(
+        &lake,
+        &[
+            "run",
+            "--from",
+            &from,
+            "--backfill",
+            "2026-12-01..2026-12-02",
+        ],
+    );
+    assert!(backfill.status.success(), "{backfill:?}");
+    let said = String::from_utf8_lossy(&backfill.stdout);
+    let lines: Vec<&str> = said
+        .lines()
+        .map(|l| l.split(':').next().unwrap_or(l))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "silver 2026-12-01",
+            "silver 2026-12-02",
+            "gold 2026-12-01",
+            "gold 2026-12-02"
+        ],
+        "{said}"
+    );
+    assert!(
+        said.contains("gold 2026-12-02: skipped, not ready"),
+        "{said}"
+    );
+    assert!(
+        lake.join("gold/daily_cart_metrics/date=2026-12-01/_SUCCESS")
+            .exists()
+    );
+}

@@ -236,3 +236,63 @@ async fn an_ingest_that_dies_before_acknowledging_loses_nothing_and_silver_is_th
         snapshot(&clean, "silver").await
     );
 }
+
+#[tokio::test]
+async fn an_ingest_process_killed_mid_run_and_restarted_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events: Vec<Value> = (0..1_000).flat_map(|_| two_days()).collect();
+    let stream = dir.path().join("events.ndjson");
+    std::fs::write(&stream, ndjson(&events)).expect("write stream");
+    let url = format!("file://{}", stream.display());
+
+    let killed_root = dir.path().join("killed");
+    let killed = cartd_lake::lake::Lake::open(killed_root.to_str().expect("utf-8")).expect("lake");
+    let mut ingest = std::process::Command::new(env!("CARGO_BIN_EXE_cartd-lake"))
+        .arg("--lake")
+        .arg(&killed_root)
+        .args([
+            "ingest",
+            "--batch",
+            "100",
+            "--consumer",
+            "test",
+            "--from",
+            &url,
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ingest");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // Killed once a few batches are acknowledged (the checkpoint exists), mid-stream.
+    while killed.list("_state/ingest").await.expect("list").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "ingest wrote nothing");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    ingest.kill().expect("SIGKILL");
+    ingest.wait().expect("reaped");
+    let checkpoint: Value = serde_json::from_slice(
+        &killed
+            .get(&killed.list("_state/ingest").await.expect("list")[0])
+            .await
+            .expect("get")
+            .expect("a checkpoint"),
+    )
+    .expect("json");
+    let stream_len = std::fs::metadata(&stream).expect("stat").len();
+    assert!(
+        checkpoint["offset"].as_u64().expect("offset") < stream_len,
+        "the kill came after the whole stream was read: nothing was tested"
+    );
+
+    ingest_all(&killed, &url).await;
+    let (_clean_dir, clean) = local_lake();
+    ingest_all(&clean, &url).await;
+    for lake in [&killed, &clean] {
+        silver_day(lake, DAY).await;
+        silver_day(lake, crate::NEXT_DAY).await;
+    }
+    assert_eq!(
+        snapshot(&killed, "silver").await,
+        snapshot(&clean, "silver").await
+    );
+}
