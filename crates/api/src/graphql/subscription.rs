@@ -36,8 +36,8 @@ pub struct Subscription;
 /// Live updates over WebSocket (`/graphql/ws`, `graphql-transport-ws`).
 #[SubscriptionRoot]
 impl Subscription {
-    /// Every change to one cart from now on: its event type and version, and the cart as it is
-    /// then (null once it is gone). `key` as in `cart(key:)`, with the same authorization.
+    /// Every change to one cart from now on (newer than the cart the subscription began with):
+    /// its event type and version, and the cart as it is then (null once it is gone). `key` as in `cart(key:)`, with the same authorization.
     /// `TOO_MANY_SUBSCRIPTIONS` when the connection holds its maximum; the stream ends with
     /// `SLOW_SUBSCRIBER` if the client reads too slowly to keep up.
     async fn cart_updated(
@@ -48,10 +48,20 @@ impl Subscription {
         let state = state(ctx)?.clone();
         let key = caller(ctx).cart_key(&key).map_err(gql_error)?;
         let permit = slot(ctx, &state)?;
+        // Subscribe before reading, so no change committed after the read is missed.
+        let changes = state.live.subscribe();
+        // A cart not there yet (or gone) has seen nothing: a key's versions never repeat, so
+        // its next cart's events are all newer.
+        let seen = state
+            .service
+            .get(&key)
+            .await
+            .map_or(0, |cart| cart.version());
         let watch = Watch {
-            changes: state.live.subscribe(),
+            changes,
             state,
             key,
+            seen,
             _permit: permit,
         };
         Ok(stream::unfold(Some(watch), |watch| async move {
@@ -192,6 +202,8 @@ struct Watch {
     changes: Receiver<CartChange>,
     state: AppState,
     key: CartKey,
+    /// The cart's version when the subscription began (see [`OrderWatch::seen`]).
+    seen: u64,
     /// Holds one of the connection's slots until the subscription ends.
     _permit: OwnedSemaphorePermit,
 }
@@ -202,8 +214,11 @@ impl Watch {
     /// on: the next change may read fine.
     async fn next(&mut self) -> Option<(Result<CartUpdate>, bool)> {
         let key = self.key.as_str().to_owned();
-        let change =
-            next_change(&mut self.changes, "cart", |change| change.cart_key == key).await?;
+        let seen = self.seen;
+        let change = next_change(&mut self.changes, "cart", |change| {
+            change.cart_key == key && change.version > seen
+        })
+        .await?;
         Some(match change {
             Ok(change) => (self.update(change).await, false),
             Err(error) => (Err(error), true),
