@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use arrow_array::builder::{Date32Builder, Float64Builder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMicrosecondType};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema};
 use time::{Date, Time};
 
@@ -186,37 +186,71 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, LakeEr
         .ok_or_else(|| LakeError::Config(format!("silver has no column `{name}`")))
 }
 
+fn text<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray, LakeError> {
+    Ok(column(batch, name)?.as_string::<i32>())
+}
+
+fn int<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a Int64Array, LakeError> {
+    Ok(column(batch, name)?.as_primitive::<Int64Type>())
+}
+
+/// The columns both silver tables share that place an event in its cart's history.
+const EVENT_COLUMNS: [&str; 5] = ["event_id", "type", "cart_id", "version", "occurred_at"];
+
+/// [`EVENT_COLUMNS`] of one batch.
+struct EventColumns<'a> {
+    ids: &'a StringArray,
+    types: &'a StringArray,
+    cart_ids: &'a StringArray,
+    versions: &'a Int64Array,
+    times: &'a TimestampMicrosecondArray,
+}
+
+impl<'a> EventColumns<'a> {
+    fn of(batch: &'a RecordBatch) -> Result<Self, LakeError> {
+        Ok(Self {
+            ids: text(batch, "event_id")?,
+            types: text(batch, "type")?,
+            cart_ids: text(batch, "cart_id")?,
+            versions: int(batch, "version")?,
+            times: column(batch, "occurred_at")?.as_primitive::<TimestampMicrosecondType>(),
+        })
+    }
+
+    /// Row `i`'s place in its cart's history.
+    fn order(&self, i: usize) -> Order {
+        (
+            self.times.value(i),
+            self.versions.value(i),
+            self.ids.value(i).to_owned(),
+        )
+    }
+}
+
 /// Each cart's day from the `cart.*` events of `date`, and how many events were read.
 async fn cart_days(lake: &Lake, date: Date) -> Result<(HashMap<String, CartDay>, u64), LakeError> {
     let mut carts: HashMap<String, CartDay> = HashMap::new();
     let mut read = 0;
     let columns = [
-        "event_id",
-        "type",
-        "cart_id",
-        "version",
-        "occurred_at",
-        "currency",
-        "item_count",
-        "total_price",
-    ];
+        &EVENT_COLUMNS[..],
+        &["currency", "item_count", "total_price"],
+    ]
+    .concat();
     batches(lake, silver::EVENTS, date, &columns, |batch| {
-        let ids = column(batch, "event_id")?.as_string::<i32>();
-        let types = column(batch, "type")?.as_string::<i32>();
-        let cart_ids = column(batch, "cart_id")?.as_string::<i32>();
-        let versions = column(batch, "version")?.as_primitive::<Int64Type>();
-        let times = column(batch, "occurred_at")?.as_primitive::<TimestampMicrosecondType>();
-        let currencies = column(batch, "currency")?.as_string::<i32>();
-        let counts = column(batch, "item_count")?.as_primitive::<Int64Type>();
-        let totals = column(batch, "total_price")?.as_primitive::<Int64Type>();
+        let events = EventColumns::of(batch)?;
+        let currencies = text(batch, "currency")?;
+        let counts = int(batch, "item_count")?;
+        let totals = int(batch, "total_price")?;
         for i in 0..batch.num_rows() {
             read += 1;
-            let event_type = types.value(i);
+            let event_type = events.types.value(i);
             if !event_type.starts_with("cart.") {
                 continue;
             }
-            let order: Order = (times.value(i), versions.value(i), ids.value(i).to_owned());
-            let day = carts.entry(cart_ids.value(i).to_owned()).or_default();
+            let order = events.order(i);
+            let day = carts
+                .entry(events.cart_ids.value(i).to_owned())
+                .or_default();
             match event_type {
                 "cart.created" => day.created = true,
                 "cart.checked_out"
@@ -258,8 +292,8 @@ async fn first_changes_after(
             *date,
             &["type", "cart_id", "occurred_at"],
             |batch| {
-                let types = column(batch, "type")?.as_string::<i32>();
-                let cart_ids = column(batch, "cart_id")?.as_string::<i32>();
+                let types = text(batch, "type")?;
+                let cart_ids = text(batch, "cart_id")?;
                 let times =
                     column(batch, "occurred_at")?.as_primitive::<TimestampMicrosecondType>();
                 for i in 0..batch.num_rows() {
@@ -426,31 +460,23 @@ async fn top_products(
     let mut products: BTreeMap<(String, String), ProductDay> = BTreeMap::new();
     // Each abandoned cart's lines as its last line event of the day left them.
     let mut last_lines: HashMap<(String, String), (Order, String, String, i64)> = HashMap::new();
-    let columns = [
-        "event_id",
-        "type",
-        "cart_id",
-        "version",
-        "occurred_at",
+    let line_columns = [
         "item_id",
         "product_id",
         "quantity_after",
         "quantity_delta",
         "currency",
     ];
+    let columns = [&EVENT_COLUMNS[..], &line_columns].concat();
     batches(lake, silver::LINES, date, &columns, |batch| {
-        let ids = column(batch, "event_id")?.as_string::<i32>();
-        let types = column(batch, "type")?.as_string::<i32>();
-        let cart_ids = column(batch, "cart_id")?.as_string::<i32>();
-        let versions = column(batch, "version")?.as_primitive::<Int64Type>();
-        let times = column(batch, "occurred_at")?.as_primitive::<TimestampMicrosecondType>();
-        let items = column(batch, "item_id")?.as_string::<i32>();
-        let product_ids = column(batch, "product_id")?.as_string::<i32>();
-        let after = column(batch, "quantity_after")?.as_primitive::<Int64Type>();
-        let delta = column(batch, "quantity_delta")?.as_primitive::<Int64Type>();
-        let currencies = column(batch, "currency")?.as_string::<i32>();
+        let events = EventColumns::of(batch)?;
+        let items = text(batch, "item_id")?;
+        let product_ids = text(batch, "product_id")?;
+        let after = int(batch, "quantity_after")?;
+        let delta = int(batch, "quantity_delta")?;
+        let currencies = text(batch, "currency")?;
         for i in 0..batch.num_rows() {
-            let cart = cart_ids.value(i);
+            let cart = events.cart_ids.value(i);
             let key = (
                 currencies.value(i).to_owned(),
                 product_ids.value(i).to_owned(),
@@ -460,14 +486,16 @@ async fn top_products(
                 product_id: key.1.clone(),
                 ..ProductDay::default()
             });
-            if matches!(types.value(i), "cart.item_added" | "cart.item_updated")
-                && delta.value(i) > 0
+            if matches!(
+                events.types.value(i),
+                "cart.item_added" | "cart.item_updated"
+            ) && delta.value(i) > 0
             {
                 product.units_added += delta.value(i);
                 product.carts_added.insert(cart.to_owned());
             }
             if abandoned.contains(&cart.to_owned()) {
-                let order: Order = (times.value(i), versions.value(i), ids.value(i).to_owned());
+                let order = events.order(i);
                 let line = last_lines
                     .entry((cart.to_owned(), items.value(i).to_owned()))
                     .or_insert_with(|| (order.clone(), key.0.clone(), key.1.clone(), 0));

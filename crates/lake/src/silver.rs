@@ -193,6 +193,18 @@ fn classify(schemas: &Schemas, line: &[u8], date: Date, hour: u8) -> Result<Even
         return Err(why);
     }
     let row = EventRow::from_event(event)?;
+    // The contract's rule the schemas cannot state: what the subject names.
+    let (subject, named) = if row.event_type.starts_with("order.") {
+        (row.order_id.as_deref(), "order id")
+    } else {
+        (Some(row.cart_key.as_str()), "cart key")
+    };
+    if subject != Some(row.subject.as_str()) {
+        return Err(format!(
+            "contract: subject `{}` is not the event's {named}",
+            row.subject
+        ));
+    }
     let at = row.occurred();
     if (at.date(), at.hour()) != (date, hour) {
         return Err(format!(

@@ -86,6 +86,10 @@ async fn broken_events_and_a_truncated_object_are_quarantined_with_their_reason(
     broken["id"] = json!(uuid::Uuid::now_v7());
     broken["data"]["totals"]["total_price"] = json!(-5);
     events.push(broken);
+    let mut misnamed = events[1].clone();
+    misnamed["id"] = json!(uuid::Uuid::now_v7());
+    misnamed["subject"] = json!("someone-else");
+    events.push(misnamed);
     let mut writer = BronzeWriter::new(lake.clone());
     writer
         .write(&as_bytes(&events), datetime!(2026-12-01 15:00 UTC))
@@ -107,8 +111,9 @@ async fn broken_events_and_a_truncated_object_are_quarantined_with_their_reason(
         max_reject_ratio: 0.5,
     };
     let built = silver::run(&lake, options).await.expect("silver");
-    assert_eq!(built.summary.rejected, 2);
+    assert_eq!(built.summary.rejected, 3);
     assert_eq!(built.report.rejects_by_reason.get("schema"), Some(&1));
+    assert_eq!(built.report.rejects_by_reason.get("contract"), Some(&1));
     assert_eq!(
         built.report.rejects_by_reason.get("truncated object"),
         Some(&1)

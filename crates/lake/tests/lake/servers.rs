@@ -28,6 +28,23 @@ async fn expected_silver(events: &[serde_json::Value]) -> Vec<(String, bytes::By
     snapshot(&lake, "silver").await
 }
 
+/// Ingests `source` twice (the second run finds nothing: what was stored was acknowledged) and
+/// checks silver is what `events` give from a file.
+async fn feeds_the_lake_once(source: &str, events: &[serde_json::Value]) {
+    let (_dir, lake) = local_lake();
+    assert_eq!(ingest_all(&lake, source).await.read, events.len() as u64);
+    assert_eq!(
+        ingest_all(&lake, source).await.read,
+        0,
+        "what was stored stays acknowledged"
+    );
+    silver_day(&lake, DAY).await;
+    assert_eq!(
+        snapshot(&lake, "silver").await,
+        expected_silver(events).await
+    );
+}
+
 #[tokio::test]
 async fn a_jetstream_durable_consumer_feeds_bronze_once_and_then_only_new_events() {
     let url = env_or("CARTD_TEST_NATS_URL", "nats://127.0.0.1:4222");
@@ -58,19 +75,7 @@ async fn a_jetstream_durable_consumer_feeds_bronze_once_and_then_only_new_events
             .await
             .expect("ack");
     }
-    let (_dir, lake) = local_lake();
-    let source = format!("{url}?stream={stream}");
-    assert_eq!(ingest_all(&lake, &source).await.read, events.len() as u64);
-    assert_eq!(
-        ingest_all(&lake, &source).await.read,
-        0,
-        "acknowledged events stay read"
-    );
-    silver_day(&lake, DAY).await;
-    assert_eq!(
-        snapshot(&lake, "silver").await,
-        expected_silver(&events).await
-    );
+    feeds_the_lake_once(&format!("{url}?stream={stream}"), &events).await;
     context.delete_stream(&stream).await.expect("delete stream");
 }
 
@@ -158,19 +163,11 @@ async fn an_sqs_queue_feeds_bronze_and_its_messages_are_deleted_once_stored() {
             .await
             .expect("send");
     }
-    let (_dir, lake) = local_lake();
-    let source = format!("sqs://{queue}?endpoint={endpoint}&region=us-east-1");
-    assert_eq!(ingest_all(&lake, &source).await.read, events.len() as u64);
-    assert_eq!(
-        ingest_all(&lake, &source).await.read,
-        0,
-        "stored messages are deleted"
-    );
-    silver_day(&lake, DAY).await;
-    assert_eq!(
-        snapshot(&lake, "silver").await,
-        expected_silver(&events).await
-    );
+    feeds_the_lake_once(
+        &format!("sqs://{queue}?endpoint={endpoint}&region=us-east-1"),
+        &events,
+    )
+    .await;
 }
 
 #[tokio::test]
