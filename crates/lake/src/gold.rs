@@ -86,6 +86,7 @@ fn ratio(part: i64, whole: i64) -> Option<f64> {
 /// Builds gold for `options.date`, gates it, and promotes it.
 pub async fn run(lake: &Lake, options: GoldOptions) -> Result<Summary, LakeError> {
     let started = Instant::now();
+    promote::sweep_abandoned(lake, std::time::SystemTime::now()).await?;
     let start = options.date.with_time(Time::MIDNIGHT).assume_utc();
     let day_end = start + time::Duration::DAY;
     let window = time::Duration::try_from(options.abandon_after)

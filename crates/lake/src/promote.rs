@@ -75,6 +75,33 @@ impl Staging {
     }
 }
 
+/// How old a staging folder must be before [`sweep_abandoned`] takes it for a dead run's: far
+/// longer than any run takes.
+pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Deletes what runs that died before promoting (a killed process, a store error midway) left
+/// in `_staging/` more than [`ABANDONED_AFTER`] before `now`. A staging folder is named by its
+/// run's ULID, which carries the run's start time, so no clock of the store is needed. Returns
+/// the number of files deleted.
+pub async fn sweep_abandoned(lake: &Lake, now: std::time::SystemTime) -> Result<usize, LakeError> {
+    let mut deleted = 0;
+    for name in lake.list("_staging").await? {
+        let run = name
+            .strip_prefix("_staging/")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|run| Ulid::from_string(run).ok());
+        let abandoned = run.is_some_and(|run| {
+            now.duration_since(run.datetime())
+                .is_ok_and(|age| age > ABANDONED_AFTER)
+        });
+        if abandoned {
+            lake.delete(&name).await?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
 /// Whether the partition folder `folder` is complete (has its `_SUCCESS`).
 pub async fn is_complete(lake: &Lake, folder: &str) -> Result<bool, LakeError> {
     lake.exists(&format!("{folder}/{SUCCESS}")).await

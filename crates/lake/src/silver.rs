@@ -20,7 +20,7 @@ use crate::bronze;
 use crate::gate::{Check, QualityReport};
 use crate::lake::Lake;
 use crate::parquet_io;
-use crate::promote::Staging;
+use crate::promote::{self, Staging};
 use crate::record::EventRow;
 use crate::schemas::Schemas;
 use crate::summary::{Summary, progress};
@@ -78,6 +78,7 @@ struct Hour {
 /// `Err(GateRefused)` after the report is written; the previous partition stays as it was.
 pub async fn run(lake: &Lake, options: SilverOptions) -> Result<SilverOutcome, LakeError> {
     let started = Instant::now();
+    promote::sweep_abandoned(lake, std::time::SystemTime::now()).await?;
     let schemas = Schemas::load();
     let hours = match options.hour {
         Some(hour) if hour < 24 => vec![hour],

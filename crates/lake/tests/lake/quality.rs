@@ -301,3 +301,29 @@ async fn an_ingest_process_killed_mid_run_and_restarted_loses_nothing() {
         snapshot(&clean, "silver").await
     );
 }
+
+#[tokio::test]
+async fn what_a_dead_run_left_staged_is_swept_a_day_later_and_a_live_runs_is_not() {
+    let (_dir, lake) = local_lake();
+    let now = std::time::SystemTime::now();
+    let two_days_ago = now - std::time::Duration::from_secs(2 * 86_400);
+    let dead = ulid::Ulid::from_datetime(two_days_ago);
+    let live = ulid::Ulid::from_datetime(now);
+    for run in [dead, live] {
+        lake.put(
+            &format!("_staging/{run}/silver/cart_events/date=2026-12-01/part-10.parquet"),
+            Bytes::from_static(b"x"),
+        )
+        .await
+        .expect("put");
+    }
+    assert_eq!(
+        cartd_lake::promote::sweep_abandoned(&lake, now)
+            .await
+            .expect("sweep"),
+        1
+    );
+    let left = lake.list("_staging").await.expect("list");
+    assert_eq!(left.len(), 1);
+    assert!(left[0].contains(&live.to_string()), "{left:?}");
+}
