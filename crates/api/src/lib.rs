@@ -21,6 +21,8 @@
 //! - [`dto`]: JSON shapes.
 //! - [`metrics`]: Prometheus recorder and request metrics.
 //! - [`rate_limit`]: per-client request rate limits.
+//! - [`load`]: the concurrency limit that sheds load instead of queueing it, and request
+//!   timeouts.
 //! - [`readiness`]: dependencies besides the store that `/ready` reports.
 //! - [`rendered`]: a validated cache of rendered carts for reads.
 //! - [`fresh`]: a cart read's warnings (prices changed since a line was added).
@@ -40,6 +42,7 @@ pub mod graphql;
 pub mod identity;
 pub mod integers;
 pub mod listener;
+pub mod load;
 pub mod metrics;
 pub mod order_dto;
 pub mod payments;
@@ -143,7 +146,32 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                 ),
         ),
     );
+    document_load_shedding(&mut document);
     document
+}
+
+/// Every route but the probes may answer `503` when the server sheds load or times a request
+/// out ([`load`]), whatever else it documents.
+fn document_load_shedding(document: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in document.paths.paths.iter_mut() {
+        if matches!(path.as_str(), "/health" | "/ready" | "/metrics") {
+            continue;
+        }
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation
+                .responses
+                .responses
+                .entry("503".to_owned())
+                .or_insert_with(|| utoipa::openapi::Ref::from_response_name("Unavailable").into());
+        }
+    }
 }
 
 /// The OpenAPI document as pretty JSON, as kept in `docs/openapi.json`.
@@ -193,7 +221,8 @@ pub fn router(state: AppState) -> Router {
                 .layer(TraceLayer::new_for_http().make_span_with(make_span))
                 .layer(from_fn(metrics::track))
                 .layer(from_fn(problem::enrich))
-                .layer(from_fn_with_state(state.clone(), rate_limit::enforce)),
+                .layer(from_fn_with_state(state.clone(), rate_limit::enforce))
+                .layer(from_fn_with_state(state.clone(), load::enforce)),
         )
         .with_state(state)
 }

@@ -49,6 +49,8 @@ pub enum Code {
     RateLimited,
     InternalError,
     ServiceUnavailable,
+    Overloaded,
+    RequestTimeout,
     CartLocked,
     CartEmpty,
     QuoteChanged,
@@ -167,6 +169,12 @@ impl Code {
                 S::SERVICE_UNAVAILABLE,
                 "Service unavailable",
             ),
+            Self::Overloaded => ("OVERLOADED", S::SERVICE_UNAVAILABLE, "Overloaded"),
+            Self::RequestTimeout => (
+                "REQUEST_TIMEOUT",
+                S::SERVICE_UNAVAILABLE,
+                "Request timed out",
+            ),
             Self::CartLocked => ("CART_LOCKED", S::CONFLICT, "Cart locked by a checkout"),
             Self::CartEmpty => ("CART_EMPTY", S::UNPROCESSABLE_ENTITY, "Cart empty"),
             Self::QuoteChanged => ("QUOTE_CHANGED", S::CONFLICT, "Totals changed"),
@@ -272,7 +280,8 @@ pub(crate) struct InternalError(Problem);
 /// `503 SERVICE_UNAVAILABLE`, for the OpenAPI document.
 #[derive(ToResponse)]
 #[response(
-    description = "The store or the identity provider cannot be reached now (`SERVICE_UNAVAILABLE`); retry",
+    description = "The store or the identity provider cannot be reached now (`SERVICE_UNAVAILABLE`), the server is at capacity (`OVERLOADED`, with `Retry-After`) or the request ran past the server's time limit (`REQUEST_TIMEOUT`); retry",
+    headers(("Retry-After" = u64, description = "Whole seconds to wait (OVERLOADED, REQUEST_TIMEOUT)")),
     content_type = "application/problem+json"
 )]
 #[allow(dead_code)]

@@ -57,6 +57,9 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Per-client rate limits, when configured.
     pub rate_limit: Option<Arc<RateLimit>>,
+    /// The concurrency limit, its queue and the request timeout (`CARTD_MAX_IN_FLIGHT`,
+    /// `CARTD_MAX_QUEUED`, `CARTD_REQUEST_TIMEOUT`); `None` takes every request.
+    pub load: Option<Arc<crate::load::LoadLimit>>,
     /// Rendered carts for reads (validated against the store on every read).
     pub rendered: Arc<RenderedCarts>,
     /// Which store backend (`sqlite` …), for `/ready`.

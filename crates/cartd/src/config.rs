@@ -508,6 +508,21 @@ pub struct ServeArgs {
     /// Requests a client may burst above its rate (default: the rate itself).
     #[arg(long, env = "CARTD_RATE_BURST", value_name = "CARTD_RATE_BURST")]
     pub rate_burst: Option<u32>,
+    /// Requests handled at once; up to `CARTD_MAX_QUEUED` more wait for a slot, and beyond
+    /// that a request is refused at once with `503 OVERLOADED` (probes never are).
+    #[arg(long, env = "CARTD_MAX_IN_FLIGHT", value_name = "CARTD_MAX_IN_FLIGHT", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+    /// Requests that may wait for a slot (see `CARTD_MAX_IN_FLIGHT`).
+    #[arg(
+        long,
+        env = "CARTD_MAX_QUEUED",
+        value_name = "CARTD_MAX_QUEUED",
+        default_value_t = 1024
+    )]
+    pub max_queued: u32,
+    /// How long a request may run before it is answered `503 REQUEST_TIMEOUT`.
+    #[arg(long, env = "CARTD_REQUEST_TIMEOUT", value_name = "CARTD_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
     /// Event sinks and relay pacing.
     #[command(flatten)]
     pub relay: RelayArgs,

@@ -164,6 +164,11 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         auth: Arc::new(auth),
         metrics: cart_api::metrics::recorder(),
         rate_limit: rate_limit.clone(),
+        load: Some(Arc::new(cart_api::load::LoadLimit::new(
+            args.max_in_flight as usize,
+            args.max_queued as usize,
+            args.request_timeout,
+        ))),
         rendered: Arc::new(RenderedCarts::new(cart_api::state::RENDERED_CART_BUDGET)),
         store_kind: backend.kind(),
         ready_checks: ready_checks.into(),

@@ -1869,6 +1869,33 @@ async fn every_status_answered_is_documented_and_every_documented_status_is_answ
         answered.insert((method.to_string(), template.clone(), 429));
     }
 
+    // A server with no room sheds every request but the probes with 503 OVERLOADED.
+    let full = spawn_with(Options {
+        load: Some(std::sync::Arc::new(cart_api::load::LoadLimit::new(
+            0,
+            0,
+            std::time::Duration::from_secs(60),
+        ))),
+        ..Options::default()
+    })
+    .await;
+    for (method, template) in documented(&app).await.keys() {
+        if matches!(template.as_str(), "/health" | "/ready" | "/metrics") {
+            continue;
+        }
+        let path = template
+            .replace("{cartKey}", &guest())
+            .replace("{itemID}", &unknown_item)
+            .replace("{id}", "book");
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let answer = full
+            .send(full.request(method.clone(), &path).json(&json!({})))
+            .await;
+        assert_eq!(answer.status.as_u16(), 503, "{method} {path}");
+        assert_eq!(answer.code(), "OVERLOADED");
+        answered.insert((method.to_string(), template.clone(), 503));
+    }
+
     let operations = documented(&app).await;
     for (method, template, status) in &answered {
         let statuses = operations

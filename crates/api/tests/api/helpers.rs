@@ -38,6 +38,8 @@ pub struct Options {
     pub wrap_store: Option<WrapStore>,
     /// How totals round (`CARTD_ROUNDING`).
     pub rounding: cart_pricing::Rounding,
+    /// The concurrency limit, its queue and the request timeout (none by default).
+    pub load: Option<Arc<cart_api::load::LoadLimit>>,
 }
 
 impl Default for Options {
@@ -51,6 +53,7 @@ impl Default for Options {
             relay: false,
             wrap_store: None,
             rounding: cart_pricing::Rounding::default(),
+            load: None,
         }
     }
 }
@@ -229,6 +232,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
                 std::num::NonZeroU32::new(burst).expect("burst"),
             ))
         }),
+        load: options.load.clone(),
         rendered: Arc::new(cart_api::rendered::RenderedCarts::new(
             cart_api::state::RENDERED_CART_BUDGET,
         )),
@@ -626,4 +630,59 @@ pub fn cart_part(body: &Value) -> Value {
         members.remove("warnings");
     }
     cart
+}
+
+/// A store whose commits wait at a gate: a write that reaches its commit stays in flight
+/// until the test opens the gate.
+pub struct GatedStore {
+    /// The store it wraps.
+    pub inner: std::sync::Arc<dyn cart_core::Store>,
+    /// Notified as each commit reaches the gate.
+    pub reached: std::sync::Arc<tokio::sync::Notify>,
+    /// One permit per commit let through.
+    pub gate: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl cart_core::Store for GatedStore {
+    async fn load_cart(
+        &self,
+        key: &cart_core::CartKey,
+    ) -> Result<Option<cart_core::Cart>, cart_core::StoreError> {
+        self.inner.load_cart(key).await
+    }
+    async fn cart_stamp(
+        &self,
+        key: &cart_core::CartKey,
+    ) -> Result<Option<cart_core::CartStamp>, cart_core::StoreError> {
+        self.inner.cart_stamp(key).await
+    }
+    async fn commit(&self, commit: cart_core::Commit) -> Result<(), cart_core::StoreError> {
+        self.reached.notify_one();
+        let _pass = self.gate.acquire().await.expect("gate");
+        self.inner.commit(commit).await
+    }
+    async fn idempotency_record(
+        &self,
+        scoped_key: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<cart_core::IdempotencyRecord>, cart_core::StoreError> {
+        self.inner.idempotency_record(scoped_key, now).await
+    }
+    async fn sweep_expired(
+        &self,
+        now: time::OffsetDateTime,
+        batch: usize,
+    ) -> Result<cart_core::SweepReport, cart_core::StoreError> {
+        self.inner.sweep_expired(now, batch).await
+    }
+    async fn pending_events(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<cart_core::OutboxEntry>, cart_core::StoreError> {
+        self.inner.pending_events(limit).await
+    }
+    async fn check(&self) -> Result<(), cart_core::StoreError> {
+        self.inner.check().await
+    }
 }

@@ -155,58 +155,6 @@ async fn a_replayed_clear_is_204_and_does_not_clear_again() {
     assert_eq!(app.get_cart(&key, None).await.body["item_count"], 1);
 }
 
-/// A store whose commits wait at a gate: a write that reaches its commit stays in flight
-/// until the test opens the gate.
-struct GatedStore {
-    inner: std::sync::Arc<dyn cart_core::Store>,
-    reached: std::sync::Arc<tokio::sync::Notify>,
-    gate: std::sync::Arc<tokio::sync::Semaphore>,
-}
-
-#[async_trait::async_trait]
-impl cart_core::Store for GatedStore {
-    async fn load_cart(
-        &self,
-        key: &cart_core::CartKey,
-    ) -> Result<Option<cart_core::Cart>, cart_core::StoreError> {
-        self.inner.load_cart(key).await
-    }
-    async fn cart_stamp(
-        &self,
-        key: &cart_core::CartKey,
-    ) -> Result<Option<cart_core::CartStamp>, cart_core::StoreError> {
-        self.inner.cart_stamp(key).await
-    }
-    async fn commit(&self, commit: cart_core::Commit) -> Result<(), cart_core::StoreError> {
-        self.reached.notify_one();
-        let _pass = self.gate.acquire().await.expect("gate");
-        self.inner.commit(commit).await
-    }
-    async fn idempotency_record(
-        &self,
-        scoped_key: &str,
-        now: time::OffsetDateTime,
-    ) -> Result<Option<cart_core::IdempotencyRecord>, cart_core::StoreError> {
-        self.inner.idempotency_record(scoped_key, now).await
-    }
-    async fn sweep_expired(
-        &self,
-        now: time::OffsetDateTime,
-        batch: usize,
-    ) -> Result<cart_core::SweepReport, cart_core::StoreError> {
-        self.inner.sweep_expired(now, batch).await
-    }
-    async fn pending_events(
-        &self,
-        limit: usize,
-    ) -> Result<Vec<cart_core::OutboxEntry>, cart_core::StoreError> {
-        self.inner.pending_events(limit).await
-    }
-    async fn check(&self) -> Result<(), cart_core::StoreError> {
-        self.inner.check().await
-    }
-}
-
 #[tokio::test]
 async fn a_retry_while_the_first_is_in_flight_is_409_then_a_replay() {
     let reached = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -214,7 +162,7 @@ async fn a_retry_while_the_first_is_in_flight_is_409_then_a_replay() {
     let (hook_reached, hook_gate) = (reached.clone(), gate.clone());
     let app = crate::helpers::spawn_with(crate::helpers::Options {
         wrap_store: Some(Box::new(move |inner| {
-            std::sync::Arc::new(GatedStore {
+            std::sync::Arc::new(crate::helpers::GatedStore {
                 inner,
                 reached: hook_reached,
                 gate: hook_gate,

@@ -205,3 +205,101 @@ async fn a_store_locked_by_someone_else_is_a_503_and_not_ready() {
         StatusCode::CREATED
     );
 }
+
+/// An app whose commits wait at a gate the test opens, behind `load`.
+async fn gated(
+    load: cart_api::load::LoadLimit,
+) -> (
+    crate::helpers::TestApp,
+    std::sync::Arc<tokio::sync::Semaphore>,
+) {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let hook_gate = gate.clone();
+    let app = spawn_with(Options {
+        load: Some(std::sync::Arc::new(load)),
+        wrap_store: Some(Box::new(move |inner| {
+            std::sync::Arc::new(crate::helpers::GatedStore {
+                inner,
+                reached: std::sync::Arc::new(tokio::sync::Notify::new()),
+                gate: hook_gate,
+            })
+        })),
+        ..Options::default()
+    })
+    .await;
+    (app, gate)
+}
+
+/// Waits until `ready` holds, polling (never a timed assertion: the bound only ends a hang).
+async fn until(mut ready: impl FnMut() -> bool) {
+    for _ in 0..2_000 {
+        if ready() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("never happened");
+}
+
+#[tokio::test]
+async fn past_saturation_requests_are_shed_at_once_not_queued_and_service_resumes() {
+    let limit = cart_api::load::LoadLimit::new(2, 2, std::time::Duration::from_secs(60));
+    let (app, gate) = gated(limit).await;
+    let load = app.state.load.clone().expect("a load limit");
+    // Two adds reach their commit and hold both slots; two more wait in the queue.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let request = app
+            .request(Method::POST, &format!("/v1/cart/{}/items", guest()))
+            .json(&serde_json::json!({"product_id": "pen", "quantity": 1}));
+        held.push(tokio::spawn(request.send()));
+    }
+    until(|| load.in_flight() == 2 && load.queued() == 2).await;
+
+    // The server is full: more requests are refused at once, with a code and Retry-After,
+    // while the held ones are still waiting (the gate is closed).
+    for _ in 0..5 {
+        // The bound only ends a hang if the request were queued behind the held ones.
+        let shed = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            app.get_cart(&guest(), None),
+        )
+        .await
+        .expect("answered, not queued");
+        assert_eq!(shed.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(shed.code(), "OVERLOADED");
+        assert_eq!(shed.header("retry-after"), Some("1"));
+    }
+    assert_eq!(load.queued(), 2, "shed requests were not queued");
+    // The probes still answer.
+    let health = app.send(app.request(Method::GET, "/health")).await;
+    assert_eq!(health.status, StatusCode::OK);
+    let metrics = app.send(app.request(Method::GET, "/metrics")).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+
+    gate.add_permits(1_000);
+    for request in held {
+        let answer = request.await.expect("task").expect("answer");
+        assert_eq!(answer.status(), StatusCode::CREATED);
+    }
+    until(|| load.in_flight() == 0 && load.queued() == 0).await;
+    assert_eq!(
+        app.add_product(&guest(), "book", 1).await.status,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn a_request_past_the_time_limit_is_a_503_and_the_server_goes_on() {
+    let limit = cart_api::load::LoadLimit::new(4, 4, std::time::Duration::from_millis(200));
+    let (app, gate) = gated(limit).await;
+    let stuck = app.add_product(&guest(), "pen", 1).await;
+    assert_eq!(stuck.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(stuck.code(), "REQUEST_TIMEOUT");
+    assert_eq!(stuck.header("retry-after"), Some("1"));
+    gate.add_permits(1_000);
+    assert_eq!(
+        app.add_product(&guest(), "book", 1).await.status,
+        StatusCode::CREATED
+    );
+}

@@ -14,8 +14,10 @@ fn stderr(output: &std::process::Output) -> String {
 fn a_bad_setting_is_one_line_naming_it_and_exit_code_2() {
     let (_dir, db) = temp_db();
     let url = store_url(&db);
-    let cases: [(&str, &str); 10] = [
+    let cases: [(&str, &str); 12] = [
         ("CARTD_RATE_BURST", "0"),
+        ("CARTD_MAX_IN_FLIGHT", "0"),
+        ("CARTD_REQUEST_TIMEOUT", "soon"),
         ("CARTD_RECENT_CARTS_MIB", "-1"),
         ("CARTD_RECENT_CARTS_MIB", "100000"),
         ("CARTD_MAX_QUANTITY", "lots"),
