@@ -37,7 +37,8 @@ pub struct Subscription;
 #[SubscriptionRoot]
 impl Subscription {
     /// Every change to one cart from now on (newer than the cart the subscription began with):
-    /// its event type and version, and the cart as it is then (null once it is gone). `key` as in `cart(key:)`, with the same authorization.
+    /// its event type and version, and the cart as it is then (null once it is gone). `key` as
+    /// in `cart(key:)`, with the same authorization.
     /// `TOO_MANY_SUBSCRIPTIONS` when the connection holds its maximum; the stream ends with
     /// `SLOW_SUBSCRIBER` if the client reads too slowly to keep up.
     async fn cart_updated(

@@ -70,6 +70,24 @@ impl Case {
 }
 
 /// The served document's operations: (method, path) → documented statuses.
+/// Every documented operation a limit applies to (all but the probes): its method, its
+/// template, and a path to call it on (a fresh guest, an unknown item, a known product).
+async fn limited_operations(app: &TestApp, unknown_item: &str) -> Vec<(Method, String, String)> {
+    documented(app)
+        .await
+        .into_keys()
+        .filter(|(_, template)| !matches!(template.as_str(), "/health" | "/ready" | "/metrics"))
+        .map(|(method, template)| {
+            let path = template
+                .replace("{cartKey}", &guest())
+                .replace("{itemID}", unknown_item)
+                .replace("{id}", "book");
+            let method = Method::from_bytes(method.as_bytes()).expect("method");
+            (method, template, path)
+        })
+        .collect()
+}
+
 async fn documented(app: &TestApp) -> BTreeMap<(String, String), BTreeSet<u16>> {
     let document = app
         .send(app.request(Method::GET, "/openapi.json"))
@@ -1842,16 +1860,7 @@ async fn every_status_answered_is_documented_and_every_documented_status_is_answ
         ..Options::default()
     })
     .await;
-    let operations = documented(&limited).await;
-    for (method, template) in operations.keys() {
-        if matches!(template.as_str(), "/health" | "/ready" | "/metrics") {
-            continue;
-        }
-        let path = template
-            .replace("{cartKey}", &guest())
-            .replace("{itemID}", &unknown_item)
-            .replace("{id}", "book");
-        let method = Method::from_bytes(method.as_bytes()).expect("method");
+    for (method, template, path) in limited_operations(&limited, &unknown_item).await {
         // The burst is one request: the first may pass, the next is over the rate.
         let mut status = 0;
         for _ in 0..3 {
@@ -1879,15 +1888,7 @@ async fn every_status_answered_is_documented_and_every_documented_status_is_answ
         ..Options::default()
     })
     .await;
-    for (method, template) in documented(&app).await.keys() {
-        if matches!(template.as_str(), "/health" | "/ready" | "/metrics") {
-            continue;
-        }
-        let path = template
-            .replace("{cartKey}", &guest())
-            .replace("{itemID}", &unknown_item)
-            .replace("{id}", "book");
-        let method = Method::from_bytes(method.as_bytes()).expect("method");
+    for (method, template, path) in limited_operations(&app, &unknown_item).await {
         let answer = full
             .send(full.request(method.clone(), &path).json(&json!({})))
             .await;
