@@ -36,11 +36,7 @@ async fn fulfilment_stub(seen: Arc<Mutex<Seen>>) -> String {
                     time::OffsetDateTime::now_utc(),
                 )
                 .is_ok();
-                let key = headers
-                    .get("idempotency-key")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
+                let key = idempotency_key(&headers);
                 {
                     let mut seen = seen.lock().expect("lock");
                     *seen.calls.entry(key).or_default() += 1;
@@ -407,16 +403,21 @@ async fn sigkill_during_payments_leaves_every_order_its_stock_and_its_cart_consi
     check(Some(ORDERS)).await;
 }
 
+/// The `Idempotency-Key` a fulfilment call carries (the order's), or empty.
+fn idempotency_key(headers: &HeaderMap) -> String {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// A fulfilment endpoint that refuses each order's first call (`503`) and takes the next.
 async fn flaky_stub(seen: Arc<Mutex<Seen>>) -> String {
     fulfilment_endpoint(axum::routing::post(move |headers: HeaderMap| {
         let seen = seen.clone();
         async move {
-            let key = headers
-                .get("idempotency-key")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
+            let key = idempotency_key(&headers);
             let mut seen = seen.lock().expect("lock");
             let calls = seen.calls.entry(key).or_default();
             *calls += 1;
