@@ -90,9 +90,12 @@ async fn broken_events_and_a_truncated_object_are_quarantined_with_their_reason(
     misnamed["id"] = json!(uuid::Uuid::now_v7());
     misnamed["subject"] = json!("someone-else");
     events.push(misnamed);
+    let mut records = as_bytes(&events);
+    // Not JSON at all: it has no time, so bronze files it under the hour it was ingested.
+    records.push(Bytes::from_static("{\"id\": \"ü\", truncated".as_bytes()));
     let mut writer = BronzeWriter::new(lake.clone());
     writer
-        .write(&as_bytes(&events), datetime!(2026-12-01 15:00 UTC))
+        .write(&records, datetime!(2026-12-01 15:00 UTC))
         .await
         .expect("write");
     // An object cut short, as a crash in the middle of an upload of another tool would leave.
@@ -111,7 +114,8 @@ async fn broken_events_and_a_truncated_object_are_quarantined_with_their_reason(
         max_reject_ratio: 0.5,
     };
     let built = silver::run(&lake, options).await.expect("silver");
-    assert_eq!(built.summary.rejected, 3);
+    assert_eq!(built.summary.rejected, 4);
+    assert_eq!(built.report.rejects_by_reason.get("not JSON"), Some(&1));
     assert_eq!(built.report.rejects_by_reason.get("schema"), Some(&1));
     assert_eq!(built.report.rejects_by_reason.get("contract"), Some(&1));
     assert_eq!(
