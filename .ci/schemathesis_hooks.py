@@ -96,6 +96,7 @@ CARTD_REFUSAL_CODES = frozenset(
         "INVALID_TRANSITION",
         "SIGNATURE_INVALID",
         "PAYMENT_AMOUNT_MISMATCH",
+        "CATALOG_REMOTE",
         # GraphQL's own.
         "GRAPHQL_PARSE_FAILED",
         "GRAPHQL_VALIDATION_FAILED",

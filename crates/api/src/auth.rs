@@ -6,8 +6,8 @@
 //! and may read and change any cart.
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 
 use cart_core::{CartKey, GuestId, UserId};
 
@@ -108,27 +108,38 @@ fn missing_token() -> ApiError {
     )
 }
 
+/// The bearer token of `headers`: `None` without an `Authorization` header, an error when the
+/// header is there but is not `Bearer <token>`.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(Some)
+        .ok_or_else(|| ApiError::new(Code::Unauthorized, "Authorization must be `Bearer <token>`"))
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Ok(Self::Anonymous);
-        };
+        // The rate limiter verified the token already when it had to know the user.
+        if let Some(caller) = parts.extensions.get::<Self>() {
+            return Ok(caller.clone());
+        }
         // A credential that is present but wrong is refused even on guest routes: a forged
         // token must never pass as "no token".
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::new(Code::Unauthorized, "Authorization must be `Bearer <token>`")
-            })?;
-        state.auth.verify(token).await.map(Self::from)
+        match bearer_token(&parts.headers)? {
+            None => Ok(Self::Anonymous),
+            Some(token) => state.auth.verify(token).await.map(Self::from),
+        }
     }
 }

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
@@ -62,14 +61,11 @@ fn exempt(path: &str) -> bool {
     matches!(path, "/health" | "/ready" | "/metrics")
 }
 
+/// The problem, with `Retry-After` (from `retry_after_seconds`, see [`ApiError`]).
 fn unavailable(code: Code, message: &str) -> Response {
-    let mut response = ApiError::new(code, message)
+    ApiError::new(code, message)
         .with_details(serde_json::json!({"retry_after_seconds": RETRY_AFTER_SECONDS}))
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
-    response
+        .into_response()
 }
 
 /// Middleware: sheds what the server cannot take and times out what runs too long.

@@ -63,6 +63,8 @@ pub enum Code {
     InvalidTransition,
     SignatureInvalid,
     PaymentAmountMismatch,
+    CatalogUnavailable,
+    CatalogRemote,
 }
 
 impl Code {
@@ -217,6 +219,12 @@ impl Code {
                 S::UNPROCESSABLE_ENTITY,
                 "Payment does not match the order",
             ),
+            Self::CatalogUnavailable => (
+                "CATALOG_UNAVAILABLE",
+                S::SERVICE_UNAVAILABLE,
+                "Catalog unavailable",
+            ),
+            Self::CatalogRemote => ("CATALOG_REMOTE", S::CONFLICT, "Catalog is remote"),
         }
     }
 }
@@ -280,8 +288,8 @@ pub(crate) struct InternalError(Problem);
 /// `503 SERVICE_UNAVAILABLE`, for the OpenAPI document.
 #[derive(ToResponse)]
 #[response(
-    description = "The store or the identity provider cannot be reached now (`SERVICE_UNAVAILABLE`), the server is at capacity (`OVERLOADED`, with `Retry-After`) or the request ran past the server's time limit (`REQUEST_TIMEOUT`); retry",
-    headers(("Retry-After" = u64, description = "Whole seconds to wait (OVERLOADED, REQUEST_TIMEOUT)")),
+    description = "The store or the identity provider cannot be reached now (`SERVICE_UNAVAILABLE`), the server is at capacity (`OVERLOADED`, with `Retry-After`), the request ran past the server's time limit (`REQUEST_TIMEOUT`), or a remote catalog cannot be reached and does not know the product (`CATALOG_UNAVAILABLE`, with `Retry-After`); retry",
+    headers(("Retry-After" = u64, description = "Whole seconds to wait (OVERLOADED, REQUEST_TIMEOUT, CATALOG_UNAVAILABLE)")),
     content_type = "application/problem+json"
 )]
 #[allow(dead_code)]
@@ -298,7 +306,8 @@ impl ApiError {
         }
     }
 
-    /// Adds code-specific members.
+    /// Adds code-specific members. A `retry_after_seconds` member is also sent as the
+    /// `Retry-After` header, so the two never disagree.
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = details;
         self
@@ -357,6 +366,13 @@ impl ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self
+            .details
+            .get("retry_after_seconds")
+            .and_then(Value::as_u64)
+        {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.code == Code::Unauthorized {
             headers.insert(
                 header::WWW_AUTHENTICATE,
@@ -495,6 +511,21 @@ impl From<CartError> for ApiError {
                 Code::InvalidTransition,
                 json!({"status": invalid.from.as_str(), "action": invalid.action.as_str()}),
             ),
+            CartError::Store(StoreError::CatalogUnavailable {
+                reason,
+                retry_after,
+            }) => {
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                return Self {
+                    cause: Some(reason.clone()),
+                    ..Self::new(
+                        Code::CatalogUnavailable,
+                        "the catalog service cannot be reached; retry later",
+                    )
+                    .with_details(json!({"retry_after_seconds": seconds.max(1)}))
+                };
+            }
+            CartError::Store(StoreError::CatalogRemote) => (Code::CatalogRemote, json!({})),
             CartError::Store(StoreError::Unavailable(cause)) => {
                 return Self {
                     cause: Some(cause.clone()),

@@ -5,7 +5,7 @@
 //! Settings are looked up for the region itself and then, for a subdivision (`US-CA`), for its
 //! country (`US`): a shop taxing every state alike configures the country once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use cart_core::{
     Cart, CartError, Currency, PricingKind, PricingSettings, Product, ProductId, PromotionCode,
@@ -149,16 +149,37 @@ async fn products<'a>(
     state: &AppState,
     ids: impl Iterator<Item = &'a ProductId>,
 ) -> Result<HashMap<ProductId, Product>, ApiError> {
+    let (found, _) = lookup(state, ids, false).await?;
+    Ok(found)
+}
+
+/// The catalog entries of `ids`, each read once, and the ids a remote catalog could not be
+/// asked about just now (when `tolerate_unavailable`; otherwise that is an error).
+async fn lookup<'a>(
+    state: &AppState,
+    ids: impl Iterator<Item = &'a ProductId>,
+    tolerate_unavailable: bool,
+) -> Result<(HashMap<ProductId, Product>, HashSet<ProductId>), ApiError> {
     let mut found = HashMap::new();
+    let mut unknown = HashSet::new();
     for id in ids {
-        if found.contains_key(id) {
+        if found.contains_key(id) || unknown.contains(id) {
             continue;
         }
-        if let Some(product) = state.service.product(id).await? {
-            found.insert(id.clone(), product);
+        match state.service.product(id).await {
+            Ok(Some(product)) => {
+                found.insert(id.clone(), product);
+            }
+            Ok(None) => {}
+            Err(CartError::Store(StoreError::CatalogUnavailable { .. }))
+                if tolerate_unavailable =>
+            {
+                unknown.insert(id.clone());
+            }
+            Err(error) => return Err(error.into()),
         }
     }
-    Ok(found)
+    Ok((found, unknown))
 }
 
 /// Prices `lines` in `currency` for `region` with `codes`, at `now`.
@@ -218,10 +239,22 @@ fn freshness(cart: &Cart, catalog: &HashMap<ProductId, Product>) -> Vec<Warning>
         .collect()
 }
 
-/// `cart`'s freshness warnings against the catalog now (what a cart read shows).
+/// `cart`'s freshness warnings against the catalog now (what a cart read shows). A cart read
+/// never fails for a remote catalog that cannot be reached: its lines keep their stored prices,
+/// and lines whose product cannot be checked now get no warning.
 pub async fn freshness_of(state: &AppState, cart: &Cart) -> Result<Vec<Warning>, ApiError> {
-    let catalog = products(state, cart.items().iter().map(|line| line.product_id())).await?;
-    Ok(freshness(cart, &catalog))
+    let (catalog, unknown) = lookup(
+        state,
+        cart.items().iter().map(|line| line.product_id()),
+        true,
+    )
+    .await?;
+    let mut warnings = freshness(cart, &catalog);
+    warnings.retain(|warning| match warning {
+        Warning::ProductUnavailable { product_id, .. } => !unknown.contains(product_id),
+        _ => true,
+    });
+    Ok(warnings)
 }
 
 /// Checkout's port to pricing: the totals of the cart checkout read, and their quote token.

@@ -11,11 +11,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
 use cart_api::graphql::GraphqlConfig;
+use cart_api::rate_limit::Quota;
 use cart_api::{AuthConfig, JwksConfig};
 use cart_core::{CartPolicy, Limits};
 use cart_events::{RelayConfig, SinkUrl};
 use cart_store::StoreUrl;
 use cart_store::caching::CacheConfig;
+use cart_store::remote::{BreakerConfig, FieldMap, RemoteCatalogConfig, UrlTemplate};
+use cart_store::url::RedisOptions;
 
 /// cartd: the shopping-cart service.
 #[derive(Debug, Parser)]
@@ -477,6 +480,10 @@ pub struct ServeArgs {
     /// this time.
     #[arg(long, env = "CARTD_CATALOG_CACHE_TTL", value_name = "CARTD_CATALOG_CACHE_TTL", default_value = "2s", value_parser = parse_duration)]
     pub catalog_cache_ttl: Duration,
+    /// Where products come from: `builtin` (the store's own catalog), or a catalog service's
+    /// product URL with `{id}` in place of the product id.
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
     /// MiB of memory for the carts this process committed last, from which the next write to
     /// the same cart starts instead of reading the store (0: every write reads the store).
     #[arg(
@@ -508,6 +515,10 @@ pub struct ServeArgs {
     /// Requests a client may burst above its rate (default: the rate itself).
     #[arg(long, env = "CARTD_RATE_BURST", value_name = "CARTD_RATE_BURST")]
     pub rate_burst: Option<u32>,
+    /// Where the rate limits' budgets live: a Redis URL (`redis://HOST[:PORT][/DB][?prefix=cartd&timeout=2s]`)
+    /// shares them between replicas; unset, each replica keeps its own.
+    #[arg(long, env = "CARTD_RATE_LIMIT_STORE", value_name = "CARTD_RATE_LIMIT_STORE", value_parser = parse_rate_limit_store)]
+    pub rate_limit_store: Option<RedisOptions>,
     /// Requests handled at once; up to `CARTD_MAX_QUEUED` more wait for a slot, and beyond
     /// that a request is refused at once with `503 OVERLOADED` (probes never are).
     #[arg(long, env = "CARTD_MAX_IN_FLIGHT", value_name = "CARTD_MAX_IN_FLIGHT", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
@@ -722,6 +733,84 @@ pub struct TokenArgs {
     pub jwt: JwtArgs,
 }
 
+/// The catalog's source (`CARTD_CATALOG`) and, for a remote one, how it is called.
+#[derive(Debug, Clone, Args)]
+pub struct CatalogArgs {
+    /// `builtin`, or a product URL template such as `http://catalog:8080/products/{id}`.
+    #[arg(long = "catalog", env = "CARTD_CATALOG", value_name = "CARTD_CATALOG", default_value = "builtin", value_parser = parse_catalog)]
+    pub source: CatalogSource,
+    /// Where a remote catalog's JSON keeps each field: `name=title,unit_price=price*100,currency='EUR'`.
+    #[arg(long, env = "CARTD_CATALOG_FIELDS", value_name = "CARTD_CATALOG_FIELDS", default_value = "", value_parser = parse_catalog_fields)]
+    pub catalog_fields: FieldMap,
+    /// The most one call to a remote catalog may take.
+    #[arg(long, env = "CARTD_CATALOG_TIMEOUT", value_name = "CARTD_CATALOG_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub catalog_timeout: Duration,
+    /// Retries of a remote catalog call that timed out or failed with 429/5xx.
+    #[arg(long, env = "CARTD_CATALOG_RETRIES", value_name = "CARTD_CATALOG_RETRIES", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub catalog_retries: u32,
+    /// Failed remote catalog lookups within `CARTD_CATALOG_BREAKER_WINDOW` that open the
+    /// circuit breaker.
+    #[arg(long, env = "CARTD_CATALOG_BREAKER_FAILURES", value_name = "CARTD_CATALOG_BREAKER_FAILURES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub catalog_breaker_failures: u32,
+    /// How far back failed lookups count.
+    #[arg(long, env = "CARTD_CATALOG_BREAKER_WINDOW", value_name = "CARTD_CATALOG_BREAKER_WINDOW", default_value = "30s", value_parser = parse_duration)]
+    pub catalog_breaker_window: Duration,
+    /// How long an open breaker sends nothing before one probe lookup.
+    #[arg(long, env = "CARTD_CATALOG_BREAKER_COOLDOWN", value_name = "CARTD_CATALOG_BREAKER_COOLDOWN", default_value = "10s", value_parser = parse_duration)]
+    pub catalog_breaker_cooldown: Duration,
+}
+
+/// `CARTD_CATALOG`: the store's catalog, or a catalog service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogSource {
+    /// Products live in the store (`PUT /v1/products/{id}`, `cartd catalog import`).
+    Builtin,
+    /// Products are read from a catalog service.
+    Remote(UrlTemplate),
+}
+
+impl CatalogArgs {
+    /// The remote catalog's settings, when `CARTD_CATALOG` names one; answers are reused for
+    /// `cache_ttl`.
+    pub fn remote(&self, cache_ttl: Duration) -> Result<Option<RemoteCatalogConfig>, SettingError> {
+        let CatalogSource::Remote(template) = &self.source else {
+            return Ok(None);
+        };
+        if self.catalog_timeout.is_zero() {
+            return Err(SettingError {
+                setting: "CARTD_CATALOG_TIMEOUT",
+                reason: "must be more than 0s".into(),
+            });
+        }
+        Ok(Some(RemoteCatalogConfig {
+            template: template.clone(),
+            fields: self.catalog_fields.clone(),
+            timeout: self.catalog_timeout,
+            attempts: self.catalog_retries + 1,
+            backoff: Duration::from_millis(100),
+            cache_ttl,
+            breaker: BreakerConfig {
+                failures: self.catalog_breaker_failures,
+                window: self.catalog_breaker_window,
+                cooldown: self.catalog_breaker_cooldown,
+            },
+        }))
+    }
+}
+
+fn parse_catalog(raw: &str) -> Result<CatalogSource, String> {
+    if raw == "builtin" {
+        return Ok(CatalogSource::Builtin);
+    }
+    UrlTemplate::parse(raw)
+        .map(CatalogSource::Remote)
+        .map_err(|e| format!("`builtin` or a URL template: {e}"))
+}
+
+fn parse_catalog_fields(raw: &str) -> Result<FieldMap, String> {
+    FieldMap::parse(raw).map_err(|e| e.to_string())
+}
+
 /// A setting that parsed but makes no sense; printed as `error: NAME: reason`.
 #[derive(Debug)]
 pub struct SettingError {
@@ -733,6 +822,15 @@ pub struct SettingError {
 
 fn parse_store_url(raw: &str) -> Result<StoreUrl, String> {
     StoreUrl::parse(raw).map_err(|e| e.to_string())
+}
+
+/// `CARTD_RATE_LIMIT_STORE`: a Redis URL, read as the Redis store's are.
+fn parse_rate_limit_store(raw: &str) -> Result<RedisOptions, String> {
+    match StoreUrl::parse(raw) {
+        Ok(StoreUrl::Redis(options)) => Ok(options),
+        Ok(_) => Err("must be a redis:// or rediss:// URL".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The parsed `CARTD_EVENTS` list (a newtype so clap takes it as one value).
@@ -802,8 +900,9 @@ impl ServeArgs {
         })
     }
 
-    /// The rate limit, if one is configured: `(rate per second, burst)`.
-    pub fn rate_limit(&self) -> Result<Option<(NonZeroU32, NonZeroU32)>, SettingError> {
+    /// The rate limit, if one is configured: its quota, and the Redis holding the budgets
+    /// when they are shared.
+    pub fn rate_limit(&self) -> Result<Option<(Quota, Option<RedisOptions>)>, SettingError> {
         let burst = self
             .rate_burst
             .map(|burst| {
@@ -813,7 +912,20 @@ impl ServeArgs {
                 })
             })
             .transpose()?;
-        Ok(NonZeroU32::new(self.rate_limit).map(|rate| (rate, burst.unwrap_or(rate))))
+        let Some(rate) = NonZeroU32::new(self.rate_limit) else {
+            return match self.rate_limit_store {
+                Some(_) => Err(SettingError {
+                    setting: "CARTD_RATE_LIMIT_STORE",
+                    reason: "needs CARTD_RATE_LIMIT (rate limiting is off)".into(),
+                }),
+                None => Ok(None),
+            };
+        };
+        let quota = Quota {
+            rate,
+            burst: burst.unwrap_or(rate),
+        };
+        Ok(Some((quota, self.rate_limit_store.clone())))
     }
 
     /// The GraphQL endpoint's limits.

@@ -10,13 +10,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use cart_api::identity::AuthConfigError;
-use cart_api::rate_limit::RateLimit;
+use cart_api::rate_limit::{LocalRateLimit, RateLimit, SharedRateLimit};
 use cart_api::rendered::RenderedCarts;
 use cart_api::{AppState, Authenticator, Shared};
 use cart_core::{CartService, RandomIds, SystemClock};
+use cart_store::remote::{BreakerState, RemoteCatalog};
+use cart_store::url::RedisOptions;
 
 use crate::Failure;
-use crate::config::{ServeArgs, redacted_url};
+use crate::config::{CatalogSource, ServeArgs, redacted_url};
 use crate::demo;
 
 /// Runs the server until a shutdown signal.
@@ -26,9 +28,16 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let caches = args.caches()?;
     let graphql = args.graphql()?;
     args.check_sweeper()?;
-    let rate_limit = args
-        .rate_limit()?
-        .map(|(rate, burst)| Arc::new(RateLimit::new(rate, burst)));
+    let rate_limit = match args.rate_limit()? {
+        None => None,
+        Some((quota, None)) => Some(Arc::new(RateLimit::Local(LocalRateLimit::new(quota)))),
+        Some((quota, Some(redis))) => {
+            let shared = SharedRateLimit::connect(&redis.url, &redis.prefix, redis.timeout, quota)
+                .await
+                .map_err(|e| Failure::Usage(format!("CARTD_RATE_LIMIT_STORE: {e}")))?;
+            Some(Arc::new(RateLimit::Shared(shared)))
+        }
+    };
     let auth_config = args.jwt.auth_config(&args.admin_scope)?;
     let auth = Authenticator::new(&auth_config).map_err(|e| {
         let setting = match e {
@@ -55,6 +64,12 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         sweep_interval_secs = args.sweep_interval.as_secs(),
         sweep_batch = args.sweep_batch,
         catalog_cache_ttl_ms = args.catalog_cache_ttl.as_millis() as u64,
+        catalog = %match &args.catalog.source {
+            CatalogSource::Builtin => "builtin".to_owned(),
+            CatalogSource::Remote(template) => template.redacted(),
+        },
+        catalog_timeout_ms = args.catalog.catalog_timeout.as_millis() as u64,
+        catalog_retries = args.catalog.catalog_retries,
         recent_carts_mib = args.recent_carts_mib,
         demo_catalog = args.demo_catalog,
         relay = !args.no_relay,
@@ -67,6 +82,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         outbox_retention_secs = args.relay.outbox_retention.as_secs(),
         rate_limit_per_second = args.rate_limit,
         rate_burst = ?args.rate_burst,
+        rate_limit_store = ?args.rate_limit_store.as_ref().map(RedisOptions::redacted),
         payment_webhook_secret = if args.orders.payment_webhook_secret.is_some() { "[redacted]" } else { "(none)" },
         checkout_ttl_secs = args.orders.checkout_ttl.as_secs(),
         worker_source = ?args.orders.worker_source,
@@ -96,8 +112,17 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         .with_context(|| format!("cannot open the store {}", redacted_url(&args.store.url)))?;
     // A new install (an empty catalog) gets the demo data; a store with a catalog of its own
     // never does, so a shop's store is never given demo codes.
-    let new_install =
-        args.demo_catalog && backend.catalog().product_count().await.context("catalog")? == 0;
+    let remote_catalog = args
+        .catalog
+        .remote(args.catalog_cache_ttl)?
+        .map(RemoteCatalog::new)
+        .transpose()
+        .context("the remote catalog")?
+        .map(Arc::new);
+    // A shop with a catalog service is not a new install to fill with demo books.
+    let new_install = args.demo_catalog
+        && remote_catalog.is_none()
+        && backend.catalog().product_count().await.context("catalog")? == 0;
     if new_install {
         let products = demo::products()?;
         let count = products.len();
@@ -125,7 +150,10 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     }
 
     let clock: Arc<dyn cart_core::Clock> = Arc::new(SystemClock);
-    let cached = backend.clone().with_caches(clock.clone(), caches);
+    let mut cached = backend.clone().with_caches(clock.clone(), caches);
+    if let Some(remote) = &remote_catalog {
+        cached = cached.with_catalog(remote.clone());
+    }
     let payments: Arc<dyn cart_core::PaymentProvider> =
         Arc::new(cart_api::payments::WebhookPayments);
     let service = Arc::new(
@@ -154,6 +182,9 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let mut ready_checks: Vec<Arc<dyn cart_api::readiness::ReadyCheck>> = Vec::new();
     if let Some(relay) = &relay {
         ready_checks.push(Arc::new(crate::relay::EventsCheck(relay.status())));
+    }
+    if let Some(remote) = remote_catalog {
+        ready_checks.push(Arc::new(CatalogCheck(remote)));
     }
     let state = AppState::new(Shared {
         service: service.clone(),
@@ -266,6 +297,29 @@ async fn sweep(
             Ok(0) => {}
             Ok(expired) => tracing::info!(orders = expired, "expired orders never paid"),
             Err(e) => tracing::warn!(error = %e, "expiring unpaid orders failed; will retry"),
+        }
+    }
+}
+
+/// The remote catalog's circuit breaker under `checks` in `/ready`: open or probing is
+/// *degraded* (carts and cached products still work), never *not ready*.
+struct CatalogCheck(Arc<RemoteCatalog>);
+
+impl cart_api::readiness::ReadyCheck for CatalogCheck {
+    fn name(&self) -> &'static str {
+        "catalog"
+    }
+
+    fn readiness(&self) -> cart_api::readiness::Readiness {
+        use cart_api::readiness::Readiness;
+        match self.0.breaker_state() {
+            BreakerState::Closed => Readiness::Ok(None),
+            BreakerState::Open => Readiness::Degraded(
+                "the catalog service is failing; its circuit breaker is open".into(),
+            ),
+            BreakerState::HalfOpen => Readiness::Degraded(
+                "the catalog service was failing; probing whether it is back".into(),
+            ),
         }
     }
 }

@@ -216,6 +216,19 @@ pub enum StoreError {
     /// must stop publishing and must not mark anything published.
     #[error("the relay lease is held by another relay")]
     LeaseLost,
+    /// The remote catalog (`CARTD_CATALOG`) cannot answer and nothing it said before is
+    /// remembered: it failed, timed out, or its circuit breaker is open. Worth retrying after
+    /// `retry_after`.
+    #[error("catalog unavailable: {reason}")]
+    CatalogUnavailable {
+        /// What went wrong, for logs.
+        reason: String,
+        /// How long until the catalog is tried again.
+        retry_after: std::time::Duration,
+    },
+    /// The catalog is a remote service: products are listed and changed there, not in cartd.
+    #[error("the catalog is a remote service; products are listed and changed there")]
+    CatalogRemote,
     /// Anything else; the message is for logs, never for clients.
     #[error("store failure: {0}")]
     Internal(String),

@@ -11,6 +11,8 @@
 //!   commit is grouped with other carts' into one statement.
 //! - [`redis`]: Redis (feature `redis`): one Lua script per commit, the outbox in a stream.
 //! - [`dynamodb`]: DynamoDB (feature `dynamodb`): one table, `TransactWriteItems` per commit.
+//! - [`remote`]: a catalog kept by another service, over HTTP (feature `remote-catalog`), with
+//!   retries, a cache and a circuit breaker.
 //! - `columns` (private): stored columns to and from domain values (products, versions,
 //!   millisecond times), shared by the backends.
 //! - `tests/conformance.rs`: the conformance suite every backend runs.
@@ -43,6 +45,8 @@ mod idempotency_doc;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "remote-catalog")]
+pub mod remote;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod url;
@@ -126,6 +130,13 @@ impl Backend {
                 config.catalog_ttl,
             ));
         }
+        self
+    }
+
+    /// The same backend with products read from `catalog` instead of the store (a remote
+    /// catalog service, `CARTD_CATALOG`).
+    pub fn with_catalog(mut self, catalog: Arc<dyn Catalog>) -> Self {
+        self.catalog = catalog;
         self
     }
 

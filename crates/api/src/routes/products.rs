@@ -61,6 +61,7 @@ fn product_id(raw: &str) -> Result<ProductId, ApiError> {
     responses(
         (status = 200, description = "A page of products", body = ProductPage),
         (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The catalog is a remote service (`CATALOG_REMOTE`): list products there", body = Problem, content_type = "application/problem+json"),
         (status = 429, response = RateLimited),
         (status = 500, response = InternalError),
         (status = 503, response = Unavailable),
@@ -128,6 +129,7 @@ async fn get_product(
         (status = 400, description = "Invalid product or product id", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The catalog is a remote service (`CATALOG_REMOTE`): change products there", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json in UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 429, response = RateLimited),

@@ -1207,6 +1207,16 @@ const PRODUCED_ELSEWHERE: &[(&str, u16, &str)] = &[
         "IDEMPOTENCY_IN_FLIGHT needs a concurrent writer: idempotency.rs",
     ),
     ("GET /ready", 503, "a store that does not answer: ops.rs"),
+    (
+        "GET /v1/products",
+        409,
+        "CATALOG_REMOTE needs a remote catalog: crates/cartd/tests/cli/catalog.rs",
+    ),
+    (
+        "PUT /v1/products/{id}",
+        409,
+        "CATALOG_REMOTE needs a remote catalog: crates/cartd/tests/cli/catalog.rs",
+    ),
 ];
 
 fn produced_elsewhere(operation: &str, status: u16) -> bool {

@@ -227,9 +227,11 @@ pub async fn spawn_with(options: Options) -> TestApp {
         auth: Arc::new(auth),
         metrics: cart_api::metrics::recorder(),
         rate_limit: options.rate_limit.map(|(rate, burst)| {
-            Arc::new(cart_api::rate_limit::RateLimit::new(
-                std::num::NonZeroU32::new(rate).expect("rate"),
-                std::num::NonZeroU32::new(burst).expect("burst"),
+            Arc::new(cart_api::rate_limit::RateLimit::Local(
+                cart_api::rate_limit::LocalRateLimit::new(cart_api::rate_limit::Quota {
+                    rate: std::num::NonZeroU32::new(rate).expect("rate"),
+                    burst: std::num::NonZeroU32::new(burst).expect("burst"),
+                }),
             ))
         }),
         load: options.load.clone(),

@@ -21,3 +21,4 @@ mod ops;
 mod pricing_settings;
 mod products;
 mod replicas;
+mod shared_limits;

@@ -14,8 +14,16 @@ fn stderr(output: &std::process::Output) -> String {
 fn a_bad_setting_is_one_line_naming_it_and_exit_code_2() {
     let (_dir, db) = temp_db();
     let url = store_url(&db);
-    let cases: [(&str, &str); 12] = [
+    let cases: [(&str, &str); 19] = [
         ("CARTD_RATE_BURST", "0"),
+        ("CARTD_CATALOG", "catalog:8080/products/{id}"),
+        ("CARTD_CATALOG", "http://catalog:8080/products"),
+        ("CARTD_CATALOG_FIELDS", "colour=c"),
+        ("CARTD_CATALOG_FIELDS", "unit_price=price*0"),
+        ("CARTD_CATALOG_RETRIES", "11"),
+        ("CARTD_RATE_LIMIT_STORE", "postgres://127.0.0.1/test"),
+        // Without CARTD_RATE_LIMIT there is nothing to share.
+        ("CARTD_RATE_LIMIT_STORE", "redis://127.0.0.1:6379"),
         ("CARTD_MAX_IN_FLIGHT", "0"),
         ("CARTD_REQUEST_TIMEOUT", "soon"),
         ("CARTD_RECENT_CARTS_MIB", "-1"),

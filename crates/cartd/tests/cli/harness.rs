@@ -129,6 +129,26 @@ impl Drop for Server {
     }
 }
 
+/// A token for user `sub`, signed with the test servers' secret.
+pub fn user_token(sub: &str) -> String {
+    minted(&["token", "--sub", sub])
+}
+
+/// An admin token for the test servers.
+pub fn admin_token() -> String {
+    minted(&["token", "--sub", "ops", "--scope", "cart:admin"])
+}
+
+fn minted(args: &[&str]) -> String {
+    let output = run(args, &[("CARTD_JWT_SECRET", SECRET)]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// A temporary database path.
 pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");

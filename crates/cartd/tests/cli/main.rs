@@ -2,6 +2,7 @@
 //! safety under SIGKILL.
 
 mod backends;
+mod catalog;
 mod commands;
 mod crash;
 mod events;
@@ -9,5 +10,6 @@ mod graphql;
 mod harness;
 mod identity;
 mod orders;
+mod rate_limits;
 #[cfg(unix)]
 mod readme;

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{SECRET, Server, cartd, guest, run, store_url, temp_db};
+use crate::harness::{Server, admin_token, cartd, guest, run, store_url, temp_db};
 
 const WEBHOOK_SECRET: &str = "whsec-cli-test";
 
@@ -166,18 +166,6 @@ async fn fulfilled_orders(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// An admin token for the test servers.
-fn admin_token() -> String {
-    let output = run(
-        &["token", "--sub", "ops", "--scope", "cart:admin"],
-        &[("CARTD_JWT_SECRET", SECRET)],
-    );
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned()
 }
 
 /// `cartd worker` on `db`, fulfilling at `url`.
