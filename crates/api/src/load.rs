@@ -36,6 +36,9 @@ impl LoadLimit {
     /// At most `max_in_flight` requests handled at once, `max_queued` more waiting, each cut
     /// off after `timeout`.
     pub fn new(max_in_flight: usize, max_queued: usize, timeout: Duration) -> Self {
+        // Present from the start, so an alert on their increase sees the first refusal.
+        metrics::counter!("cartd_http_shed_total").increment(0);
+        metrics::counter!("cartd_http_timeouts_total").increment(0);
         Self {
             admission: Arc::new(Semaphore::new(max_in_flight + max_queued)),
             running: Arc::new(Semaphore::new(max_in_flight)),

@@ -20,6 +20,21 @@ const BUCKETS: &[f64] = &[
 /// store's carts per group-commit statement): 1 to 1,000.
 const CARTS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1000.0];
 
+/// Buckets for amounts of money in minor units (names ending in `_minor_units`, such as the
+/// value of checkouts): 1.00 to 10,000.00 in a two-decimal currency.
+const MONEY: &[f64] = &[
+    100.0,
+    500.0,
+    1_000.0,
+    2_500.0,
+    5_000.0,
+    10_000.0,
+    25_000.0,
+    50_000.0,
+    100_000.0,
+    1_000_000.0,
+];
+
 /// Installs the global recorder on first use and returns its handle (later calls share it, so
 /// tests may build many routers in one process).
 pub fn recorder() -> PrometheusHandle {
@@ -29,6 +44,9 @@ pub fn recorder() -> PrometheusHandle {
             let builder = PrometheusBuilder::new()
                 .set_buckets(BUCKETS)
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_carts".into()), CARTS))
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Suffix("_minor_units".into()), MONEY)
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();

@@ -539,7 +539,9 @@ impl From<CartError> for ApiError {
 }
 
 /// Middleware: fills the `instance` and `request_id` members of every problem response from the
-/// request, and logs the error (with its internal cause for 5xx) inside the request's span.
+/// request, counts it by code (`cartd_http_problems_total`, what alerts tell a store outage
+/// from a catalog outage by), and logs the error (with its internal cause for 5xx) inside the
+/// request's span.
 pub async fn enrich(request: Request, next: Next) -> Response {
     let instance = request.uri().path().to_owned();
     let request_id = request
@@ -552,6 +554,7 @@ pub async fn enrich(request: Request, next: Next) -> Response {
     let Some(error) = response.extensions_mut().remove::<ApiError>() else {
         return response;
     };
+    metrics::counter!("cartd_http_problems_total", "code" => error.code.as_str()).increment(1);
     if error.code.status().is_server_error() {
         tracing::error!(code = error.code.as_str(), cause = ?error.cause, "request failed");
     } else {

@@ -14,6 +14,7 @@
 mod admin;
 mod config;
 mod demo;
+mod gauges;
 mod jwks;
 mod orders;
 mod pricing_file;

@@ -23,6 +23,8 @@ use crate::demo;
 
 /// Runs the server until a shutdown signal.
 pub async fn run(args: ServeArgs) -> Result<(), Failure> {
+    // First, so what the components below register at start is recorded.
+    let metrics = cart_api::metrics::recorder();
     let policy = args.policy()?;
     let order_policy = args.orders.policy()?;
     let caches = args.caches()?;
@@ -186,6 +188,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     if let Some(remote) = remote_catalog {
         ready_checks.push(Arc::new(CatalogCheck(remote)));
     }
+    let jwks = auth.jwks().cloned();
     let state = AppState::new(Shared {
         service: service.clone(),
         pricing: cached.pricing(),
@@ -193,7 +196,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         priced: Arc::new(cart_api::priced::PricedCarts::new(caches.catalog_ttl)),
         fresh: Arc::new(cart_api::priced::PricedCarts::new(caches.catalog_ttl)),
         auth: Arc::new(auth),
-        metrics: cart_api::metrics::recorder(),
+        metrics,
         rate_limit: rate_limit.clone(),
         load: Some(Arc::new(cart_api::load::LoadLimit::new(
             args.max_in_flight as usize,
@@ -220,6 +223,12 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         rate_limit,
         args.sweep_interval,
         args.sweep_batch,
+        stop_rx.clone(),
+    ));
+    let gauges = tokio::spawn(crate::gauges::sample(
+        service.clone(),
+        backend.clone(),
+        jwks,
         stop_rx.clone(),
     ));
     let relay = relay.map(|relay| tokio::spawn(relay.run(stop_rx.clone())));
@@ -252,6 +261,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         () = deadline => tracing::warn!("grace period over: dropping remaining connections"),
     }
     let _ = sweeper.await;
+    let _ = gauges.await;
     if let Some(relay) = relay {
         let _ = relay.await;
     }
@@ -284,7 +294,10 @@ async fn sweep(
         if let Some(limit) = &rate_limit {
             limit.forget_idle_clients();
         }
-        match service.sweep_expired(batch).await {
+        let swept = service.sweep_expired(batch).await;
+        let abandoned = swept.as_ref().map_or(0, |report| report.carts);
+        metrics::counter!("cartd_carts_abandoned_total").increment(abandoned as u64);
+        match swept {
             Ok(report) if report.carts + report.idempotency_records > 0 => tracing::info!(
                 carts = report.carts,
                 idempotency_records = report.idempotency_records,

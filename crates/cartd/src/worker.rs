@@ -323,6 +323,14 @@ pub async fn run(
         source = ?args.worker_source,
         "the order worker runs in this process"
     );
+    // Present from the start, so an alert on their increase sees the first one.
+    for counter in [
+        "cartd_orders_fulfilled_total",
+        "cartd_order_fulfilment_retries_total",
+        "cartd_orders_dead_lettered_total",
+    ] {
+        metrics::counter!(counter).increment(0);
+    }
     match args.worker_source.clone() {
         WorkerSource::Nats {
             url,

@@ -201,6 +201,12 @@ impl Relay {
         let mut last_prune: Option<Instant> = None;
         let mut last_stats: Option<Instant> = None;
         tracing::info!(holder = %self.holder, sinks = self.sinks.len(), "outbox relay started");
+        // Present from the start, so an alert on their increase sees the first event.
+        for sink in &self.sinks {
+            metrics::counter!("cartd_events_published_total", "sink" => sink.name()).increment(0);
+            metrics::counter!("cartd_event_publish_failures_total", "sink" => sink.name())
+                .increment(0);
+        }
         while !*stop.borrow() {
             let pause = match self.relay_once().await {
                 Ok(Round::Published(n)) => {

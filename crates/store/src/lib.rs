@@ -62,7 +62,26 @@ pub struct Backend {
     outbox: Arc<dyn Outbox>,
     pricing: Arc<dyn PricingSettings>,
     records: Arc<dyn Records>,
+    pool: Option<Arc<dyn ConnectionPool>>,
     kind: &'static str,
+}
+
+/// How busy a store's connection pool is, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections lent out now.
+    pub in_use: u32,
+    /// Connections open and idle.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
+/// A backend that talks to its database through a pool of connections (PostgreSQL, and
+/// SQLite's readers); Redis and DynamoDB multiplex one client and have none.
+pub trait ConnectionPool: Send + Sync + 'static {
+    /// The pool now.
+    fn pool_stats(&self) -> PoolStats;
 }
 
 impl Backend {
@@ -70,15 +89,39 @@ impl Backend {
         backend: T,
         kind: &'static str,
     ) -> Self {
-        let backend = Arc::new(backend);
+        Self::shared(Arc::new(backend), kind)
+    }
+
+    fn shared<T: Store + Catalog + Outbox + PricingSettings + Records>(
+        backend: Arc<T>,
+        kind: &'static str,
+    ) -> Self {
         Self {
             store: backend.clone(),
             catalog: backend.clone(),
             outbox: backend.clone(),
             pricing: backend.clone(),
             records: backend,
+            pool: None,
             kind,
         }
+    }
+
+    #[allow(dead_code)] // unused in builds without a pooled backend
+    fn pooled<T: Store + Catalog + Outbox + PricingSettings + Records + ConnectionPool>(
+        backend: T,
+        kind: &'static str,
+    ) -> Self {
+        let backend = Arc::new(backend);
+        Self {
+            pool: Some(backend.clone()),
+            ..Self::shared(backend, kind)
+        }
+    }
+
+    /// The connection pool's state, for backends that have one.
+    pub fn pool_stats(&self) -> Option<PoolStats> {
+        self.pool.as_ref().map(|pool| pool.pool_stats())
     }
 
     /// The cart store.
@@ -155,10 +198,10 @@ pub async fn open(url: &StoreUrl) -> Result<Backend, StoreError> {
             let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&options))
                 .await
                 .map_err(|e| StoreError::Internal(format!("open task failed: {e}")))??;
-            Ok(Backend::new(store, "sqlite"))
+            Ok(Backend::pooled(store, "sqlite"))
         }
         #[cfg(feature = "postgres")]
-        StoreUrl::Postgres(options) => Ok(Backend::new(
+        StoreUrl::Postgres(options) => Ok(Backend::pooled(
             postgres::PgStore::open(options).await?,
             "postgres",
         )),

@@ -128,6 +128,11 @@ impl JwksCache {
         self.fetch().await
     }
 
+    /// How long ago the keys held were fetched; `None` before the first fetch.
+    pub async fn age(&self) -> Option<Duration> {
+        self.snapshot.read().await.fetched_at.map(|at| at.elapsed())
+    }
+
     /// Whether a set younger than the maximum staleness is held (for `/ready`).
     pub async fn is_usable(&self) -> bool {
         let snapshot = self.snapshot.read().await;

@@ -64,6 +64,7 @@ impl SharedRateLimit {
                 .await
                 .map_err(|_| SharedRateLimitError::Unreachable("no answer in time".into()))?
                 .map_err(|e| SharedRateLimitError::Unreachable(e.to_string()))?;
+        metrics::counter!("cartd_rate_limit_store_errors_total").increment(0);
         let interval_micros = (1_000_000 / u64::from(quota.rate.get())).max(1);
         Ok(Self {
             conn,

@@ -9,6 +9,7 @@ mod events;
 mod graphql;
 mod harness;
 mod identity;
+mod monitoring;
 mod orders;
 mod rate_limits;
 #[cfg(unix)]

@@ -65,7 +65,7 @@ async fn fulfilment_endpoint(handler: axum::routing::MethodRouter) -> String {
 
 /// Places an order for one unit of `product` from the fresh guest cart `key`; answers the
 /// checkout's body.
-async fn place(client: &reqwest::Client, base: &str, key: &str, product: &str) -> Value {
+pub(crate) async fn place(client: &reqwest::Client, base: &str, key: &str, product: &str) -> Value {
     let cart = format!("{base}/v1/cart/{key}");
     client
         .post(format!("{cart}/items"))

@@ -19,6 +19,7 @@ use crate::order::{Order, OrderFacts};
 use crate::outcome::{CheckedOut, Merged, Outcome};
 use crate::ports::{CartWrite, Commit, IdempotencyRecord, LoadedCart, RecordWrite};
 
+use super::business_metrics::Counted;
 use super::{CartService, WriteOptions};
 
 /// How many times an unconditional write retries a lost compare-and-set. Writers of one cart in
@@ -206,8 +207,12 @@ impl CartService {
                 Err(error) => return Err(error),
             };
             let (commit, cart, decided) = self.commit_of(target, change, options, record, now);
+            let counted = Counted::of(&commit);
             match self.store.commit(commit).await {
-                Ok(()) => return Ok(outcome(unshare(cart), decided.report, decided.order)),
+                Ok(()) => {
+                    counted.record(decided.report.as_ref(), decided.order.as_ref());
+                    return Ok(outcome(unshare(cart), decided.report, decided.order));
+                }
                 Err(StoreError::VersionMismatch { key, current }) => {
                     if let Some(precondition) = options.precondition
                         && key == *target

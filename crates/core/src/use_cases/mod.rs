@@ -13,6 +13,7 @@
 //! 5. The transport renders the [`Outcome`].
 
 mod add_item;
+mod business_metrics;
 mod cart_choices;
 mod change;
 mod checkout;

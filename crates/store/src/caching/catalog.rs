@@ -44,9 +44,11 @@ impl Catalog for CachedCatalog {
             if let Some((product, fetched_at)) = entries.get(id)
                 && now - *fetched_at < self.ttl
             {
+                metrics::counter!("cartd_catalog_lookups_total", "result" => "hit").increment(1);
                 return Ok(product.clone());
             }
         }
+        metrics::counter!("cartd_catalog_lookups_total", "result" => "miss").increment(1);
         let product = self.inner.product(id).await?;
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= CAPACITY {

@@ -49,6 +49,18 @@ pub struct PgStore {
     group: GroupCommitter,
 }
 
+impl crate::ConnectionPool for PgStore {
+    fn pool_stats(&self) -> crate::PoolStats {
+        let size = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        crate::PoolStats {
+            in_use: size.saturating_sub(idle),
+            idle,
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+}
+
 fn sql_error(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::PoolTimedOut

@@ -136,6 +136,7 @@ impl RemoteCatalog {
             .connect_timeout(config.timeout)
             .build()
             .map_err(|e| StoreError::Internal(format!("catalog HTTP client: {e}")))?;
+        metrics::gauge!("cartd_catalog_breaker_state").set(BreakerState::Closed.gauge());
         Ok(Self {
             breaker: Breaker::new(config.breaker),
             config,

@@ -51,6 +51,18 @@ pub struct SqliteStore {
     numbers: NumberBlocks,
 }
 
+/// The readers' pool; the single writer thread is not a pool.
+impl crate::ConnectionPool for SqliteStore {
+    fn pool_stats(&self) -> crate::PoolStats {
+        let state = self.readers.state();
+        crate::PoolStats {
+            in_use: state.connections.saturating_sub(state.idle_connections),
+            idle: state.idle_connections,
+            max: self.readers.max_size(),
+        }
+    }
+}
+
 fn sql_error(e: rusqlite::Error) -> StoreError {
     match e {
         rusqlite::Error::SqliteFailure(code, _)
