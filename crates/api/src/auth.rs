@@ -132,14 +132,18 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         // The rate limiter verified the token already when it had to know the user.
-        if let Some(caller) = parts.extensions.get::<Self>() {
-            return Ok(caller.clone());
+        let caller = match parts.extensions.get::<Self>() {
+            Some(caller) => caller.clone(),
+            // A credential that is present but wrong is refused even on guest routes: a forged
+            // token must never pass as "no token".
+            None => match bearer_token(&parts.headers)? {
+                None => Self::Anonymous,
+                Some(token) => state.auth.verify(token).await.map(Self::from)?,
+            },
+        };
+        if let Some(slot) = parts.extensions.get::<crate::audit::CallerSlot>() {
+            slot.fill(&caller);
         }
-        // A credential that is present but wrong is refused even on guest routes: a forged
-        // token must never pass as "no token".
-        match bearer_token(&parts.headers)? {
-            None => Ok(Self::Anonymous),
-            Some(token) => state.auth.verify(token).await.map(Self::from),
-        }
+        Ok(caller)
     }
 }

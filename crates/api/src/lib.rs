@@ -20,7 +20,10 @@
 //! - [`problem`]: problem+json errors, the one mapping from domain errors.
 //! - [`dto`]: JSON shapes.
 //! - [`metrics`]: Prometheus recorder and request metrics.
-//! - [`rate_limit`]: per-client request rate limits.
+//! - [`rate_limit`]: per-client request rate limits, in process or shared through Redis.
+//! - [`audit`]: the audit log of privileged actions.
+//! - [`cors`]: CORS for browsers on a shop's own origin.
+//! - [`secret`]: secrets replaced while the server runs (on `SIGHUP`).
 //! - [`load`]: the concurrency limit that sheds load instead of queueing it, and request
 //!   timeouts.
 //! - [`readiness`]: dependencies besides the store that `/ready` reports.
@@ -31,9 +34,11 @@
 //! - [`totals_view`]: the JSON of totals.
 //! - [`trace_context`]: the `traceparent` header, copied onto a change's events.
 
+pub mod audit;
 pub mod auth;
 pub mod cart_json;
 pub mod commands;
+pub mod cors;
 pub mod dto;
 pub mod extract;
 pub mod formats;
@@ -52,6 +57,7 @@ pub mod rate_limit;
 pub mod readiness;
 pub mod rendered;
 pub mod routes;
+pub mod secret;
 pub mod state;
 pub mod totals;
 pub mod totals_view;
@@ -219,6 +225,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(TraceLayer::new_for_http().make_span_with(make_span))
+                .layer(from_fn(audit::record))
                 .layer(from_fn(metrics::track))
                 .layer(from_fn(problem::enrich))
                 .layer(from_fn_with_state(state.clone(), rate_limit::enforce))

@@ -72,9 +72,9 @@ pub struct Shared {
     pub graphql: GraphqlConfig,
     /// Where payment intents come from, and whose intent ids webhooks name.
     pub payments: Arc<dyn cart_core::PaymentProvider>,
-    /// The payment webhook's signing secret (`CARTD_PAYMENT_WEBHOOK_SECRET`); without one the
-    /// webhook answers `503`.
-    pub webhook_secret: Option<secrecy::SecretString>,
+    /// The payment webhook's signing secret (`CARTD_PAYMENT_WEBHOOK_SECRET`), replaced on
+    /// `SIGHUP`; without one the webhook answers `503`.
+    pub webhook_secret: Arc<crate::secret::RotatingSecret>,
 }
 
 /// The default byte budget of the rendered-cart cache.

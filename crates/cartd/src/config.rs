@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
+use cart_api::cors::CorsOrigins;
 use cart_api::graphql::GraphqlConfig;
 use cart_api::rate_limit::Quota;
 use cart_api::{AuthConfig, JwksConfig};
@@ -202,6 +203,14 @@ pub struct OrderArgs {
         hide_env_values = true
     )]
     pub payment_webhook_secret: Option<SecretString>,
+    /// A file holding the webhook signing secret, instead of `CARTD_PAYMENT_WEBHOOK_SECRET`;
+    /// read again on `SIGHUP`.
+    #[arg(
+        long,
+        env = "CARTD_PAYMENT_WEBHOOK_SECRET_FILE",
+        value_name = "CARTD_PAYMENT_WEBHOOK_SECRET_FILE"
+    )]
+    pub payment_webhook_secret_file: Option<PathBuf>,
     /// How long an order waits for payment before it expires (stock released, cart unlocked).
     #[arg(long, env = "CARTD_CHECKOUT_TTL", value_name = "CARTD_CHECKOUT_TTL", default_value = "30m", value_parser = parse_duration)]
     pub checkout_ttl: Duration,
@@ -398,6 +407,14 @@ pub struct JwtArgs {
         hide_env_values = true
     )]
     pub jwt_secret: Option<SecretString>,
+    /// A file holding the HS256 secret (a mounted Kubernetes or Docker secret), instead of
+    /// `CARTD_JWT_SECRET`; read again on `SIGHUP`.
+    #[arg(
+        long,
+        env = "CARTD_JWT_SECRET_FILE",
+        value_name = "CARTD_JWT_SECRET_FILE"
+    )]
+    pub jwt_secret_file: Option<PathBuf>,
     /// Required token issuer (`iss`).
     #[arg(long, env = "CARTD_JWT_ISSUER", value_name = "CARTD_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
@@ -515,6 +532,10 @@ pub struct ServeArgs {
     /// Requests a client may burst above its rate (default: the rate itself).
     #[arg(long, env = "CARTD_RATE_BURST", value_name = "CARTD_RATE_BURST")]
     pub rate_burst: Option<u32>,
+    /// Origins a browser may call cartd from: `*`, or a comma-separated list of
+    /// `scheme://host[:port]` origins; unset, no CORS headers are sent.
+    #[arg(long, env = "CARTD_CORS_ORIGINS", value_name = "CARTD_CORS_ORIGINS", value_parser = parse_cors_origins)]
+    pub cors_origins: Option<CorsOrigins>,
     /// Where the rate limits' budgets live: a Redis URL (`redis://HOST[:PORT][/DB][?prefix=cartd&timeout=2s]`)
     /// shares them between replicas; unset, each replica keeps its own.
     #[arg(long, env = "CARTD_RATE_LIMIT_STORE", value_name = "CARTD_RATE_LIMIT_STORE", value_parser = parse_rate_limit_store)]
@@ -589,6 +610,10 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "CARTD_LOG_FORMAT", value_name = "CARTD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// A file the audit log (privileged actions, JSON lines) is appended to, apart from the
+    /// service log; unset, audit lines go to the service log under the `cartd::audit` target.
+    #[arg(long, env = "CARTD_AUDIT_LOG", value_name = "CARTD_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
     /// How long in-flight requests may take to finish after SIGTERM/Ctrl-C.
     #[arg(long, env = "CARTD_SHUTDOWN_GRACE", value_name = "CARTD_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -822,6 +847,10 @@ pub struct SettingError {
 
 fn parse_store_url(raw: &str) -> Result<StoreUrl, String> {
     StoreUrl::parse(raw).map_err(|e| e.to_string())
+}
+
+fn parse_cors_origins(raw: &str) -> Result<CorsOrigins, String> {
+    CorsOrigins::parse(raw).map_err(|e| e.to_string())
 }
 
 /// `CARTD_RATE_LIMIT_STORE`: a Redis URL, read as the Redis store's are.

@@ -19,6 +19,7 @@ mod jwks;
 mod orders;
 mod pricing_file;
 mod relay;
+mod secrets;
 mod serve;
 mod worker;
 
@@ -61,21 +62,73 @@ impl From<anyhow::Error> for Failure {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CARTD_LOG")
+    // Without an audit file nothing can fail.
+    let _ = init_logging_with_audit(format, None);
+}
+
+/// The service log on standard error (`CARTD_LOG` filters it), and, when `audit` names a file,
+/// the audit log appended there as JSON lines (and left out of the service log). The audit
+/// file's filter is its own, so a quiet `CARTD_LOG` never silences it.
+fn init_logging_with_audit(
+    format: LogFormat,
+    audit: Option<&std::path::Path>,
+) -> Result<(), Failure> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("CARTD_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let audit_file = match audit {
+        None => None,
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| {
+                    Failure::Usage(format!(
+                        "CARTD_AUDIT_LOG: cannot open {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            filter = filter.add_directive(
+                format!("{}=off", cart_api::audit::TARGET)
+                    .parse()
+                    .map_err(|e| Failure::Runtime(anyhow::anyhow!("audit filter: {e}")))?,
+            );
+            Some(file)
+        }
+    };
+    let service = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Json => builder
+    let service = match format {
+        LogFormat::Json => service
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .init(),
-        LogFormat::Text => builder.init(),
-    }
+            .boxed(),
+        LogFormat::Text => service.boxed(),
+    };
+    let audit = audit_file.map(|file| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target(cart_api::audit::TARGET, tracing::Level::INFO),
+            )
+    });
+    tracing_subscriber::registry()
+        .with(service.with_filter(filter))
+        .with(audit)
+        .init();
+    Ok(())
 }
 
 /// Turns transparent huge pages off for this process, first thing, before the runtime's
@@ -126,7 +179,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => {
-                init_logging(args.log_format);
+                init_logging_with_audit(args.log_format, args.audit_log.as_deref())?;
                 serve::run(*args).await
             }
             Command::Relay(args) => {
@@ -140,7 +193,8 @@ fn main() -> ExitCode {
             Command::Pricing(config::PricingCommand::Import { file, store }) => {
                 admin::import_pricing(&file, &store).await
             }
-            Command::Payments(config::PaymentsCommand::Simulate(args)) => {
+            Command::Payments(config::PaymentsCommand::Simulate(mut args)) => {
+                secrets::resolve(None, Some(&mut args.orders)).await?;
                 orders::simulate(
                     args.order,
                     args.outcome,
@@ -150,8 +204,9 @@ fn main() -> ExitCode {
                 )
                 .await
             }
-            Command::Worker(args) => {
+            Command::Worker(mut args) => {
                 init_logging(args.log_format);
+                secrets::resolve(None, Some(&mut args.orders)).await?;
                 orders::worker(*args).await
             }
             Command::DeadLetters(config::DeadLettersCommand::List { limit, store }) => {
@@ -163,7 +218,10 @@ fn main() -> ExitCode {
             Command::Outbox(config::OutboxCommand::List { limit, store }) => {
                 admin::list_outbox(limit, &store).await
             }
-            Command::Token(args) => admin::token(&args),
+            Command::Token(mut args) => {
+                secrets::resolve(Some(&mut args.jwt), None).await?;
+                admin::token(&args)
+            }
             Command::Jwks(config::JwksCommand::Keygen { alg, out }) => jwks::keygen(&alg, &out),
             Command::Jwks(config::JwksCommand::Serve { keys, listen }) => {
                 jwks::serve(keys, listen).await

@@ -88,7 +88,8 @@ pub async fn simulate(
 /// `cartd worker`: the order worker alone, until SIGTERM or Ctrl-C.
 pub async fn worker(args: WorkerCommandArgs) -> Result<(), Failure> {
     let service = service(&args.store, &args.orders).await?;
-    let fulfiller = crate::worker::fulfiller(&args.orders)?;
+    let secret = cart_api::secret::RotatingSecret::new(args.orders.payment_webhook_secret.clone());
+    let fulfiller = crate::worker::fulfiller(&args.orders, std::sync::Arc::new(secret))?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let running = tokio::spawn(crate::worker::run(
         service,

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use cart_api::identity::AuthConfigError;
 use cart_api::rate_limit::{LocalRateLimit, RateLimit, SharedRateLimit};
 use cart_api::rendered::RenderedCarts;
+use cart_api::secret::RotatingSecret;
 use cart_api::{AppState, Authenticator, Shared};
 use cart_core::{CartService, RandomIds, SystemClock};
 use cart_store::remote::{BreakerState, RemoteCatalog};
@@ -20,11 +21,18 @@ use cart_store::url::RedisOptions;
 use crate::Failure;
 use crate::config::{CatalogSource, ServeArgs, redacted_url};
 use crate::demo;
+use crate::secrets::SecretSource;
 
 /// Runs the server until a shutdown signal.
-pub async fn run(args: ServeArgs) -> Result<(), Failure> {
+pub async fn run(mut args: ServeArgs) -> Result<(), Failure> {
     // First, so what the components below register at start is recorded.
     let metrics = cart_api::metrics::recorder();
+    // Secrets are read from where the settings say (a value, a file, Secrets Manager), now
+    // and again on SIGHUP.
+    let jwt_source = SecretSource::jwt(&args.jwt);
+    let webhook_source = SecretSource::webhook(&args.orders);
+    args.jwt.jwt_secret = jwt_source.read().await.map_err(Failure::Usage)?;
+    args.orders.payment_webhook_secret = webhook_source.read().await.map_err(Failure::Usage)?;
     let policy = args.policy()?;
     let order_policy = args.orders.policy()?;
     let caches = args.caches()?;
@@ -84,6 +92,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         outbox_retention_secs = args.relay.outbox_retention.as_secs(),
         rate_limit_per_second = args.rate_limit,
         rate_burst = ?args.rate_burst,
+        cors_origins = ?args.cors_origins,
         rate_limit_store = ?args.rate_limit_store.as_ref().map(RedisOptions::redacted),
         payment_webhook_secret = if args.orders.payment_webhook_secret.is_some() { "[redacted]" } else { "(none)" },
         checkout_ttl_secs = args.orders.checkout_ttl.as_secs(),
@@ -189,13 +198,17 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         ready_checks.push(Arc::new(CatalogCheck(remote)));
     }
     let jwks = auth.jwks().cloned();
+    let auth = Arc::new(auth);
+    let webhook_secret = Arc::new(RotatingSecret::new(
+        args.orders.payment_webhook_secret.clone(),
+    ));
     let state = AppState::new(Shared {
         service: service.clone(),
         pricing: cached.pricing(),
         rounding: args.rounding,
         priced: Arc::new(cart_api::priced::PricedCarts::new(caches.catalog_ttl)),
         fresh: Arc::new(cart_api::priced::PricedCarts::new(caches.catalog_ttl)),
-        auth: Arc::new(auth),
+        auth: auth.clone(),
         metrics,
         rate_limit: rate_limit.clone(),
         load: Some(Arc::new(cart_api::load::LoadLimit::new(
@@ -209,7 +222,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         live,
         graphql,
         payments,
-        webhook_secret: args.orders.payment_webhook_secret.clone(),
+        webhook_secret: webhook_secret.clone(),
     });
     let listener = TcpListener::bind(args.listen)
         .await
@@ -225,6 +238,12 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         args.sweep_batch,
         stop_rx.clone(),
     ));
+    let reloader = tokio::spawn(reload_secrets_on_hangup(
+        [jwt_source, webhook_source],
+        auth.clone(),
+        webhook_secret.clone(),
+        stop_rx.clone(),
+    ));
     let gauges = tokio::spawn(crate::gauges::sample(
         service.clone(),
         backend.clone(),
@@ -236,14 +255,19 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         crate::config::WorkerSource::None => None,
         _ => Some(tokio::spawn(crate::worker::run(
             service.clone(),
-            crate::worker::fulfiller(&args.orders)?,
+            crate::worker::fulfiller(&args.orders, webhook_secret.clone())?,
             args.orders.clone(),
             stop_rx.clone(),
         ))),
     };
     let grace = args.shutdown_grace;
     let mut grace_rx = stop_rx;
-    let app = cart_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let mut router = cart_api::router(state);
+    if let Some(origins) = &args.cors_origins {
+        // Outermost, so preflights are answered before limits and shedding.
+        router = router.layer(origins.layer());
+    }
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
     // The API's listener: a request target too long for hyper is answered as problem+json.
     let listener = cart_api::listener::serve_on(listener);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -262,6 +286,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     }
     let _ = sweeper.await;
     let _ = gauges.await;
+    let _ = reloader.await;
     if let Some(relay) = relay {
         let _ = relay.await;
     }
@@ -334,6 +359,47 @@ impl cart_api::readiness::ReadyCheck for CatalogCheck {
                 "the catalog service was failing; probing whether it is back".into(),
             ),
         }
+    }
+}
+
+/// Reads the secrets again on every SIGHUP until told to stop: the JWT secret into the token
+/// verifier, the webhook secret into the webhook and the fulfilment calls. A secret that cannot
+/// be read (or is too short) leaves the one in use in place.
+async fn reload_secrets_on_hangup(
+    [jwt, webhook]: [SecretSource; 2],
+    auth: Arc<Authenticator>,
+    webhook_secret: Arc<RotatingSecret>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        tracing::warn!("cannot listen for SIGHUP: secrets are read at start only");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hangups.recv() => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        let jwt_secret = match jwt.read().await {
+            Ok(secret) => secret,
+            Err(error) => {
+                tracing::error!(%error, "SIGHUP: keeping the JWT secret in use");
+                continue;
+            }
+        };
+        if let Err(error) = auth.replace_hs256_secret(jwt_secret.as_ref()) {
+            tracing::error!(%error, "SIGHUP: CARTD_JWT_SECRET refused; keeping the one in use");
+            continue;
+        }
+        match webhook.read().await {
+            Ok(secret) => webhook_secret.set(secret),
+            Err(error) => {
+                tracing::error!(%error, "SIGHUP: keeping the payment webhook secret in use");
+                continue;
+            }
+        }
+        tracing::info!("SIGHUP: secrets read again");
     }
 }
 

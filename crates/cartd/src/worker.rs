@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use cart_api::secret::RotatingSecret;
 use cart_core::CartService;
 use cart_core::order::Order;
 use cart_core::use_cases::{ClaimAttempt, ClaimOutcome, Fulfiller};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
 use crate::config::{OrderArgs, WorkerSource};
@@ -29,14 +30,15 @@ pub const SIGNATURE_HEADER: &str = "cartd-signature";
 pub struct HttpFulfiller {
     client: reqwest::Client,
     url: String,
-    secret: Option<SecretString>,
+    /// Replaced on `SIGHUP` with the webhook secret `serve` reads again.
+    secret: Arc<RotatingSecret>,
 }
 
 impl HttpFulfiller {
     /// A client for `url`, calls signed with `secret` and bounded by `timeout`.
     pub fn new(
         url: String,
-        secret: Option<SecretString>,
+        secret: Arc<RotatingSecret>,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
@@ -61,7 +63,7 @@ impl Fulfiller for HttpFulfiller {
             .post(&self.url)
             .header("content-type", "application/json")
             .header("idempotency-key", order.id.to_string());
-        if let Some(secret) = &self.secret {
+        if let Some(secret) = self.secret.get() {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let signature = cart_api::payments::sign(secret.expose_secret().as_bytes(), now, &body);
             request = request.header(SIGNATURE_HEADER, signature);
@@ -89,12 +91,15 @@ impl Fulfiller for Immediate {
     }
 }
 
-/// The fulfiller the settings name.
-pub fn fulfiller(args: &OrderArgs) -> anyhow::Result<Arc<dyn Fulfiller>> {
+/// The fulfiller the settings name; its calls are signed with `secret`.
+pub fn fulfiller(
+    args: &OrderArgs,
+    secret: Arc<RotatingSecret>,
+) -> anyhow::Result<Arc<dyn Fulfiller>> {
     Ok(match &args.fulfilment_url {
         Some(url) => Arc::new(HttpFulfiller::new(
             url.clone(),
-            args.payment_webhook_secret.clone(),
+            secret,
             args.fulfilment_timeout,
         )?),
         None => Arc::new(Immediate),

@@ -137,7 +137,8 @@ pub struct VerifiedUser {
 
 /// Verifies tokens.
 pub struct Authenticator {
-    hs256: Option<DecodingKey>,
+    /// Replaced when the secret is read again (`SIGHUP`).
+    hs256: std::sync::RwLock<Option<Arc<DecodingKey>>>,
     jwks: Option<Arc<JwksCache>>,
     issuer: Option<String>,
     audience: Option<String>,
@@ -162,7 +163,7 @@ impl Authenticator {
             .transpose()
             .map_err(|e| AuthConfigError::JwksClient(e.to_string()))?;
         Ok(Self {
-            hs256,
+            hs256: std::sync::RwLock::new(hs256.map(Arc::new)),
             jwks,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
@@ -174,7 +175,23 @@ impl Authenticator {
 
     /// Whether user tokens can be verified at all.
     pub fn accepts_user_tokens(&self) -> bool {
-        self.hs256.is_some() || self.jwks.is_some()
+        self.hs256_key().is_some() || self.jwks.is_some()
+    }
+
+    fn hs256_key(&self) -> Option<Arc<DecodingKey>> {
+        self.hs256.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Verifies HS256 tokens with `secret` from now on (a rotated secret, read again on
+    /// `SIGHUP`); tokens signed with the old one are refused from then on. `None` stops
+    /// accepting HS256 tokens.
+    pub fn replace_hs256_secret(
+        &self,
+        secret: Option<&secrecy::SecretString>,
+    ) -> Result<(), AuthConfigError> {
+        let key = secret.map(hs256::decoding_key).transpose()?;
+        *self.hs256.write().unwrap_or_else(|p| p.into_inner()) = key.map(Arc::new);
+        Ok(())
     }
 
     /// The JWKS cache, when one is configured (to fetch at start and report readiness).
@@ -191,7 +208,7 @@ impl Authenticator {
         })?;
         // The key is chosen by `kid` (JWKS) or is the one HS256 secret; the algorithm is the
         // key's. A header naming another algorithm than the key's is refused by `decode`.
-        let claims = match (&header.kid, &self.jwks, &self.hs256) {
+        let claims = match (&header.kid, &self.jwks, &self.hs256_key()) {
             (Some(kid), Some(jwks), _) => {
                 let key = jwks.key(kid).await.map_err(|e| match e {
                     JwksError::UnknownKid => unauthorized("invalid or expired token"),

@@ -508,7 +508,7 @@ async fn payment_webhook(
 ) -> Result<Json<WebhookAck>, ApiError> {
     use secrecy::ExposeSecret;
     within_limit(&body)?;
-    let Some(secret) = &state.webhook_secret else {
+    let Some(secret) = state.webhook_secret.get() else {
         return Err(ApiError::new(
             Code::ServiceUnavailable,
             "payment webhooks are not configured (CARTD_PAYMENT_WEBHOOK_SECRET)",

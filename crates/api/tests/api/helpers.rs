@@ -243,7 +243,9 @@ pub async fn spawn_with(options: Options) -> TestApp {
         live: cart_events::live::LiveFeed::default(),
         graphql: options.graphql,
         payments: Arc::new(cart_api::payments::WebhookPayments),
-        webhook_secret: Some(SecretString::from(WEBHOOK_SECRET.to_owned())),
+        webhook_secret: Arc::new(cart_api::secret::RotatingSecret::new(Some(
+            SecretString::from(WEBHOOK_SECRET.to_owned()),
+        ))),
     });
     let new_relay = || {
         cart_events::Relay::new(

@@ -14,8 +14,16 @@ fn stderr(output: &std::process::Output) -> String {
 fn a_bad_setting_is_one_line_naming_it_and_exit_code_2() {
     let (_dir, db) = temp_db();
     let url = store_url(&db);
-    let cases: [(&str, &str); 19] = [
+    let cases: [(&str, &str); 24] = [
         ("CARTD_RATE_BURST", "0"),
+        ("CARTD_JWT_SECRET_FILE", "/nonexistent/jwt-secret"),
+        (
+            "CARTD_PAYMENT_WEBHOOK_SECRET_FILE",
+            "/nonexistent/webhook-secret",
+        ),
+        ("CARTD_CORS_ORIGINS", "shop.example"),
+        ("CARTD_CORS_ORIGINS", "https://shop.example/path"),
+        ("CARTD_AUDIT_LOG", "/nonexistent/dir/audit.jsonl"),
         ("CARTD_CATALOG", "catalog:8080/products/{id}"),
         ("CARTD_CATALOG", "http://catalog:8080/products"),
         ("CARTD_CATALOG_FIELDS", "colour=c"),

@@ -88,9 +88,15 @@ impl Server {
         command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .env("CARTD_STORE", store_url(db))
-            .env("CARTD_JWT_SECRET", SECRET)
             .stdout(Stdio::null())
             .stderr(log);
+        // The test secret, unless the test gives the secret another way.
+        if !env
+            .iter()
+            .any(|(name, _)| name.starts_with("CARTD_JWT_SECRET"))
+        {
+            command.env("CARTD_JWT_SECRET", SECRET);
+        }
         for (name, value) in env {
             command.env(name, value);
         }
@@ -114,10 +120,15 @@ impl Server {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends the signal `name` (`TERM`, `HUP`, …).
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
-            .expect("kill -TERM");
+            .expect("kill");
         assert!(status.success());
     }
 }

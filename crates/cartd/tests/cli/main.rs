@@ -5,6 +5,7 @@ mod backends;
 mod catalog;
 mod commands;
 mod crash;
+mod edges;
 mod events;
 mod graphql;
 mod harness;
