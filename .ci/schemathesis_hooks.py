@@ -97,6 +97,7 @@ CARTD_REFUSAL_CODES = frozenset(
         "SIGNATURE_INVALID",
         "PAYMENT_AMOUNT_MISMATCH",
         "CATALOG_REMOTE",
+        "FEATURE_DISABLED",
         # GraphQL's own.
         "GRAPHQL_PARSE_FAILED",
         "GRAPHQL_VALIDATION_FAILED",

@@ -22,6 +22,7 @@
 //! - [`metrics`]: Prometheus recorder and request metrics.
 //! - [`rate_limit`]: per-client request rate limits, in process or shared through Redis.
 //! - [`audit`]: the audit log of privileged actions.
+//! - [`flags`]: feature flags in the flagd format, per shopper.
 //! - [`cors`]: CORS for browsers on a shop's own origin.
 //! - [`secret`]: secrets replaced while the server runs (on `SIGHUP`).
 //! - [`load`]: the concurrency limit that sheds load instead of queueing it, and request
@@ -41,6 +42,7 @@ pub mod commands;
 pub mod cors;
 pub mod dto;
 pub mod extract;
+pub mod flags;
 pub mod formats;
 pub mod fresh;
 pub mod graphql;
@@ -130,6 +132,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::promotions::router())
         .merge(routes::guests::router())
         .merge(routes::ops::router())
+        .merge(routes::flags::router())
 }
 
 /// The OpenAPI 3.1 document of the API, generated from the code.

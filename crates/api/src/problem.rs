@@ -65,6 +65,7 @@ pub enum Code {
     PaymentAmountMismatch,
     CatalogUnavailable,
     CatalogRemote,
+    FeatureDisabled,
 }
 
 impl Code {
@@ -225,6 +226,7 @@ impl Code {
                 "Catalog unavailable",
             ),
             Self::CatalogRemote => ("CATALOG_REMOTE", S::CONFLICT, "Catalog is remote"),
+            Self::FeatureDisabled => ("FEATURE_DISABLED", S::FORBIDDEN, "Feature disabled"),
         }
     }
 }

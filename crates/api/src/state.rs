@@ -75,6 +75,8 @@ pub struct Shared {
     /// The payment webhook's signing secret (`CARTD_PAYMENT_WEBHOOK_SECRET`), replaced on
     /// `SIGHUP`; without one the webhook answers `503`.
     pub webhook_secret: Arc<crate::secret::RotatingSecret>,
+    /// Feature flags (`CARTD_FLAGS_FILE`); every feature on without a file.
+    pub flags: Arc<crate::flags::Flags>,
 }
 
 /// The default byte budget of the rendered-cart cache.

@@ -532,6 +532,10 @@ pub struct ServeArgs {
     /// Requests a client may burst above its rate (default: the rate itself).
     #[arg(long, env = "CARTD_RATE_BURST", value_name = "CARTD_RATE_BURST")]
     pub rate_burst: Option<u32>,
+    /// Feature flags in the OpenFeature flagd format (`graphql`, `discount-codes`, `checkout`,
+    /// `merge-strategies`), read again when the file changes; unset, every feature is on.
+    #[arg(long, env = "CARTD_FLAGS_FILE", value_name = "CARTD_FLAGS_FILE")]
+    pub flags_file: Option<PathBuf>,
     /// Origins a browser may call cartd from: `*`, or a comma-separated list of
     /// `scheme://host[:port]` origins; unset, no CORS headers are sent.
     #[arg(long, env = "CARTD_CORS_ORIGINS", value_name = "CARTD_CORS_ORIGINS", value_parser = parse_cors_origins)]

@@ -9,6 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use cart_api::flags::Flags;
 use cart_api::identity::AuthConfigError;
 use cart_api::rate_limit::{LocalRateLimit, RateLimit, SharedRateLimit};
 use cart_api::rendered::RenderedCarts;
@@ -33,6 +34,12 @@ pub async fn run(mut args: ServeArgs) -> Result<(), Failure> {
     let webhook_source = SecretSource::webhook(&args.orders);
     args.jwt.jwt_secret = jwt_source.read().await.map_err(Failure::Usage)?;
     args.orders.payment_webhook_secret = webhook_source.read().await.map_err(Failure::Usage)?;
+    let flags = Arc::new(match &args.flags_file {
+        Some(path) => {
+            Flags::from_file(path).map_err(|e| Failure::Usage(format!("CARTD_FLAGS_FILE: {e}")))?
+        }
+        None => Flags::defaults(),
+    });
     let policy = args.policy()?;
     let order_policy = args.orders.policy()?;
     let caches = args.caches()?;
@@ -93,6 +100,7 @@ pub async fn run(mut args: ServeArgs) -> Result<(), Failure> {
         rate_limit_per_second = args.rate_limit,
         rate_burst = ?args.rate_burst,
         cors_origins = ?args.cors_origins,
+        flags_file = ?args.flags_file,
         rate_limit_store = ?args.rate_limit_store.as_ref().map(RedisOptions::redacted),
         payment_webhook_secret = if args.orders.payment_webhook_secret.is_some() { "[redacted]" } else { "(none)" },
         checkout_ttl_secs = args.orders.checkout_ttl.as_secs(),
@@ -223,6 +231,7 @@ pub async fn run(mut args: ServeArgs) -> Result<(), Failure> {
         graphql,
         payments,
         webhook_secret: webhook_secret.clone(),
+        flags: flags.clone(),
     });
     let listener = TcpListener::bind(args.listen)
         .await
@@ -244,6 +253,7 @@ pub async fn run(mut args: ServeArgs) -> Result<(), Failure> {
         webhook_secret.clone(),
         stop_rx.clone(),
     ));
+    let flag_watcher = tokio::spawn(flags.watch(stop_rx.clone()));
     let gauges = tokio::spawn(crate::gauges::sample(
         service.clone(),
         backend.clone(),
@@ -287,6 +297,7 @@ pub async fn run(mut args: ServeArgs) -> Result<(), Failure> {
     let _ = sweeper.await;
     let _ = gauges.await;
     let _ = reloader.await;
+    let _ = flag_watcher.await;
     if let Some(relay) = relay {
         let _ = relay.await;
     }

@@ -89,7 +89,7 @@ impl Refusal {
     pub fn is_user_error(&self) -> bool {
         !matches!(
             self.code,
-            Code::Unauthorized | Code::Forbidden | Code::RateLimited
+            Code::Unauthorized | Code::Forbidden | Code::RateLimited | Code::FeatureDisabled
         ) && !self.code.status().is_server_error()
     }
 

@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::extract::{JsonBody, MAX_BODY_BYTES};
+use crate::flags::{Feature, Subject};
 use crate::graphql::CartSchema;
 use crate::graphql::context::Traceparent;
 use crate::graphql::document;
@@ -39,6 +40,12 @@ pub async fn post(
         Ok(caller) => caller,
         Err(error) => return refused(error),
     };
+    if let Err(error) = state
+        .flags
+        .require(Feature::Graphql, &Subject::caller(&caller))
+    {
+        return refused(error);
+    }
     let body = match body {
         Ok(body) => body.value,
         Err(error) => return refused(error),
@@ -76,6 +83,12 @@ pub async fn get(
         Ok(caller) => caller,
         Err(error) => return refused(error),
     };
+    if let Err(error) = state
+        .flags
+        .require(Feature::Graphql, &Subject::caller(&caller))
+    {
+        return refused(error);
+    }
     let query = query.unwrap_or_default();
     let mut request = match async_graphql::http::parse_query_string(&query) {
         Ok(request) => request,

@@ -12,6 +12,7 @@ use cart_core::{CartError, CartKey, Command, IdempotencyKey, Precondition, Write
 use crate::auth::Caller;
 use crate::commands::{self, GRAPHQL, Refused};
 use crate::extract::is_idempotency_key;
+use crate::flags::{Feature, Subject};
 use crate::graphql::context::{Traceparent, caller, state};
 use crate::graphql::error::{gql_error, refuse, user_error};
 use crate::graphql::types::{
@@ -197,6 +198,12 @@ impl Mutation {
             Ok(request) => request,
             Err(refused) => return refusal(refused),
         };
+        if let Err(error) = state(ctx)?
+            .flags
+            .require_merge_strategy(request.strategy, &Subject::owner(&key))
+        {
+            return refuse(error, None);
+        }
         let write = Write {
             operation: "mergeGuestCart",
             legacy_arguments: json!({
@@ -254,6 +261,12 @@ impl Mutation {
             Ok(key) => key,
             Err(error) => return refuse(error, Some("cartKey")),
         };
+        if let Err(error) = state(ctx)?
+            .flags
+            .require(Feature::DiscountCodes, &Subject::owner(&key))
+        {
+            return refuse(error, None);
+        }
         let code = match commands::discount_code("code", &code) {
             Ok(code) => code,
             Err(refused) => return refusal(refused),
@@ -337,6 +350,12 @@ impl Mutation {
             Ok(key) => key,
             Err(error) => return refused(error, Some("cartKey")),
         };
+        if let Err(error) = state(ctx)?
+            .flags
+            .require(Feature::Checkout, &Subject::owner(&key))
+        {
+            return refused(error, None);
+        }
         if !is_idempotency_key(&idempotency_key) {
             let error = ApiError::new(
                 Code::ValidationError,

@@ -28,6 +28,7 @@ use tokio::sync::Semaphore;
 
 use crate::auth::Caller;
 use crate::extract::MAX_BODY_BYTES;
+use crate::flags::{Feature, Flags, Subject};
 use crate::graphql::CartSchema;
 use crate::graphql::error::Refusal;
 use crate::graphql::subscription::SubscriptionSlots;
@@ -78,11 +79,21 @@ pub async fn subscribe(
     let slots = Arc::new(Semaphore::new(
         state.graphql.max_subscriptions_per_connection,
     ));
-    let auth = state.auth.clone();
+    let gate = Gate {
+        auth: state.auth.clone(),
+        flags: state.flags.clone(),
+    };
     upgrade
         .max_message_size(MAX_BODY_BYTES)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve(socket, schema, protocol, auth, slots))
+        .on_upgrade(move |socket| serve(socket, schema, protocol, gate, slots))
+}
+
+/// What `connection_init` checks: the token, and that GraphQL is on for its caller.
+#[derive(Clone)]
+struct Gate {
+    auth: Arc<Authenticator>,
+    flags: Arc<Flags>,
 }
 
 /// Runs one connection until either side closes it.
@@ -90,7 +101,7 @@ async fn serve(
     socket: WebSocket,
     schema: CartSchema,
     protocol: GraphQLProtocol,
-    auth: Arc<Authenticator>,
+    gate: Gate,
     slots: Arc<Semaphore>,
 ) {
     // Set by a refused `connection_init`: the close code to send instead of async-graphql's.
@@ -123,22 +134,27 @@ async fn serve(
     data.insert(SubscriptionSlots(slots));
     GraphQLWebSocket::new_with_pair(sink, stream, schema, protocol)
         .with_data(data)
-        .on_connection_init(move |payload| connection_init(auth, payload, refusal))
+        .on_connection_init(move |payload| connection_init(gate, payload, refusal))
         .serve()
         .await;
 }
 
 /// Who the `connection_init` payload names, as connection data; or why it is refused.
 async fn connection_init(
-    auth: Arc<Authenticator>,
+    gate: Gate,
     payload: serde_json::Value,
     refusal: Arc<AtomicU16>,
 ) -> async_graphql::Result<Data> {
     let caller = match token(&payload) {
         Ok(None) => Ok(Caller::Anonymous),
-        Ok(Some(token)) => auth.verify(&token).await.map(Caller::from),
+        Ok(Some(token)) => gate.auth.verify(&token).await.map(Caller::from),
         Err(error) => Err(error),
     };
+    let caller = caller.and_then(|caller| {
+        gate.flags
+            .require(Feature::Graphql, &Subject::caller(&caller))
+            .map(|()| caller)
+    });
     match caller {
         Ok(caller) => {
             let mut data = Data::default();

@@ -18,6 +18,7 @@ use crate::auth::Caller;
 use crate::commands;
 use crate::dto::{CartView, DiscountCodeRequest};
 use crate::extract::{JsonBody, if_match, requested_quantity};
+use crate::flags::{Feature, Subject};
 use crate::formats;
 use crate::problem::{ApiError, Code, InternalError, Problem, RateLimited, Unavailable};
 use crate::routes::carts::{CartPath, WriteHeaders};
@@ -61,7 +62,7 @@ struct ExplainQuery {
         (status = 200, description = "The cart with the code", body = CartView),
         (status = 400, description = "A malformed code, cart key, If-Match or Idempotency-Key, or the cart holds its most codes (`DISCOUNT_CODE_LIMIT_EXCEEDED`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No token for a user cart, or a token that is present but invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Another user's cart", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another user's cart, or discount codes are switched off for this shopper (`FEATURE_DISABLED`, flag `discount-codes`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No cart, or no promotion has the code (`PROMOTION_NOT_FOUND`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Key in flight", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The cart expired", body = Problem, content_type = "application/problem+json"),
@@ -84,6 +85,9 @@ async fn add_discount_code(
     body: JsonBody<DiscountCodeRequest>,
 ) -> Result<Response, ApiError> {
     let key = caller.cart_key(&cart_key)?;
+    state
+        .flags
+        .require(Feature::DiscountCodes, &Subject::owner(&key))?;
     let code = commands::discount_code("code", &body.value.code)?;
     let write = RestWrite {
         caller: &caller,

@@ -17,6 +17,7 @@ use crate::dto::{
     UpdateItemRequest,
 };
 use crate::extract::{JsonBody, if_match};
+use crate::flags::Subject;
 use crate::formats;
 use crate::problem::{ApiError, Code, InternalError, Problem, RateLimited, Unavailable};
 use crate::routes::{JSON_BODY, PathParams, QueryParams};
@@ -413,7 +414,7 @@ struct MergeQuery {
         (status = 200, description = "The user cart after the merge, with the report", body = MergedCartView),
         (status = 400, description = "guest_id is not a guest id, the body is invalid, or a malformed cart key, dry_run, If-Match or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Another user's cart, or a guest cart as the target", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another user's cart, a guest cart as the target, or a strategy switched off for this shopper (`FEATURE_DISABLED`, flag `merge-strategies`, with `allowed_strategies`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Neither cart exists", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Key in flight", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match failed", body = Problem, content_type = "application/problem+json"),
@@ -456,6 +457,9 @@ async fn merge_carts(
         body.value.strategy,
         query.dry_run.unwrap_or(false),
     )?;
+    state
+        .flags
+        .require_merge_strategy(request.strategy, &Subject::owner(&key))?;
     let write = RestWrite {
         caller: &caller,
         cart: &key,

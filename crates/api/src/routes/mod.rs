@@ -2,6 +2,7 @@
 
 pub mod cart_pricing;
 pub mod carts;
+pub mod flags;
 pub mod guests;
 pub mod ops;
 pub mod orders;

@@ -18,6 +18,7 @@ use cart_core::{CartError, CartKey, GuestId};
 
 use crate::auth::Caller;
 use crate::extract::{JsonBody, if_match};
+use crate::flags::{Feature, Subject};
 use crate::formats;
 use crate::order_dto::{
     CancelRequest, CheckoutRequest, CheckoutView, OrderPage, OrderPatch, OrderView, reason,
@@ -121,7 +122,7 @@ pub(crate) fn actor(caller: &Caller, guest_id: Option<&str>) -> Result<Actor, Ap
         (status = 201, description = "The order, waiting for payment, and the payment to make", body = CheckoutView),
         (status = 400, description = "A malformed body, cart key, If-Match or Idempotency-Key, or none (`IDEMPOTENCY_KEY_REQUIRED`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No token for a user cart, or a token that is present but invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Another user's cart", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another user's cart, or checkout is switched off for this shopper (`FEATURE_DISABLED`, flag `checkout`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No cart", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Totals changed (`QUOTE_CHANGED`, with the new totals), not enough stock (`OUT_OF_STOCK`), a product gone (`PRODUCT_UNAVAILABLE`), the cart locked by another checkout (`CART_LOCKED`), or the key in flight", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The cart expired", body = Problem, content_type = "application/problem+json"),
@@ -144,6 +145,9 @@ async fn checkout(
     body: JsonBody<CheckoutRequest>,
 ) -> Result<Response, ApiError> {
     let key = caller.cart_key(&cart_key)?;
+    state
+        .flags
+        .require(Feature::Checkout, &Subject::owner(&key))?;
     if !headers.contains_key("idempotency-key") {
         return Err(ApiError::new(
             Code::IdempotencyKeyRequired,

@@ -171,6 +171,7 @@ const CANCEL: &str = "/v1/orders/{id}/cancel";
 const WEBHOOK: &str = "/v1/payments/webhook";
 const DEAD_LETTERS: &str = "/v1/admin/dead-letters";
 const RETRY: &str = "/v1/admin/dead-letters/{id}/retry";
+const FLAGS: &str = "/v1/admin/flags";
 
 /// Gives the cart under `key` (`auth` for a user cart) a book and the region US-CA; answers its
 /// quote token.
@@ -582,6 +583,19 @@ async fn order_cases(app: &TestApp, admin: &str, big: &str) -> Vec<Case> {
             get.clone(),
             DEAD_LETTERS,
             DEAD_LETTERS.to_owned(),
+        )
+        .bearer(alice)
+        .gets(403),
+        // GET /v1/admin/flags
+        case("the flags", get.clone(), FLAGS, FLAGS.to_owned())
+            .bearer(admin)
+            .gets(200),
+        case("the flags for nobody", get.clone(), FLAGS, FLAGS.to_owned()).gets(401),
+        case(
+            "the flags for a shopper",
+            get.clone(),
+            FLAGS,
+            FLAGS.to_owned(),
         )
         .bearer(alice)
         .gets(403),

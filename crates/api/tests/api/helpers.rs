@@ -243,6 +243,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         live: cart_events::live::LiveFeed::default(),
         graphql: options.graphql,
         payments: Arc::new(cart_api::payments::WebhookPayments),
+        flags: Arc::new(cart_api::flags::Flags::defaults()),
         webhook_secret: Arc::new(cart_api::secret::RotatingSecret::new(Some(
             SecretString::from(WEBHOOK_SECRET.to_owned()),
         ))),

@@ -14,8 +14,9 @@ fn stderr(output: &std::process::Output) -> String {
 fn a_bad_setting_is_one_line_naming_it_and_exit_code_2() {
     let (_dir, db) = temp_db();
     let url = store_url(&db);
-    let cases: [(&str, &str); 24] = [
+    let cases: [(&str, &str); 25] = [
         ("CARTD_RATE_BURST", "0"),
+        ("CARTD_FLAGS_FILE", "/nonexistent/flags.json"),
         ("CARTD_JWT_SECRET_FILE", "/nonexistent/jwt-secret"),
         (
             "CARTD_PAYMENT_WEBHOOK_SECRET_FILE",

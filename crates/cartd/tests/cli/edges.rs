@@ -3,12 +3,13 @@
 //! with a printed reason when it does not answer, unless `CARTD_REQUIRE_SERVICES=1`), CORS
 //! preflights from allowed and other origins, and the audit log's lines for privileged actions.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{NO_RELAY, Server, admin_token, guest, run, temp_db, user_token};
+use crate::harness::{
+    NO_RELAY, Server, admin_token, guest, run, temp_db, user_token, wait_for_line,
+};
 
 const FIRST_JWT: &str = "first-jwt-secret-0123456789abcdef-xyz";
 const SECOND_JWT: &str = "second-jwt-secret-0123456789abcdef-xyz";
@@ -50,21 +51,6 @@ async fn webhook_status(client: &reqwest::Client, base: &str, secret: &str) -> (
         .expect("webhook");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-fn wait_for_line(log: &Path, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .contains(needle)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the log never said {needle:?}: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[tokio::test]

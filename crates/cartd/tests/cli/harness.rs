@@ -140,6 +140,22 @@ impl Drop for Server {
     }
 }
 
+/// Waits until the log file `log` holds `needle` (the test fails after 10 s, showing the log).
+pub fn wait_for_line(log: &Path, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains(needle)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the log never said {needle:?}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A token for user `sub`, signed with the test servers' secret.
 pub fn user_token(sub: &str) -> String {
     minted(&["token", "--sub", sub])

@@ -7,6 +7,7 @@ mod commands;
 mod crash;
 mod edges;
 mod events;
+mod flags;
 mod graphql;
 mod harness;
 mod identity;
