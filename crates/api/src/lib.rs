@@ -193,19 +193,7 @@ pub fn openapi_json() -> String {
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api().split_for_parts();
     let document: Arc<str> = openapi_json().into();
-    let make_span = |request: &Request<_>| {
-        let request_id = request
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        tracing::info_span!(
-            "request",
-            method = %request.method(),
-            path = %request.uri().path(),
-            request_id = %request_id,
-        )
-    };
+    let make_span = |request: &Request<_>| trace_context::request_span(request);
     routes
         .route(
             "/openapi.json",

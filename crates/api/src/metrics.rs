@@ -69,6 +69,7 @@ pub async fn track(request: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
     let status = response.status();
+    tracing::Span::current().record("http.response.status_code", status.as_u16());
     let labels = [
         ("method", method.to_string()),
         ("route", route.clone()),

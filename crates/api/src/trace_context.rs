@@ -1,14 +1,111 @@
-//! The W3C Trace Context `traceparent` header, carried from a request onto its events.
+//! Trace context: the request's span (continuing an incoming W3C `traceparent`), and the
+//! `traceparent` its events carry.
 //!
-//! Parsed by hand: the format is one fixed-width line, and the OpenTelemetry crates would add a
-//! large dependency tree to check four hex fields.
+//! With traces on (`CARTD_OTEL_ENDPOINT`), the request span is an OpenTelemetry span whose
+//! parent is the incoming `traceparent`, and events carry the request span's own context, so a
+//! consumer's span hangs under cartd's. With traces off, the incoming `traceparent` is passed on
+//! unchanged. The header is checked by hand either way: one fixed-width line, four hex fields.
 
+use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderMap;
+use opentelemetry::propagation::Extractor;
+use opentelemetry::trace::TraceContextExt as _;
+use sha2::{Digest, Sha256};
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-/// The request's `traceparent`, if it is a well-formed W3C trace context (version `00`, a
-/// non-zero trace id and span id); anything else is ignored, as the specification asks.
+/// The `traceparent` to put on events written now: the current span's (traces on), else the
+/// request's own, if it is a well-formed W3C trace context (version `00`, a non-zero trace id
+/// and span id); anything else is ignored, as the specification asks.
 pub fn traceparent(headers: &HeaderMap) -> Option<String> {
-    headers.get("traceparent").and_then(parse)
+    current().or_else(|| headers.get("traceparent").and_then(parse))
+}
+
+/// The current span's context as a `traceparent`, when it is a sampled or unsampled
+/// OpenTelemetry span (traces on).
+pub fn current() -> Option<String> {
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            span_context.trace_id(),
+            span_context.span_id(),
+            span_context.trace_flags().to_u8()
+        )
+    })
+}
+
+/// Reads a header map as OpenTelemetry's propagator asks.
+struct Headers<'a>(&'a HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// The span of one request: route, method, status (recorded by the metrics middleware), the
+/// cart key hashed (a user id is personal data, so neither it nor the raw path is recorded; the
+/// hash still groups one cart's requests),
+/// the request id, and the trace id every log line of the request then carries.
+pub fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let headers = request.headers();
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let path = request.uri().path();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(path, |p| p.as_str());
+    let span = tracing::info_span!(
+        "request",
+        otel.name = format!("{} {route}", request.method()),
+        otel.kind = "server",
+        method = %request.method(),
+        http.route = route,
+        http.response.status_code = Empty,
+        cart.key_hash = Empty,
+        request_id = %request_id,
+        trace_id = Empty,
+    );
+    if let Some(key) = path
+        .strip_prefix("/v1/cart/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|key| !key.is_empty())
+    {
+        let digest = Sha256::digest(key.as_bytes());
+        let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        span.record("cart.key_hash", short);
+    }
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&Headers(headers))
+    });
+    // Without the OpenTelemetry layer (traces off) this does nothing.
+    let _ = span.set_parent(parent);
+    let trace_id = {
+        let context = span.context();
+        let own = context.span().span_context().clone();
+        if own.is_valid() {
+            Some(own.trace_id().to_string())
+        } else {
+            headers
+                .get("traceparent")
+                .and_then(parse)
+                .and_then(|value| value.split('-').nth(1).map(str::to_owned))
+        }
+    };
+    if let Some(trace_id) = trace_id {
+        span.record("trace_id", trace_id);
+    }
+    span
 }
 
 /// A `traceparent` value, normalised, if it is a valid one.

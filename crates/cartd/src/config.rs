@@ -614,6 +614,11 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "CARTD_LOG_FORMAT", value_name = "CARTD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// The OpenTelemetry collector's base URL for traces (`http://collector:4318` for
+    /// HTTP/protobuf, `http://collector:4317` with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`); the
+    /// standard `OTEL_*` variables are honoured too.
+    #[arg(long, env = "CARTD_OTEL_ENDPOINT", value_name = "CARTD_OTEL_ENDPOINT")]
+    pub otel_endpoint: Option<String>,
     /// A file the audit log (privileged actions, JSON lines) is appended to, apart from the
     /// service log; unset, audit lines go to the service log under the `cartd::audit` target.
     #[arg(long, env = "CARTD_AUDIT_LOG", value_name = "CARTD_AUDIT_LOG")]

@@ -21,11 +21,13 @@ mod pricing_file;
 mod relay;
 mod secrets;
 mod serve;
+mod telemetry;
 mod worker;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use config::{Cli, Command, LogFormat};
 
@@ -61,17 +63,21 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    // Without an audit file nothing can fail.
-    let _ = init_logging_with_audit(format, None);
+/// The service log, and traces when the standard `OTEL_EXPORTER_OTLP_*ENDPOINT` variables ask
+/// for them (the relay and the worker run alone).
+fn init_logging(format: LogFormat) -> Result<Option<SdkTracerProvider>, Failure> {
+    let provider = telemetry::provider(None).map_err(Failure::Usage)?;
+    init_logging_with(format, None, provider.as_ref())?;
+    Ok(provider)
 }
 
 /// The service log on standard error (`CARTD_LOG` filters it), and, when `audit` names a file,
 /// the audit log appended there as JSON lines (and left out of the service log). The audit
 /// file's filter is its own, so a quiet `CARTD_LOG` never silences it.
-fn init_logging_with_audit(
+fn init_logging_with(
     format: LogFormat,
     audit: Option<&std::path::Path>,
+    traces: Option<&SdkTracerProvider>,
 ) -> Result<(), Failure> {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
@@ -127,6 +133,7 @@ fn init_logging_with_audit(
     tracing_subscriber::registry()
         .with(service.with_filter(filter))
         .with(audit)
+        .with(traces.map(telemetry::layer))
         .init();
     Ok(())
 }
@@ -176,14 +183,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Traces are flushed after the command, outside the async context: the HTTP exporter's
+    // blocking client may not be dropped inside it.
+    let mut traces: Option<SdkTracerProvider> = None;
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => {
-                init_logging_with_audit(args.log_format, args.audit_log.as_deref())?;
+                traces =
+                    telemetry::provider(args.otel_endpoint.as_deref()).map_err(Failure::Usage)?;
+                init_logging_with(args.log_format, args.audit_log.as_deref(), traces.as_ref())?;
                 serve::run(*args).await
             }
             Command::Relay(args) => {
-                init_logging(args.log_format);
+                traces = init_logging(args.log_format)?;
                 relay::run(*args).await
             }
             Command::Migrate(store) => admin::migrate(&store).await,
@@ -205,7 +217,7 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Worker(mut args) => {
-                init_logging(args.log_format);
+                traces = init_logging(args.log_format)?;
                 secrets::resolve(None, Some(&mut args.orders)).await?;
                 orders::worker(*args).await
             }
@@ -232,6 +244,11 @@ fn main() -> ExitCode {
             }
         }
     });
+    if let Some(traces) = traces
+        && let Err(e) = traces.shutdown()
+    {
+        eprintln!("warning: not every trace could be sent: {e}");
+    }
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {

@@ -55,6 +55,7 @@ impl HttpFulfiller {
 
 #[async_trait::async_trait]
 impl Fulfiller for HttpFulfiller {
+    #[tracing::instrument(name = "worker.fulfil", skip_all, fields(otel.kind = "client", order_id = %order.id))]
     async fn fulfil(&self, order: &Order) -> Result<(), String> {
         let body = serde_json::to_vec(&cart_api::order_dto::OrderView::new(order, false))
             .map_err(|e| e.to_string())?;

@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing::Instrument as _;
 
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -313,7 +314,13 @@ impl Relay {
                 break;
             }
             let sink_name = sink.name();
-            match sink.publish(&envelopes[..accepted]).await {
+            let span = tracing::info_span!(
+                "publish",
+                otel.kind = "producer",
+                sink = sink_name,
+                events = accepted
+            );
+            match sink.publish(&envelopes[..accepted]).instrument(span).await {
                 Ok(()) => {
                     metrics::counter!("cartd_events_published_total", "sink" => sink_name)
                         .increment(accepted as u64);

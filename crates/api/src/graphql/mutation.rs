@@ -391,9 +391,10 @@ impl Mutation {
                 scoped: scoped_key(&caller, &key, &idempotency_key),
                 legacy_fingerprint: None,
             }),
-            traceparent: ctx
-                .data_opt::<Traceparent>()
-                .and_then(|Traceparent(value)| crate::trace_context::parse(value)),
+            traceparent: crate::trace_context::current().or_else(|| {
+                ctx.data_opt::<Traceparent>()
+                    .and_then(|Traceparent(value)| crate::trace_context::parse(value))
+            }),
         };
         match state
             .service
@@ -449,9 +450,10 @@ impl Mutation {
             Ok(reason) => reason,
             Err(error) => return refused(error, Some("reason")),
         };
-        let traceparent = ctx
-            .data_opt::<Traceparent>()
-            .and_then(|Traceparent(value)| crate::trace_context::parse(value));
+        let traceparent = crate::trace_context::current().or_else(|| {
+            ctx.data_opt::<Traceparent>()
+                .and_then(|Traceparent(value)| crate::trace_context::parse(value))
+        });
         match state(ctx)?
             .service
             .act_on_order(

@@ -74,9 +74,10 @@ pub async fn run(
     let options = WriteOptions {
         precondition,
         idempotency,
-        traceparent: ctx
-            .data_opt::<Traceparent>()
-            .and_then(|Traceparent(value)| crate::trace_context::parse(value)),
+        traceparent: crate::trace_context::current().or_else(|| {
+            ctx.data_opt::<Traceparent>()
+                .and_then(|Traceparent(value)| crate::trace_context::parse(value))
+        }),
     };
     match state.service.execute(key, command, options).await {
         Ok(written) => Ok(CartPayload {

@@ -14,8 +14,9 @@ fn stderr(output: &std::process::Output) -> String {
 fn a_bad_setting_is_one_line_naming_it_and_exit_code_2() {
     let (_dir, db) = temp_db();
     let url = store_url(&db);
-    let cases: [(&str, &str); 25] = [
+    let cases: [(&str, &str); 26] = [
         ("CARTD_RATE_BURST", "0"),
+        ("CARTD_OTEL_ENDPOINT", "not a url"),
         ("CARTD_FLAGS_FILE", "/nonexistent/flags.json"),
         ("CARTD_JWT_SECRET_FILE", "/nonexistent/jwt-secret"),
         (
@@ -437,7 +438,7 @@ async fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
     );
     let of_request: Vec<&Value> = lines
         .iter()
-        .filter(|l| l["span"]["path"] == "/v1/cart/guest_not-a-ulid")
+        .filter(|l| l["span"]["http.route"] == "/v1/cart/{cartKey}")
         .collect();
     assert!(of_request.len() >= 2, "{text}");
     for line in of_request {

@@ -16,3 +16,4 @@ mod orders;
 mod rate_limits;
 #[cfg(unix)]
 mod readme;
+mod traces;

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::cart::merge::MergeReport;
@@ -208,7 +209,15 @@ impl CartService {
             };
             let (commit, cart, decided) = self.commit_of(target, change, options, record, now);
             let counted = Counted::of(&commit);
-            match self.store.commit(commit).await {
+            let span = tracing::info_span!(
+                "store.commit",
+                otel.kind = "client",
+                carts = commit.writes.len(),
+                events = commit.events.len(),
+                records = commit.records.len(),
+                attempt,
+            );
+            match self.store.commit(commit).instrument(span).await {
                 Ok(()) => {
                     counted.record(decided.report.as_ref(), decided.order.as_ref());
                     return Ok(outcome(unshare(cart), decided.report, decided.order));

@@ -186,6 +186,7 @@ impl RemoteCatalog {
         }
     }
 
+    #[tracing::instrument(name = "catalog.get", skip_all, fields(otel.kind = "client", product_id = id.as_str(), http.response.status_code = tracing::field::Empty))]
     async fn attempt(&self, id: &ProductId) -> Result<Option<Product>, Attempt> {
         let response = self
             .client
@@ -195,6 +196,7 @@ impl RemoteCatalog {
             .await
             .map_err(|e| Attempt::Transient(format!("catalog request failed: {e}")))?;
         let status = response.status();
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
         if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
             return Ok(None);
         }
