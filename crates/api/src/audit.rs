@@ -65,6 +65,14 @@ fn outcome(status: StatusCode) -> &'static str {
     }
 }
 
+/// Registers the audit counter's outcomes at zero, so a dashboard shows them (and an alert on
+/// their increase sees the first) before anything is audited.
+pub fn register_metrics() {
+    for outcome in ["ok", "denied", "refused", "failed"] {
+        metrics::counter!("cartd_audit_events_total", "outcome" => outcome).increment(0);
+    }
+}
+
 /// Middleware: records the audited requests (see the module documentation).
 pub async fn record(mut request: Request, next: Next) -> Response {
     let slot = CallerSlot::default();
@@ -85,6 +93,7 @@ pub async fn record(mut request: Request, next: Next) -> Response {
     let status = response.status();
     let caller = slot.0.get();
     if audited(caller, &method, &path, status) {
+        metrics::counter!("cartd_audit_events_total", "outcome" => outcome(status)).increment(1);
         let (actor, admin) = match caller {
             Some(Caller::User { id, admin }) => (id.as_str().to_owned(), *admin),
             _ => ("anonymous".to_owned(), false),

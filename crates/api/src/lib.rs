@@ -194,6 +194,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, _) = api().split_for_parts();
     let document: Arc<str> = openapi_json().into();
     let make_span = |request: &Request<_>| trace_context::request_span(request);
+    audit::register_metrics();
     routes
         .route(
             "/openapi.json",
