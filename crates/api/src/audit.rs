@@ -83,12 +83,7 @@ pub async fn record(mut request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| path.clone(), |p| p.as_str().to_owned());
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let request_id = crate::extract::request_id(request.headers()).to_owned();
     let response = next.run(request).await;
     let status = response.status();
     let caller = slot.0.get();

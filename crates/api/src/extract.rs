@@ -167,6 +167,14 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
     }
 }
 
+/// The request's id (`x-request-id`, set by the request-id layer), empty when absent.
+pub fn request_id(headers: &HeaderMap) -> &str {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
 /// The `Idempotency-Key` header, if any: 1–255 printable ASCII characters.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {

@@ -546,12 +546,7 @@ impl From<CartError> for ApiError {
 /// request's span.
 pub async fn enrich(request: Request, next: Next) -> Response {
     let instance = request.uri().path().to_owned();
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let request_id = crate::extract::request_id(request.headers()).to_owned();
     let mut response = next.run(request).await;
     let Some(error) = response.extensions_mut().remove::<ApiError>() else {
         return response;

@@ -56,10 +56,7 @@ impl Extractor for Headers<'_> {
 /// the request id, and the trace id every log line of the request then carries.
 pub fn request_span<B>(request: &Request<B>) -> tracing::Span {
     let headers = request.headers();
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let request_id = crate::extract::request_id(headers);
     let path = request.uri().path();
     let route = request
         .extensions()

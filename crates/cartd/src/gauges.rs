@@ -43,6 +43,7 @@ pub async fn sample(
             metrics::gauge!("cartd_store_pool_connections", "state" => "idle")
                 .set(f64::from(pool.idle));
             metrics::gauge!("cartd_store_pool_max").set(f64::from(pool.max));
+            metrics::gauge!("cartd_store_commits_waiting").set(f64::from(pool.commits_waiting));
         }
         if let Some(jwks) = &jwks {
             // Never fetched counts from the start: keys that never came are as stale as that.

@@ -75,6 +75,9 @@ pub struct PoolStats {
     pub idle: u32,
     /// The most the pool opens.
     pub max: u32,
+    /// Commits waiting their turn: queued for the SQLite writer thread, or for PostgreSQL's
+    /// group-commit statement (sqlx does not say how many tasks wait for a connection).
+    pub commits_waiting: u32,
 }
 
 /// A backend that talks to its database through a pool of connections (PostgreSQL, and

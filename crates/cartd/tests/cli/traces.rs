@@ -1,5 +1,5 @@
-//! Traces end to end: `cartd serve` exports its spans over OTLP (HTTP/protobuf) to a real
-//! receiver in this test, which decodes them with the OTLP protobuf types. The request span
+//! Traces end to end: `cartd serve` exports its spans over OTLP (HTTP/protobuf, and gRPC) to a
+//! real receiver in this test, which decodes them with the OTLP protobuf types. The request span
 //! continues the caller's `traceparent`, the store commit is its child, the relay's publish is
 //! exported too, the event carries the request span's context, and every JSON log line of the
 //! request carries the trace id.
@@ -47,6 +47,47 @@ async fn receiver() -> (Received, String) {
     (received, format!("http://{address}"))
 }
 
+/// An OTLP/gRPC receiver: the collector's `TraceService`.
+async fn grpc_receiver() -> (Received, String) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+        TraceService, TraceServiceServer,
+    };
+
+    struct Collector(Received);
+
+    #[tonic::async_trait]
+    impl TraceService for Collector {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let spans = request
+                .into_inner()
+                .resource_spans
+                .into_iter()
+                .flat_map(|r| r.scope_spans)
+                .flat_map(|s| s.spans);
+            self.0.lock().expect("spans").extend(spans);
+            Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+
+    let received = Received::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let service = TraceServiceServer::new(Collector(received.clone()));
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await
+    });
+    (received, format!("http://{address}"))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -65,6 +106,58 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
                 }
             })
         })
+}
+
+/// Waits for the request span (named `prefix…`) and the store commit of `trace` among `received`.
+async fn request_and_commit(received: &Received, trace: &str) -> (Span, Span) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let spans = received.lock().expect("spans").clone();
+        let in_trace = |name: &str| {
+            spans
+                .iter()
+                .find(|s| hex(&s.trace_id) == trace && s.name.starts_with(name))
+                .cloned()
+        };
+        if let (Some(request), Some(commit)) =
+            (in_trace("POST /v1/cart/"), in_trace("store.commit"))
+        {
+            return (request, commit);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "spans never arrived: {:?}",
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn spans_also_reach_an_otlp_grpc_receiver() {
+    let (received, endpoint) = grpc_receiver().await;
+    let (_dir, db) = temp_db();
+    let server = Server::start(
+        &db,
+        &[
+            ("CARTD_OTEL_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    )
+    .await;
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    let added = reqwest::Client::new()
+        .post(format!("{}/v1/cart/{}/items", server.base, guest(6)))
+        .header("traceparent", format!("00-{trace}-b7ad6b7169203331-01"))
+        .json(&json!({"product_id": "book-001-pb", "quantity": 1}))
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(added.status(), 201);
+    let (request, commit) = request_and_commit(&received, trace).await;
+    assert_eq!(hex(&request.parent_span_id), "b7ad6b7169203331");
+    assert_eq!(commit.trace_id, request.trace_id);
 }
 
 #[tokio::test]

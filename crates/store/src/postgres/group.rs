@@ -172,6 +172,14 @@ impl GroupCommitter {
         Self::Grouped(jobs)
     }
 
+    /// Carts queued for a group statement now (none when grouping is off).
+    pub(super) fn queued(&self) -> usize {
+        match self {
+            Self::Grouped(jobs) => jobs.max_capacity() - jobs.capacity(),
+            Self::Single(_) => 0,
+        }
+    }
+
     /// Commits one cart; `Ok(false)` when its version (or, for a new cart, its absence) did
     /// not match and nothing of it was written.
     pub(super) async fn commit(&self, commit: CartCommit) -> Result<bool, StoreError> {

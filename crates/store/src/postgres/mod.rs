@@ -57,6 +57,7 @@ impl crate::ConnectionPool for PgStore {
             in_use: size.saturating_sub(idle),
             idle,
             max: self.pool.options().get_max_connections(),
+            commits_waiting: u32::try_from(self.group.queued()).unwrap_or(u32::MAX),
         }
     }
 }

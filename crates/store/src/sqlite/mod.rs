@@ -59,6 +59,7 @@ impl crate::ConnectionPool for SqliteStore {
             in_use: state.connections.saturating_sub(state.idle_connections),
             idle: state.idle_connections,
             max: self.readers.max_size(),
+            commits_waiting: u32::try_from(self.writer.queued()).unwrap_or(u32::MAX),
         }
     }
 }

@@ -88,6 +88,11 @@ impl Writer {
         Ok(Self { jobs })
     }
 
+    /// Write jobs waiting for the writer thread now.
+    pub fn queued(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
+    }
+
     /// Runs `work` in the next group transaction and returns its result once committed.
     /// `work` may run twice (see the module's documentation): it must act on the connection
     /// only.
