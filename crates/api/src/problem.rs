@@ -558,6 +558,8 @@ pub async fn enrich(request: Request, next: Next) -> Response {
         tracing::debug!(code = error.code.as_str(), detail = %error.message, "request refused");
     }
     let mut rendered = error.render(&instance, &request_id);
+    // The code stays readable to outer layers (the audit log tells scope refusals apart).
+    rendered.extensions_mut().insert(error.code);
     // Keep headers set on the way out (e.g. by the handler) that the re-render would drop.
     for (name, value) in response.headers() {
         if name == header::CONTENT_LENGTH {

@@ -101,6 +101,8 @@ pub async fn run(mut args: ServeArgs) -> Result<(), Failure> {
         rate_burst = ?args.rate_burst,
         cors_origins = ?args.cors_origins,
         flags_file = ?args.flags_file,
+        otel_endpoint = ?args.otel_endpoint,
+        audit_log = ?args.audit_log,
         rate_limit_store = ?args.rate_limit_store.as_ref().map(RedisOptions::redacted),
         payment_webhook_secret = if args.orders.payment_webhook_secret.is_some() { "[redacted]" } else { "(none)" },
         checkout_ttl_secs = args.orders.checkout_ttl.as_secs(),
