@@ -1,5 +1,5 @@
-//! The data subcommands: `migrate`, `catalog import`, `pricing import`, `outbox list`, and
-//! `token`.
+//! The data subcommands: `migrate`, `catalog import`, `pricing import`, `outbox list`,
+//! `token`, and `health` (a container's health check).
 
 use std::path::Path;
 
@@ -10,7 +10,7 @@ use cart_devidp::{KeyKind, mint_hs256};
 use cart_store::Backend;
 
 use crate::Failure;
-use crate::config::{StoreArgs, TokenArgs, redacted_url};
+use crate::config::{HealthArgs, StoreArgs, TokenArgs, redacted_url};
 
 async fn open(store: &StoreArgs) -> Result<Backend, Failure> {
     cart_store::open(&store.url)
@@ -143,4 +143,42 @@ pub fn token(args: &TokenArgs) -> Result<(), Failure> {
     };
     println!("{token}");
     Ok(())
+}
+
+/// `cartd health`: asks a running cartd's `/health`, for a container's health check (the
+/// runtime image has no shell and no curl). Exit 0 when it answers 200, 1 otherwise.
+pub async fn health(args: &HealthArgs) -> Result<(), Failure> {
+    let url = match &args.url {
+        Some(url) => url.clone(),
+        None => {
+            let mut address = args.listen;
+            // A server listening on every address is asked on loopback.
+            if address.ip().is_unspecified() {
+                address.set_ip(match address {
+                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            format!("http://{address}/health")
+        }
+    };
+    // Plain HTTP on loopback: no certificate store is read, so an image without one (a
+    // `FROM scratch` image) can still run its health check.
+    let client = reqwest::Client::builder()
+        .tls_certs_only([])
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .context("HTTP client")?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("{url} did not answer"))?;
+    let status = response.status();
+    if status == reqwest::StatusCode::OK {
+        println!("{url}: {status}");
+        Ok(())
+    } else {
+        Err(Failure::Runtime(anyhow::anyhow!("{url} answered {status}")))
+    }
 }

@@ -63,6 +63,52 @@ pub enum Command {
     Jwks(JwksCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// Run as an AWS Lambda function (a package's `bootstrap` runs this): the HTTP API behind
+    /// API Gateway, the outbox relay, or the order worker on an SQS queue.
+    Lambda(Box<LambdaArgs>),
+    /// Ask a running cartd's `/health` (a container's health check: exit 0 when it answers
+    /// 200, 1 otherwise).
+    Health(HealthArgs),
+}
+
+/// `cartd lambda`.
+#[derive(Debug, Args)]
+pub struct LambdaArgs {
+    /// What this function does.
+    #[arg(value_enum, default_value_t = LambdaRole::Http)]
+    pub role: LambdaRole,
+    /// The same settings as `serve` (`CARTD_LISTEN` is not used).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What a `cartd lambda` function does with its invocations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LambdaRole {
+    /// API Gateway REST (v1) and HTTP API (v2) requests, answered by the HTTP API's router.
+    Http,
+    /// Every invocation (a schedule, a DynamoDB stream batch) publishes the pending outbox
+    /// events and runs one round of the sweeper.
+    Relay,
+    /// SQS batches of `order.paid` events: each order is fulfilled; failed records are
+    /// reported back so SQS delivers them again.
+    Worker,
+}
+
+/// `cartd health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// The address `serve` listens on (`0.0.0.0` and `::` are asked on loopback).
+    #[arg(
+        long,
+        env = "CARTD_LISTEN",
+        value_name = "CARTD_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: SocketAddr,
+    /// The URL to ask instead (default: `http://<CARTD_LISTEN>/health`).
+    #[arg(long)]
+    pub url: Option<String>,
 }
 
 /// `cartd payments …`.

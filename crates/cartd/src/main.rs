@@ -4,11 +4,12 @@
 //!
 //! - [`config`]: flags, `CARTD_` variables, defaults and their checks.
 //! - [`serve`]: wiring and running the HTTP server, the sweeper and graceful shutdown.
-//! - [`admin`]: `migrate`, `catalog import`, `outbox list`, `token`, `openapi`.
+//! - [`admin`]: `migrate`, `catalog import`, `outbox list`, `token`, `openapi`, `health`.
 //! - [`jwks`]: `jwks keygen`, `jwks serve` (a development identity provider).
 //! - [`relay`]: the outbox relay, in `serve` and as `cartd relay`.
 //! - [`worker`]: the order worker, in `serve` and as `cartd worker`.
 //! - [`orders`]: `payments simulate`, `worker`, `dead-letters`.
+//! - [`lambda`]: `cartd lambda`, the HTTP API, the relay and the worker as AWS Lambda functions.
 //! - [`demo`]: the demo bookstore catalog.
 
 mod admin;
@@ -16,6 +17,7 @@ mod config;
 mod demo;
 mod gauges;
 mod jwks;
+mod lambda;
 mod orders;
 mod pricing_file;
 mod relay;
@@ -242,6 +244,17 @@ fn main() -> ExitCode {
                 print!("{}", cart_api::openapi_json());
                 Ok(())
             }
+            Command::Lambda(args) => {
+                traces = telemetry::provider(args.serve.otel_endpoint.as_deref())
+                    .map_err(Failure::Usage)?;
+                init_logging_with(
+                    args.serve.log_format,
+                    args.serve.audit_log.as_deref(),
+                    traces.as_ref(),
+                )?;
+                lambda::run(*args).await
+            }
+            Command::Health(args) => admin::health(&args).await,
         }
     });
     if let Some(traces) = traces

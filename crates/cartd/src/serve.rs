@@ -24,8 +24,137 @@ use crate::config::{CatalogSource, ServeArgs, redacted_url};
 use crate::demo;
 use crate::secrets::SecretSource;
 
+/// What `serve` and `cartd lambda` both build from the settings: the service, its router
+/// state, and the parts that run beside requests.
+pub struct Assembled {
+    /// The router's state.
+    pub state: AppState,
+    /// The use cases (the worker and the sweeper call them too).
+    pub service: Arc<CartService>,
+    /// The opened store.
+    pub backend: cart_store::Backend,
+    /// The outbox relay, unless `--no-relay` or the caller runs none.
+    pub relay: Option<cart_events::Relay>,
+    /// The task feeding subscriptions from NATS, when a NATS sink is configured.
+    pub follower: Option<tokio::task::JoinHandle<()>>,
+    /// The rate limiter, whose idle clients the sweeper forgets.
+    pub rate_limit: Option<Arc<RateLimit>>,
+    /// The token verifier (its HS256 secret is replaced on SIGHUP).
+    pub auth: Arc<Authenticator>,
+    /// The payment webhook's secret (replaced on SIGHUP).
+    pub webhook_secret: Arc<RotatingSecret>,
+    /// The feature flags (the file is watched).
+    pub flags: Arc<Flags>,
+    /// Where the JWT and webhook secrets are read from again.
+    pub secret_sources: [SecretSource; 2],
+}
+
+impl Assembled {
+    /// The API's router over this state, with CORS outermost when configured, so preflights
+    /// are answered before limits and shedding.
+    pub fn router(&self, args: &ServeArgs) -> axum::Router {
+        let router = cart_api::router(self.state.clone());
+        match &args.cors_origins {
+            Some(origins) => router.layer(origins.layer()),
+            None => router,
+        }
+    }
+}
+
 /// Runs the server until a shutdown signal.
 pub async fn run(mut args: ServeArgs) -> Result<(), Failure> {
+    let assembled = assemble(&mut args, true).await?;
+    let router = assembled.router(&args);
+    let Assembled {
+        state: _,
+        service,
+        backend,
+        relay,
+        follower,
+        rate_limit,
+        auth,
+        webhook_secret,
+        flags,
+        secret_sources,
+    } = assembled;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr().context("local address")?;
+    tracing::info!(%address, "listening");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sweeper = tokio::spawn(sweep(
+        service.clone(),
+        rate_limit,
+        args.sweep_interval,
+        args.sweep_batch,
+        stop_rx.clone(),
+    ));
+    let reloader = tokio::spawn(reload_secrets_on_hangup(
+        secret_sources,
+        auth.clone(),
+        webhook_secret.clone(),
+        stop_rx.clone(),
+    ));
+    let flag_watcher = tokio::spawn(flags.watch(stop_rx.clone()));
+    let gauges = tokio::spawn(crate::gauges::sample(
+        service.clone(),
+        backend.clone(),
+        auth.jwks().cloned(),
+        stop_rx.clone(),
+    ));
+    let relay = relay.map(|relay| tokio::spawn(relay.run(stop_rx.clone())));
+    let worker = match args.orders.worker_source {
+        crate::config::WorkerSource::None => None,
+        _ => Some(tokio::spawn(crate::worker::run(
+            service.clone(),
+            crate::worker::fulfiller(&args.orders, webhook_secret.clone())?,
+            args.orders.clone(),
+            stop_rx.clone(),
+        ))),
+    };
+    let grace = args.shutdown_grace;
+    let mut grace_rx = stop_rx;
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    // The API's listener: a request target too long for hyper is answered as problem+json.
+    let listener = cart_api::listener::serve_on(listener);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+    // The grace period starts at the signal; past it, remaining connections are dropped.
+    let deadline = async move {
+        let _ = grace_rx.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server => served.context("server failed")?,
+        () = deadline => tracing::warn!("grace period over: dropping remaining connections"),
+    }
+    let _ = sweeper.await;
+    let _ = gauges.await;
+    let _ = reloader.await;
+    let _ = flag_watcher.await;
+    if let Some(relay) = relay {
+        let _ = relay.await;
+    }
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
+    if let Some(follower) = follower {
+        follower.abort();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Checks the settings, reads the secrets, opens the store (loading the demo data into a new
+/// one) and builds the service and the router's state. With `background` false (`cartd
+/// lambda`), no relay and no NATS follower are built: a function instance lives only while it
+/// answers.
+pub async fn assemble(args: &mut ServeArgs, background: bool) -> Result<Assembled, Failure> {
     // First, so what the components below register at start is recorded.
     let metrics = cart_api::metrics::recorder();
     // Secrets are read from where the settings say (a value, a file, Secrets Manager), now
@@ -193,8 +322,14 @@ pub async fn run(mut args: ServeArgs) -> Result<(), Failure> {
         }),
     );
     let live = cart_events::live::LiveFeed::default();
-    let follower = crate::relay::follow_live(&args.relay, &args.store.url, &live).await?;
-    let relay = if args.no_relay {
+    let follower = if background {
+        crate::relay::follow_live(&args.relay, &args.store.url, &live).await?
+    } else {
+        None
+    };
+    let relay = if !background {
+        None
+    } else if args.no_relay {
         tracing::info!("the outbox relay does not run in this process (--no-relay)");
         None
     } else {
@@ -207,7 +342,6 @@ pub async fn run(mut args: ServeArgs) -> Result<(), Failure> {
     if let Some(remote) = remote_catalog {
         ready_checks.push(Arc::new(CatalogCheck(remote)));
     }
-    let jwks = auth.jwks().cloned();
     let auth = Arc::new(auth);
     let webhook_secret = Arc::new(RotatingSecret::new(
         args.orders.payment_webhook_secret.clone(),
@@ -235,82 +369,18 @@ pub async fn run(mut args: ServeArgs) -> Result<(), Failure> {
         webhook_secret: webhook_secret.clone(),
         flags: flags.clone(),
     });
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let address = listener.local_addr().context("local address")?;
-    tracing::info!(%address, "listening");
-
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let sweeper = tokio::spawn(sweep(
-        service.clone(),
+    Ok(Assembled {
+        state,
+        service,
+        backend,
+        relay,
+        follower,
         rate_limit,
-        args.sweep_interval,
-        args.sweep_batch,
-        stop_rx.clone(),
-    ));
-    let reloader = tokio::spawn(reload_secrets_on_hangup(
-        [jwt_source, webhook_source],
-        auth.clone(),
-        webhook_secret.clone(),
-        stop_rx.clone(),
-    ));
-    let flag_watcher = tokio::spawn(flags.watch(stop_rx.clone()));
-    let gauges = tokio::spawn(crate::gauges::sample(
-        service.clone(),
-        backend.clone(),
-        jwks,
-        stop_rx.clone(),
-    ));
-    let relay = relay.map(|relay| tokio::spawn(relay.run(stop_rx.clone())));
-    let worker = match args.orders.worker_source {
-        crate::config::WorkerSource::None => None,
-        _ => Some(tokio::spawn(crate::worker::run(
-            service.clone(),
-            crate::worker::fulfiller(&args.orders, webhook_secret.clone())?,
-            args.orders.clone(),
-            stop_rx.clone(),
-        ))),
-    };
-    let grace = args.shutdown_grace;
-    let mut grace_rx = stop_rx;
-    let mut router = cart_api::router(state);
-    if let Some(origins) = &args.cors_origins {
-        // Outermost, so preflights are answered before limits and shedding.
-        router = router.layer(origins.layer());
-    }
-    let app = router.into_make_service_with_connect_info::<SocketAddr>();
-    // The API's listener: a request target too long for hyper is answered as problem+json.
-    let listener = cart_api::listener::serve_on(listener);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        let _ = stop_tx.send(true);
-    });
-    // The grace period starts at the signal; past it, remaining connections are dropped.
-    let deadline = async move {
-        let _ = grace_rx.wait_for(|stopped| *stopped).await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        served = server => served.context("server failed")?,
-        () = deadline => tracing::warn!("grace period over: dropping remaining connections"),
-    }
-    let _ = sweeper.await;
-    let _ = gauges.await;
-    let _ = reloader.await;
-    let _ = flag_watcher.await;
-    if let Some(relay) = relay {
-        let _ = relay.await;
-    }
-    if let Some(worker) = worker {
-        let _ = worker.await;
-    }
-    if let Some(follower) = follower {
-        follower.abort();
-    }
-    tracing::info!("stopped");
-    Ok(())
+        auth,
+        webhook_secret,
+        flags,
+        secret_sources: [jwt_source, webhook_source],
+    })
 }
 
 /// Deletes expired carts and idempotency records, expires orders never paid (and forgets idle rate-limit clients) every
@@ -332,23 +402,30 @@ async fn sweep(
         if let Some(limit) = &rate_limit {
             limit.forget_idle_clients();
         }
-        let swept = service.sweep_expired(batch).await;
-        let abandoned = swept.as_ref().map_or(0, |report| report.carts);
-        metrics::counter!("cartd_carts_abandoned_total").increment(abandoned as u64);
-        match swept {
-            Ok(report) if report.carts + report.idempotency_records > 0 => tracing::info!(
-                carts = report.carts,
-                idempotency_records = report.idempotency_records,
-                "swept expired records"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
-        }
-        match service.expire_due_orders(batch).await {
-            Ok(0) => {}
-            Ok(expired) => tracing::info!(orders = expired, "expired orders never paid"),
-            Err(e) => tracing::warn!(error = %e, "expiring unpaid orders failed; will retry"),
-        }
+        sweep_once(&service, batch).await;
+    }
+}
+
+/// One round of the sweeper: deletes a batch of expired carts and idempotency records and
+/// expires a batch of orders never paid, logging what it did (and a failure, to be retried
+/// next round).
+pub async fn sweep_once(service: &CartService, batch: usize) {
+    let swept = service.sweep_expired(batch).await;
+    let abandoned = swept.as_ref().map_or(0, |report| report.carts);
+    metrics::counter!("cartd_carts_abandoned_total").increment(abandoned as u64);
+    match swept {
+        Ok(report) if report.carts + report.idempotency_records > 0 => tracing::info!(
+            carts = report.carts,
+            idempotency_records = report.idempotency_records,
+            "swept expired records"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
+    }
+    match service.expire_due_orders(batch).await {
+        Ok(0) => {}
+        Ok(expired) => tracing::info!(orders = expired, "expired orders never paid"),
+        Err(e) => tracing::warn!(error = %e, "expiring unpaid orders failed; will retry"),
     }
 }
 

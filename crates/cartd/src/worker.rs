@@ -262,35 +262,8 @@ async fn sqs(
             }
         };
         for message in messages {
-            // Ok(None): delete the message; Ok(Some(after)): deliver it again after that.
-            let handled = match paid_order_of(message.envelope.as_bytes()) {
-                None => Ok(None),
-                Some(order_id) => match service.claim_order(order_id, lease).await {
-                    Ok(ClaimAttempt::Claimed(claim)) => {
-                        match service.fulfil_claim(&claim, fulfiller, &pause).await {
-                            Ok(outcome) => {
-                                record(outcome, &claim.order);
-                                Ok(match outcome {
-                                    ClaimOutcome::RetryAfter(pause) => {
-                                        Some(Duration::try_from(pause).unwrap_or_default())
-                                    }
-                                    ClaimOutcome::DeadLettered => Some(Duration::ZERO),
-                                    ClaimOutcome::Fulfilled | ClaimOutcome::Moved => None,
-                                })
-                            }
-                            Err(e) => Err(e.to_string()),
-                        }
-                    }
-                    Ok(ClaimAttempt::NotDue(at)) => Ok(Some(
-                        Duration::try_from(at - time::OffsetDateTime::now_utc())
-                            .unwrap_or(Duration::from_millis(100)),
-                    )),
-                    // Released for the queue's redrive, whichever delivery this is.
-                    Ok(ClaimAttempt::DeadLetter) => Ok(Some(Duration::ZERO)),
-                    Ok(ClaimAttempt::Nothing) => Ok(None),
-                    Err(e) => Err(e.to_string()),
-                },
-            };
+            let handled =
+                handle_message(&message.envelope, service, fulfiller, lease, &pause).await;
             let settled = match handled {
                 Ok(None) => queue.delete(&message.receipt).await,
                 Ok(Some(after)) => queue.retry_after(&message.receipt, after).await,
@@ -304,6 +277,48 @@ async fn sqs(
                 tracing::warn!(%error, "settling an SQS message failed; it will be redelivered");
             }
         }
+    }
+}
+
+/// Handles one queue message holding an `order.paid` envelope: claims the order, fulfils it
+/// and records the outcome. `Ok(None)`: the message is done with (delete it); `Ok(Some(after))`:
+/// deliver it again after that pause (zero for a dead letter, released for the queue's
+/// redrive); `Err`: the store failed, so leave the message for redelivery. Messages of other
+/// types are done with.
+pub async fn handle_message(
+    envelope: &str,
+    service: &CartService,
+    fulfiller: &dyn Fulfiller,
+    lease: time::Duration,
+    pause: &(dyn Fn(u32) -> time::Duration + Sync),
+) -> Result<Option<Duration>, String> {
+    let Some(order_id) = paid_order_of(envelope.as_bytes()) else {
+        return Ok(None);
+    };
+    match service.claim_order(order_id, lease).await {
+        Ok(ClaimAttempt::Claimed(claim)) => {
+            match service.fulfil_claim(&claim, fulfiller, pause).await {
+                Ok(outcome) => {
+                    record(outcome, &claim.order);
+                    Ok(match outcome {
+                        ClaimOutcome::RetryAfter(pause) => {
+                            Some(Duration::try_from(pause).unwrap_or_default())
+                        }
+                        ClaimOutcome::DeadLettered => Some(Duration::ZERO),
+                        ClaimOutcome::Fulfilled | ClaimOutcome::Moved => None,
+                    })
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Ok(ClaimAttempt::NotDue(at)) => Ok(Some(
+            Duration::try_from(at - time::OffsetDateTime::now_utc())
+                .unwrap_or(Duration::from_millis(100)),
+        )),
+        // Released for the queue's redrive, whichever delivery this is.
+        Ok(ClaimAttempt::DeadLetter) => Ok(Some(Duration::ZERO)),
+        Ok(ClaimAttempt::Nothing) => Ok(None),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -377,7 +392,7 @@ pub async fn run(
 }
 
 /// The lease and the backoff the settings give.
-fn lease_and_backoff(
+pub fn lease_and_backoff(
     args: &OrderArgs,
 ) -> (
     time::Duration,

@@ -11,6 +11,7 @@ mod flags;
 mod graphql;
 mod harness;
 mod identity;
+mod lambda;
 mod monitoring;
 mod orders;
 mod rate_limits;

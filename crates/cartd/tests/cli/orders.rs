@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{Server, admin_token, cartd, guest, run, store_url, temp_db};
 
-const WEBHOOK_SECRET: &str = "whsec-cli-test";
+pub(crate) const WEBHOOK_SECRET: &str = "whsec-cli-test";
 
 /// What the fulfilment stub saw: calls per idempotency key, and whether every call was signed.
 #[derive(Default)]
@@ -53,7 +53,7 @@ async fn fulfilment_stub(seen: Arc<Mutex<Seen>>) -> String {
 }
 
 /// Serves `handler` as a fulfilment endpoint on a free local port; answers its URL.
-async fn fulfilment_endpoint(handler: axum::routing::MethodRouter) -> String {
+pub(crate) async fn fulfilment_endpoint(handler: axum::routing::MethodRouter) -> String {
     let app = axum::Router::new().route("/fulfil", handler);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -133,7 +133,7 @@ async fn pay(
 }
 
 /// Places and pays an order from a fresh guest cart; answers its id.
-async fn paid_order(client: &reqwest::Client, base: &str, n: u128) -> String {
+pub(crate) async fn paid_order(client: &reqwest::Client, base: &str, n: u128) -> String {
     let placed = place(client, base, &guest(n), "book-001-pb").await;
     let paid = pay(client, base, &placed, &format!("evt_{n}"))
         .await

@@ -132,16 +132,31 @@ impl Breaker {
                 if failures.len() < self.config.failures as usize {
                     return;
                 }
+                // Log lines as well as the state gauge: where no Prometheus scrapes (AWS
+                // Lambda), a log-based alarm watches for these.
+                tracing::warn!(
+                    cooldown_ms = self.config.cooldown.as_millis() as u64,
+                    "the catalog circuit breaker opened"
+                );
                 State::Open {
                     until: now + self.config.cooldown,
                 }
             }
-            (State::HalfOpen { .. }, true) => State::Closed {
-                failures: VecDeque::new(),
-            },
-            (State::HalfOpen { .. }, false) => State::Open {
-                until: now + self.config.cooldown,
-            },
+            (State::HalfOpen { .. }, true) => {
+                tracing::info!("the catalog circuit breaker closed");
+                State::Closed {
+                    failures: VecDeque::new(),
+                }
+            }
+            (State::HalfOpen { .. }, false) => {
+                tracing::warn!(
+                    cooldown_ms = self.config.cooldown.as_millis() as u64,
+                    "the catalog circuit breaker opened"
+                );
+                State::Open {
+                    until: now + self.config.cooldown,
+                }
+            }
             // A call admitted before the breaker opened: its outcome changes nothing now.
             (State::Open { .. }, _) => return,
         };

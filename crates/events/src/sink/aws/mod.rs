@@ -38,7 +38,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 
 pub use eventbridge::EventBridgeSink;
-pub use queue::{QueueMessage, SqsQueue};
+pub use queue::{QueueMessage, SqsQueue, unwrap_notification};
 pub use sns::SnsSink;
 pub use sqs::SqsSink;
 

@@ -105,7 +105,7 @@ fn seconds(duration: Duration) -> i32 {
 }
 
 /// The envelope in a message body: an SNS notification's `Message`, or the body itself.
-fn unwrap_notification(body: &str) -> String {
+pub fn unwrap_notification(body: &str) -> String {
     #[derive(serde::Deserialize)]
     struct Notification {
         #[serde(rename = "Type")]
