@@ -5,8 +5,9 @@
 #
 # Starts a fresh `cartd serve` on STORE_URL (relay on, file sink), drives it with
 # `wrk -t2 -c32 -d10s --latency -s bench/wrk/add.lua` over BENCH_CARTS carts, and prints one
-# line: adds/s, p50, p99, and the CPU time (utime + stime from /proc) per add of cartd and of
-# every process named SERVER (e.g. postgres, redis-server) over the run.
+# line: adds/s, p50, p99, the CPU time (utime + stime from /proc) per add of cartd and of
+# every process named SERVER (e.g. postgres, redis-server) over the run, and cartd's peak RSS
+# (VmHWM).
 #
 # Usage:  bench/add-cpu.sh LABEL STORE_URL [SERVER]
 #   e.g.  bench/add-cpu.sh grouped 'postgres://postgres@127.0.0.1/test?schema=ab_1' postgres
@@ -45,9 +46,11 @@ wrk -t2 -c"${BENCH_CONNECTIONS:-32}" -d"${BENCH_DURATION:-10s}" --latency \
   -s "$here/wrk/add.lua" "http://127.0.0.1:$port" >"$work/wrk.txt" 2>&1
 mapfile -t servers < <(server_pids)
 c1=$(ticks "$cartd"); s1=$(ticks "${servers[@]}")
+rss_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$cartd/status")
 
 hz=$(getconf CLK_TCK)
-awk -v label="$label" -v c="$((c1 - c0))" -v s="$((s1 - s0))" -v hz="$hz" -v server="$server" '
+awk -v label="$label" -v c="$((c1 - c0))" -v s="$((s1 - s0))" -v hz="$hz" -v server="$server" \
+  -v rss="$rss_kib" '
   /requests in/ { n = $1 }
   /Requests\/sec/ { rps = $2 }
   /^ +50%/ { p50 = $2 }
@@ -57,5 +60,5 @@ awk -v label="$label" -v c="$((c1 - c0))" -v s="$((s1 - s0))" -v hz="$hz" -v ser
     us = 1e6 / hz / (n > 0 ? n : 1)
     printf "%s adds/s=%s p50=%s p99=%s cartd_cpu_per_add=%.0fus", label, rps, p50, p99, c * us
     if (server != "") printf " %s_cpu_per_add=%.0fus", server, s * us
-    printf " non2xx=%d\n", bad
+    printf " cartd_peak_rss=%.1fMiB non2xx=%d\n", rss / 1024, bad
   }' "$work/wrk.txt"
