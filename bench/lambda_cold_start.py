@@ -14,7 +14,8 @@ server when one answers (`BENCH_DYNAMODB_ENDPOINT`, default http://127.0.0.1:500
 no stand-in for DynamoDB's latency: it measures cartd's own start, not the network's.
 
 Usage:  python3 bench/lambda_cold_start.py [--runs 10] [--bin target/release/cartd]
-Prints one line per case: median, p90 and max in milliseconds.
+Prints one line per case: median, p90 and max in milliseconds, and the largest peak RSS
+(VmHWM) of the function's process when it had answered.
 """
 
 import argparse
@@ -118,6 +119,7 @@ def one_run(binary, store, path):
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         at, url, body = api.answered.get(timeout=60)
+        rss_kib = peak_rss_kib(process.pid)
     finally:
         process.kill()
         process.wait()
@@ -128,7 +130,15 @@ def one_run(binary, store, path):
     status = json.loads(body)["statusCode"]
     if status != 200:
         raise SystemExit(f"{path} answered {status}: {body[:300]!r}")
-    return (at - started) * 1000
+    return (at - started) * 1000, rss_kib
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 def moto_up(endpoint):
@@ -139,11 +149,12 @@ def moto_up(endpoint):
         return False
 
 
-def report(label, times):
-    times = sorted(times)
+def report(label, runs):
+    times = sorted(ms for ms, _ in runs)
+    rss = max(kib for _, kib in runs) / 1024
     p90 = times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))]
     print(f"{label:<44} median {statistics.median(times):7.1f} ms   p90 {p90:7.1f} ms   "
-          f"max {times[-1]:7.1f} ms   ({len(times)} runs)", flush=True)
+          f"max {times[-1]:7.1f} ms   peak RSS {rss:5.1f} MiB   ({len(times)} runs)", flush=True)
 
 
 def main():
@@ -176,9 +187,7 @@ def main():
     else:
         print(f"moto is not answering at {endpoint}: DynamoDB skipped", file=sys.stderr)
     for label, store, path in cases:
-        times = [one_run(args.bin, store(), path)
-                 for _ in range(args.runs)]
-        report(label, times)
+        report(label, [one_run(args.bin, store(), path) for _ in range(args.runs)])
 
 
 if __name__ == "__main__":
