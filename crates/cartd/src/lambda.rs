@@ -28,8 +28,25 @@ use crate::Failure;
 use crate::config::{LambdaArgs, LambdaRole, ServeArgs};
 use crate::serve;
 
+/// What the Lambda service sets for a custom runtime, and the runtime library reads.
+const LAMBDA_ENVIRONMENT: [&str; 4] = [
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+];
+
 /// Runs the function's role until the Lambda runtime stops the process.
 pub async fn run(args: LambdaArgs) -> Result<(), Failure> {
+    // Checked first: the runtime library panics on a missing variable.
+    if let Some(missing) = LAMBDA_ENVIRONMENT
+        .iter()
+        .find(|name| std::env::var_os(name).is_none())
+    {
+        return Err(Failure::Usage(format!(
+            "{missing} is not set: cartd lambda runs inside AWS Lambda (or under its runtime interface emulator)"
+        )));
+    }
     match args.role {
         LambdaRole::Http => http(args.serve).await,
         LambdaRole::Relay => relay(args.serve).await,

@@ -1247,3 +1247,16 @@ async fn the_relay_function_publishes_the_outbox_and_the_worker_function_fulfils
     );
     assert_eq!(status(failing).await, "paid");
 }
+
+#[test]
+fn outside_lambda_the_command_says_what_is_missing_and_exits_2() {
+    let output = harness::run(&["lambda", "http"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("AWS_LAMBDA_RUNTIME_API is not set"),
+        "{stderr}"
+    );
+    let output = harness::run(&["lambda", "sideways"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+}
