@@ -69,6 +69,8 @@ async fn http(mut args: ServeArgs) -> Result<(), Failure> {
             lambda_http::Body::Empty => axum::body::Body::empty(),
             lambda_http::Body::Text(text) => axum::body::Body::from(text),
             lambda_http::Body::Binary(bytes) => axum::body::Body::from(bytes),
+            // The enum is non-exhaustive; the three kinds above are every body an API Gateway
+            // event can carry.
             _ => axum::body::Body::empty(),
         };
         let mut request = axum::http::Request::from_parts(parts, body);
