@@ -10,14 +10,16 @@
 //!   the outbox holds, prunes what was published long ago, and runs one round of the sweeper.
 //! - `worker`: SQS batches of `order.paid` events (raw, or wrapped by SNS); each order is
 //!   claimed and fulfilled as `cartd worker` does, and the records that must come again are
-//!   reported as `batchItemFailures`, so SQS delivers them again after their visibility
-//!   timeout and its redrive policy parks them in the dead-letter queue.
+//!   reported as `batchItemFailures`, so SQS delivers them again and its redrive policy parks
+//!   them in the dead-letter queue. With `CARTD_WORKER_SOURCE=sqs://QUEUE-URL` a record comes
+//!   again after the worker's backoff; without, after the queue's visibility timeout.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::extract::ConnectInfo;
+use cart_events::sink::aws::SqsQueue;
 use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::request::RequestContext;
 use lambda_http::{RequestExt, service_fn};
@@ -25,7 +27,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::Failure;
-use crate::config::{LambdaArgs, LambdaRole, ServeArgs};
+use crate::config::{LambdaArgs, LambdaRole, ServeArgs, WorkerSource};
 use crate::serve;
 
 /// What the Lambda service sets for a custom runtime, and the runtime library reads.
@@ -197,48 +199,80 @@ async fn worker(mut args: ServeArgs) -> Result<(), Failure> {
     let (lease, pause) = crate::worker::lease_and_backoff(&args.orders);
     let pause = Arc::new(pause);
     let service = assembled.service;
+    // Told its queue (CARTD_WORKER_SOURCE=sqs://…), the worker makes a record to try again
+    // visible after its own backoff; otherwise the queue's visibility timeout decides.
+    let queue = match &args.orders.worker_source {
+        WorkerSource::Sqs(target) => Some(Arc::new(SqsQueue::connect(target).await)),
+        _ => None,
+    };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let (service, fulfiller, pause) = (service.clone(), fulfiller.clone(), pause.clone());
+        let (service, fulfiller, pause, queue) = (
+            service.clone(),
+            fulfiller.clone(),
+            pause.clone(),
+            queue.clone(),
+        );
         async move {
-            invoke_worker(
-                event.payload,
-                &service,
-                fulfiller.as_ref(),
+            let worker = Worker {
+                service: &service,
+                fulfiller: fulfiller.as_ref(),
                 lease,
-                pause.as_ref(),
-            )
-            .await
+                pause: pause.as_ref(),
+                queue: queue.as_deref(),
+            };
+            worker.invoke(event.payload).await
         }
     }))
     .await
     .map_err(|e| Failure::Runtime(anyhow::anyhow!("the Lambda runtime stopped: {e}")))
 }
 
-/// One worker invocation: the SQS batch's records that must come again.
-async fn invoke_worker(
-    batch: Value,
-    service: &cart_core::CartService,
-    fulfiller: &dyn cart_core::use_cases::Fulfiller,
+/// What a worker invocation works with.
+struct Worker<'a> {
+    service: &'a cart_core::CartService,
+    fulfiller: &'a dyn cart_core::use_cases::Fulfiller,
     lease: time::Duration,
-    pause: &(dyn Fn(u32) -> time::Duration + Sync),
-) -> Result<Value, lambda_http::Error> {
-    let mut failures = Vec::new();
-    for record in batch["Records"].as_array().into_iter().flatten() {
-        let id = record["messageId"].as_str().unwrap_or_default();
-        let body = record["body"].as_str().unwrap_or_default();
-        let envelope = cart_events::sink::aws::unwrap_notification(body);
-        let handled =
-            crate::worker::handle_message(&envelope, service, fulfiller, lease, pause).await;
-        match handled {
-            Ok(None) => {}
-            Ok(Some(_)) => failures.push(json!({ "itemIdentifier": id })),
-            Err(error) => {
-                tracing::warn!(%error, message = id, "an order message was not handled; SQS will deliver it again");
-                failures.push(json!({ "itemIdentifier": id }));
+    pause: &'a (dyn Fn(u32) -> time::Duration + Sync),
+    /// The queue the records come from, when the settings name it.
+    queue: Option<&'a SqsQueue>,
+}
+
+impl Worker<'_> {
+    /// One invocation: handles each record of the SQS batch and answers those that must come
+    /// again. Their visibility is set to the pause the outcome asks for (zero for a dead
+    /// letter, so the queue's redrive takes it at once) when the queue is known.
+    async fn invoke(&self, batch: Value) -> Result<Value, lambda_http::Error> {
+        let mut failures = Vec::new();
+        for record in batch["Records"].as_array().into_iter().flatten() {
+            let id = record["messageId"].as_str().unwrap_or_default();
+            let body = record["body"].as_str().unwrap_or_default();
+            let envelope = cart_events::sink::aws::unwrap_notification(body);
+            let handled = crate::worker::handle_message(
+                &envelope,
+                self.service,
+                self.fulfiller,
+                self.lease,
+                self.pause,
+            )
+            .await;
+            match handled {
+                Ok(None) => continue,
+                Ok(Some(after)) => {
+                    let receipt = record["receiptHandle"].as_str().unwrap_or_default();
+                    if let Some(queue) = self.queue
+                        && let Err(error) = queue.retry_after(receipt, after).await
+                    {
+                        tracing::warn!(%error, message = id, "could not set when the message comes again; the queue's visibility timeout decides");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, message = id, "an order message was not handled; SQS will deliver it again");
+                }
             }
+            failures.push(json!({ "itemIdentifier": id }));
         }
+        Ok(json!({ "batchItemFailures": failures }))
     }
-    Ok(json!({ "batchItemFailures": failures }))
 }
 
 #[cfg(test)]

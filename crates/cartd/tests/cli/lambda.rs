@@ -1260,3 +1260,86 @@ fn outside_lambda_the_command_says_what_is_missing_and_exits_2() {
     let output = harness::run(&["lambda", "sideways"], &[]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// The next message on `queue` within `wait`, hidden from other receivers for 5 minutes.
+async fn receive_one(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    wait: Duration,
+) -> Option<aws_sdk_sqs::types::Message> {
+    let deadline = std::time::Instant::now() + wait;
+    while std::time::Instant::now() < deadline {
+        let received = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(1)
+            .visibility_timeout(300)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        if let Some(message) = received.messages().first() {
+            return Some(message.clone());
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_record_the_worker_function_must_retry_comes_back_after_its_backoff() {
+    let Some(aws) = crate::orders::sns_to_sqs(10).await else {
+        return;
+    };
+    let (_dir, db) = temp_db();
+    let server = Server::start(
+        &db,
+        &[
+            ("CARTD_WORKER_SOURCE", "none"),
+            ("CARTD_EVENTS", &aws.events),
+            ("CARTD_RELAY_POLL", "20ms"),
+            ("CARTD_PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let order = crate::orders::paid_order(&client, &server.base, 61).await;
+    // The relay publishes order.paid to the topic; the queue holds it. Received here as
+    // Lambda's event source would, it is hidden for 5 minutes.
+    let message = receive_one(&aws.sqs, &aws.queue, Duration::from_secs(20))
+        .await
+        .expect("the order.paid message reached the queue");
+    let body = message.body().expect("body");
+    assert!(body.contains(&order), "{body}");
+
+    let broken = crate::orders::fulfilment_endpoint(axum::routing::post(|| async {
+        StatusCode::SERVICE_UNAVAILABLE
+    }))
+    .await;
+    let mut worker = FakeLambda::start().await;
+    worker.spawn(
+        "worker",
+        &[
+            ("CARTD_STORE", &harness::store_url(&db)),
+            ("CARTD_FULFILMENT_URL", &broken),
+            ("CARTD_WORKER_SOURCE", &aws.source),
+            ("CARTD_WORKER_BACKOFF", "1s"),
+        ],
+    );
+    let id = message.message_id().expect("id");
+    let event = json!({"Records": [{"messageId": id,
+        "receiptHandle": message.receipt_handle().expect("receipt"), "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+        "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:orders"}]});
+    let answer = worker.respond(event).await;
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": id}]})
+    );
+    // Back after the first attempt's backoff (at most 1 s here), not the 5 minutes it was
+    // hidden for.
+    let again = receive_one(&aws.sqs, &aws.queue, Duration::from_secs(15))
+        .await
+        .expect("the message came back after the backoff");
+    assert_eq!(again.message_id(), Some(id));
+}

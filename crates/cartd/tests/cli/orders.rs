@@ -515,17 +515,19 @@ fn aws_config(endpoint: &str) -> aws_config::SdkConfig {
 /// An SNS topic and the worker's SQS queue subscribed to it (raw delivery, `order.paid`
 /// only), with a dead-letter queue after `max_receive` receives; `None` (the test skips)
 /// without an AWS emulator.
-struct SnsToSqs {
+pub(crate) struct SnsToSqs {
     /// `CARTD_EVENTS` for the topic.
-    events: String,
+    pub(crate) events: String,
     /// `CARTD_WORKER_SOURCE` for the queue.
-    source: String,
-    sqs: aws_sdk_sqs::Client,
+    pub(crate) source: String,
+    pub(crate) sqs: aws_sdk_sqs::Client,
     /// The dead-letter queue's URL.
-    dead: String,
+    pub(crate) dead: String,
+    /// The worker's queue's URL.
+    pub(crate) queue: String,
 }
 
-async fn sns_to_sqs(max_receive: u32) -> Option<SnsToSqs> {
+pub(crate) async fn sns_to_sqs(max_receive: u32) -> Option<SnsToSqs> {
     use aws_sdk_sqs::types::QueueAttributeName;
 
     let endpoint = std::env::var("CARTD_TEST_AWS_ENDPOINT")
@@ -603,6 +605,7 @@ async fn sns_to_sqs(max_receive: u32) -> Option<SnsToSqs> {
         source: format!("sqs://{queue}?endpoint={endpoint}&region=us-east-1"),
         sqs,
         dead,
+        queue,
     })
 }
 
