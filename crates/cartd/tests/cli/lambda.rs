@@ -1,7 +1,8 @@
 //! `cartd lambda` under a stand-in for AWS Lambda: a Runtime API (the HTTP protocol a custom
 //! runtime polls: next invocation, its response or error) served by the test, fed with API
-//! Gateway REST (v1) and HTTP API (v2) events built on the layouts in
-//! `tests/fixtures/lambda/`. One script of requests touches every documented route and GraphQL;
+//! Gateway REST (v1) and HTTP API (v2) events built on the proxy-event layouts API Gateway
+//! documents (`tests/fixtures/lambda/`; their values are examples, as no AWS account is
+//! reachable to record from). One script of requests touches every documented route and GraphQL;
 //! it runs against `cartd serve` and through both event versions, each on a fresh store, and
 //! every answer must match the server's (status, content type, `ETag`, the body with ids and
 //! times masked). The relay and worker roles are driven the same way.
