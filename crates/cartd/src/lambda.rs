@@ -130,12 +130,10 @@ fn without_stage(uri: &axum::http::Uri, stage: &str) -> Option<axum::http::Uri> 
 /// The relay: each invocation, whatever its event, publishes until the outbox is empty or the
 /// invocation's time is nearly up, then prunes and sweeps. A failure fails the invocation, so
 /// the schedule's next one (or the stream's retry) tries again.
-async fn relay(mut args: ServeArgs) -> Result<(), Failure> {
-    let assembled = serve::assemble(&mut args, false).await?;
-    let relay = Arc::new(
-        crate::relay::build(&assembled.backend, &args.relay, &args.store.url, None).await?,
-    );
-    let service = assembled.service;
+async fn relay(args: ServeArgs) -> Result<(), Failure> {
+    // As `cartd relay` starts: the store and its outbox, no router or token verifier.
+    let (backend, service) = crate::orders::open(&args.store, &args.orders).await?;
+    let relay = Arc::new(crate::relay::build(&backend, &args.relay, &args.store.url, None).await?);
     let batch = args.sweep_batch;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (relay, service) = (relay.clone(), service.clone());
@@ -194,11 +192,13 @@ async fn invoke_relay(
 
 /// The order worker on an SQS event source (with `ReportBatchItemFailures`).
 async fn worker(mut args: ServeArgs) -> Result<(), Failure> {
-    let assembled = serve::assemble(&mut args, false).await?;
-    let fulfiller = crate::worker::fulfiller(&args.orders, assembled.webhook_secret.clone())?;
+    // As `cartd worker` starts: the webhook secret (it signs fulfilment calls) and the store.
+    crate::secrets::resolve(None, Some(&mut args.orders)).await?;
+    let (_, service) = crate::orders::open(&args.store, &args.orders).await?;
+    let secret = cart_api::secret::RotatingSecret::new(args.orders.payment_webhook_secret.clone());
+    let fulfiller = crate::worker::fulfiller(&args.orders, Arc::new(secret))?;
     let (lease, pause) = crate::worker::lease_and_backoff(&args.orders);
     let pause = Arc::new(pause);
-    let service = assembled.service;
     // Told its queue (CARTD_WORKER_SOURCE=sqs://…), the worker makes a record to try again
     // visible after its own backoff; otherwise the queue's visibility timeout decides.
     let queue = match &args.orders.worker_source {

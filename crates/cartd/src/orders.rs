@@ -15,11 +15,20 @@ use crate::config::{OrderArgs, PaymentOutcome, StoreArgs, WorkerCommandArgs, red
 
 /// A service over the store of `store`, with orders wired, for the commands that act on orders.
 async fn service(store: &StoreArgs, orders: &OrderArgs) -> Result<Arc<CartService>, Failure> {
+    Ok(open(store, orders).await?.1)
+}
+
+/// The store of `store` opened, and a service over it with orders wired: what the commands
+/// that act on orders, the relay and the sweeper need (no router, no catalog loading).
+pub async fn open(
+    store: &StoreArgs,
+    orders: &OrderArgs,
+) -> Result<(cart_store::Backend, Arc<CartService>), Failure> {
     let policy = orders.policy()?;
     let backend = cart_store::open(&store.url)
         .await
         .with_context(|| format!("cannot open the store {}", redacted_url(&store.url)))?;
-    Ok(Arc::new(
+    let service = Arc::new(
         CartService::new(
             backend.store(),
             backend.catalog(),
@@ -33,7 +42,8 @@ async fn service(store: &StoreArgs, orders: &OrderArgs) -> Result<Arc<CartServic
             payments: Arc::new(cart_api::payments::WebhookPayments),
             policy,
         }),
-    ))
+    );
+    Ok((backend, service))
 }
 
 /// `cartd payments simulate --order ID succeed|fail`: reads the order's payment intent, signs

@@ -1344,3 +1344,25 @@ async fn a_record_the_worker_function_must_retry_comes_back_after_its_backoff() 
         .expect("the message came back after the backoff");
     assert_eq!(again.message_id(), Some(id));
 }
+
+#[tokio::test]
+async fn an_event_that_is_no_api_gateway_request_fails_that_invocation_only() {
+    let (_dir, db) = temp_db();
+    let function_settings = settings(&db);
+    let mut lambda = FakeLambda::start().await;
+    lambda.spawn("http", &borrowed(&function_settings));
+    match lambda.invoke(json!({"nonsense": true, "Records": 7})).await {
+        Outcome::Error(error) => assert!(error.is_object(), "{error}"),
+        Outcome::Response(response) => panic!("answered a non-request: {response}"),
+    }
+    let health = answer_of(
+        lambda
+            .respond(http_api_event(&call("GET", "/health".into())))
+            .await,
+        false,
+    );
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (200, r#"{"status":"ok"}"#)
+    );
+}
